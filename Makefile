@@ -1,0 +1,35 @@
+# dagspec — every target installs what it needs on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/generated_dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export DO_NOT_TRACK := 1
+
+.PHONY: venv compile-dags lint-specs test clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[airflow,dev]'
+	touch $@
+
+compile-dags: $(STAMP)
+	$(BIN)/dagspec compile
+
+lint-specs: $(STAMP)
+	$(BIN)/dagspec lint
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/dagspec compile --check
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .airflow .pytest_cache

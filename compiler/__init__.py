@@ -1,0 +1,1 @@
+"""dagspec: YAML specs compiled into static Airflow 3 DAG files."""

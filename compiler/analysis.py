@@ -1,0 +1,132 @@
+"""Analysis of a whole project: load every spec, validate it, check meaning across specs.
+
+Every finding of every file is collected; nothing stops at the first error. Specs whose
+structure is broken are left out of the cross-spec checks, so one typo does not cascade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.findings import Finding, Severity, format_path
+from compiler.findings import Path as SpecPath
+from compiler.loader import Document, load_file
+from compiler.project import Project
+from compiler.validate import kind_of, validate
+
+
+@dataclass
+class Spec:
+    """A structurally valid spec document."""
+
+    doc: Document
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.doc.data["metadata"]["name"]
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.doc.data["spec"]
+
+    def finding(
+        self,
+        path: SpecPath,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+        *,
+        key: bool = False,
+        severity: Severity = Severity.ERROR,
+    ) -> Finding:
+        line, col = self.doc.marks.locate(path, key=key)
+        return Finding(
+            self.doc.file, line, col, code, message, format_path(path), suggestion, severity
+        )
+
+    def where(self, path: SpecPath) -> str:
+        """`file:line` of a path, for messages that point at a second place."""
+        return f"{self.doc.file}:{self.doc.marks.locate(path)[0]}"
+
+
+@dataclass
+class Target:
+    """One DAG file to write: its template, the values it needs, and the specs it came from."""
+
+    name: str
+    template: str
+    model: dict[str, Any]
+    sources: list[Spec]
+
+
+@dataclass
+class Analysis:
+    project: Project
+    specs: dict[str, Spec] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        self.findings.extend(findings)
+
+
+def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
+    """Load and check the project's specs (plus `extra_files`), then plan the DAG files."""
+    from compiler.kinds import KINDS
+
+    result = Analysis(project)
+    result.add(project.findings)
+    files = dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)])
+    for path in files:
+        spec, findings, name = _load_spec(project, path, list(KINDS))
+        result.add(findings)
+        if spec is None:
+            result.broken.add(name)
+            continue
+        if spec.name in result.specs:
+            first = result.specs[spec.name]
+            result.add(
+                [
+                    spec.finding(
+                        ("metadata", "name"),
+                        "DS201",
+                        f"the name `{spec.name}` is already used by "
+                        f"{first.where(('metadata', 'name'))}",
+                        "give each spec its own `metadata.name`; it is the DAG id",
+                    )
+                ]
+            )
+            continue
+        result.specs[spec.name] = spec
+    for kind in KINDS.values():
+        kind.check_project(result)
+    for spec in result.specs.values():
+        target, findings = KINDS[spec.kind].plan(spec, result)
+        result.add(findings)
+        if target is not None:
+            result.targets.append(target)
+    result.findings.sort()
+    return result
+
+
+def _load_spec(
+    project: Project, path: Path, kinds: list[str]
+) -> tuple[Spec | None, list[Finding], str]:
+    """The spec if it is structurally valid, its findings, and the name it means to have."""
+    doc, findings = load_file(path, project.display(path))
+    if doc is None:
+        return None, findings, ""
+    meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+    name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
+    kind, kind_findings = kind_of(doc, kinds)
+    findings += kind_findings
+    if kind is not None:
+        findings += validate(doc, kind)
+    if kind is None or findings:
+        return None, findings, name
+    return Spec(doc, kind), findings, name

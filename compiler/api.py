@@ -1,0 +1,116 @@
+"""What the CLI does, as functions: lint, compile, render one spec."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.analysis import Analysis, analyse
+from compiler.findings import Finding, has_errors
+from compiler.output import Plan, plan, write
+from compiler.project import load_project
+from compiler.render import UnsafeValue, render
+
+
+@dataclass
+class CompileResult:
+    analysis: Analysis
+    plan: Plan | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.findings)
+
+
+def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
+    """Findings for `paths` (files or folders), or for the whole project when none are given."""
+    project = load_project(root)
+    files = [f for p in paths for f in _spec_files(p)]
+    analysis = analyse(project, files)
+    if not files:
+        return analysis.findings
+    shown = {project.display(f) for f in files}
+    return [f for f in analysis.findings if f.file in shown]
+
+
+def compile_project(
+    root: Path, *, out: Path | None = None, specs: Path | None = None, check: bool = False
+) -> CompileResult:
+    """Compile every spec; write nothing unless every spec is clean (and not in check mode)."""
+    project = load_project(root)
+    if specs is not None:
+        project.config["specs_dir"] = (
+            str(specs.resolve().relative_to(project.root))
+            if specs.resolve().is_relative_to(project.root)
+            else str(specs.resolve())
+        )
+    result = CompileResult(analyse(project))
+    result.findings = list(result.analysis.findings)
+    if not result.ok:
+        return result
+    target_dir = out.resolve() if out is not None else project.output_dir
+    for target in result.analysis.targets:
+        target.model["project_root"] = _relative(project.root, target_dir)
+    try:
+        result.plan = plan(result.analysis.targets, target_dir)
+    except UnsafeValue as exc:
+        result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
+        return result
+    if check or not result.plan.changed:
+        return result
+    _refuse_changed_sources(result)
+    if result.ok:
+        write(result.plan)
+    return result
+
+
+def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]:
+    """The text one spec compiles to, without writing anything."""
+    project = load_project(root)
+    analysis = analyse(project, [spec_file])
+    shown = project.display(spec_file.resolve())
+    if has_errors(analysis.findings):
+        return None, analysis.findings
+    for target in analysis.targets:
+        if target.sources[0].doc.file == shown:
+            target.model["project_root"] = _relative(project.root, project.output_dir)
+            return render(target.template, target.model), analysis.findings
+    return None, analysis.findings
+
+
+def _relative(root: Path, out: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(root, out)).as_posix()
+
+
+def _refuse_changed_sources(result: CompileResult) -> None:
+    """A spec edited while we compiled would make the output lie about its source."""
+    for target in result.analysis.targets:
+        current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]
+        if [s.doc.raw for s in target.sources] != current:
+            result.findings.append(
+                Finding(
+                    target.sources[0].doc.file,
+                    1,
+                    1,
+                    "DS009",
+                    "the spec changed while it was being compiled",
+                    suggestion="run the compile again",
+                )
+            )
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _spec_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
+    return [path]

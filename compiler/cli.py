@@ -1,0 +1,144 @@
+"""The `dagspec` command line. Exit codes: 0 ok, 1 findings (or stale output), 2 usage or I/O."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from compiler import api
+from compiler.findings import has_errors
+from compiler.project import find_root
+from compiler.reporters import REPORTERS
+from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except OSError as exc:
+        print(f"dagspec: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dagspec", description=__doc__)
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        help="project root (default: the nearest folder with dagspec.yaml)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lint = commands.add_parser("lint", help="check specs and report every finding")
+    lint.add_argument("paths", nargs="*", type=Path, help="spec files or folders (default: all)")
+    lint.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    lint.set_defaults(handler=_lint)
+
+    compile_ = commands.add_parser("compile", help="compile specs into generated_dags/")
+    compile_.add_argument("--specs", type=Path, help="spec folder (default: from dagspec.yaml)")
+    compile_.add_argument("--out", type=Path, help="output folder (default: from dagspec.yaml)")
+    compile_.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 when the output is stale"
+    )
+    compile_.set_defaults(handler=_compile)
+
+    render = commands.add_parser("render", help="print the DAG file one spec compiles to")
+    render.add_argument("spec", type=Path)
+    render.set_defaults(handler=_render)
+
+    schema = commands.add_parser("schema", help="print or export the JSON Schemas")
+    schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
+    schema.add_argument("--out", type=Path, help="write every schema file into this folder")
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def _root(args: argparse.Namespace, hint: Path | None = None) -> Path:
+    if args.project is not None:
+        return args.project.resolve()
+    return find_root(hint if hint is not None else Path.cwd())
+
+
+def _lint(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        print(f"dagspec lint: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    root = _root(args, args.paths[0] if args.paths else None)
+    findings = api.lint(root, args.paths)
+    sys.stdout.write(REPORTERS[args.format](findings, root))
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def _compile(args: argparse.Namespace) -> int:
+    root = _root(args)
+    result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check)
+    if result.findings:
+        sys.stderr.write(REPORTERS["text"](result.findings, root))
+    if not result.ok or result.plan is None:
+        print("dagspec compile: nothing was written", file=sys.stderr)
+        return EXIT_FINDINGS
+    plan = result.plan
+    rows = [
+        ("written", sorted(plan.files)),
+        ("unchanged", plan.unchanged),
+        ("removed", plan.removed),
+    ]
+    if args.check:
+        if plan.changed:
+            for label, names in rows[::2]:
+                for name in names:
+                    print(f"stale: {plan.out.name}/{name} would be {label}")
+            print("dagspec compile --check: generated DAGs are stale; run `make compile-dags`")
+            return EXIT_FINDINGS
+        print(f"dagspec compile --check: {len(plan.unchanged)} DAG file(s) up to date")
+        return EXIT_OK
+    summary = ", ".join(f"{len(names)} {label}" for label, names in rows)
+    print(f"dagspec compile: {summary} in {plan.out.name}/")
+    for name in sorted(plan.files):
+        print(f"  wrote   {plan.out.name}/{name}")
+    for name in plan.removed:
+        print(f"  removed {plan.out.name}/{name}")
+    return EXIT_OK
+
+
+def _render(args: argparse.Namespace) -> int:
+    if not args.spec.is_file():
+        print(f"dagspec render: no such file: {args.spec}", file=sys.stderr)
+        return EXIT_USAGE
+    root = _root(args, args.spec)
+    text, findings = api.render_spec(root, args.spec)
+    if findings:
+        sys.stderr.write(REPORTERS["text"](findings, root))
+    if text is None:
+        if not has_errors(findings):
+            print("dagspec render: this spec compiles to no DAG", file=sys.stderr)
+        return EXIT_FINDINGS
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for file in [*SHARED_FILES, *KIND_FILES.values()]:
+            (args.out / file).write_text(schema_text(file), encoding="utf-8")
+            print(f"wrote {args.out / file}")
+        return EXIT_OK
+    if args.kind is not None:
+        sys.stdout.write(schema_text(KIND_FILES[args.kind]))
+        return EXIT_OK
+    listing = {kind: str(SCHEMA_DIR.name + "/" + file) for kind, file in KIND_FILES.items()}
+    print(json.dumps(listing, indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""The Entity kind (phased modules, workspace, promotion): meaning checks and the DAG model."""
+
+from __future__ import annotations
+
+import builtins
+import shlex
+from typing import Any
+
+from compiler.analysis import Analysis, Spec, Target
+from compiler.findings import Finding, Severity
+from compiler.render import python_name
+from compiler.schemas import apply_defaults
+from compiler.validate import did_you_mean
+
+TEMPLATE = "entity.py.j2"
+
+
+def check_project(analysis: Analysis) -> None:
+    """Every entity in the project's list needs an Entity spec."""
+    project = analysis.project
+    if project.doc is None:
+        return
+    for i, name in enumerate(project.config["entities"]):
+        spec = analysis.specs.get(name)
+        if name not in analysis.broken and (spec is None or spec.kind != "Entity"):
+            entities = [s.name for s in analysis.specs.values() if s.kind == "Entity"]
+            line, col = project.doc.marks.locate(("spec", "entities", i))
+            analysis.add(
+                [
+                    Finding(
+                        project.doc.file,
+                        line,
+                        col,
+                        "DS202",
+                        f"entity `{name}` is listed but no Entity spec has that name",
+                        f"spec.entities[{i}]",
+                        did_you_mean(name, entities) or f"add a spec with `metadata.name: {name}`",
+                    )
+                ]
+            )
+
+
+def plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]:
+    chain, findings = _extends_chain(spec, analysis)
+    if findings or not chain:
+        return None, findings
+    body = _merged(chain)
+    origin = _origin(chain)
+    findings = _check(body, origin, analysis)
+    if body["abstract"]:
+        return None, findings
+    listed = analysis.project.config["entities"]
+    if spec.name not in listed:
+        findings.append(
+            spec.finding(
+                ("metadata", "name"),
+                "DS204",
+                f"entity `{spec.name}` is not in the project's entity list, so it gets no DAG",
+                f"add `{spec.name}` to `spec.entities` in dagspec.yaml, "
+                "or set `spec.abstract: true`",
+                severity=Severity.WARNING,
+            )
+        )
+        return None, findings
+    if any(f.severity is Severity.ERROR for f in findings):
+        return None, findings
+    return Target(spec.name, TEMPLATE, _model(spec, body, analysis), chain), findings
+
+
+def _extends_chain(spec: Spec, analysis: Analysis) -> tuple[list[Spec], list[Finding]]:
+    chain = [spec]
+    while "extends" in chain[-1].body:
+        current = chain[-1]
+        parent_name = current.body["extends"]
+        parent = analysis.specs.get(parent_name)
+        if parent_name in analysis.broken:
+            return [], []  # the parent's own findings say what to fix
+        if parent is None or parent.kind != "Entity":
+            entities = [s.name for s in analysis.specs.values() if s.kind == "Entity"]
+            return chain, [
+                current.finding(
+                    ("spec", "extends"),
+                    "DS202",
+                    f"`extends` names `{parent_name}`, but no Entity spec has that name",
+                    did_you_mean(parent_name, entities) or "name an Entity spec of this project",
+                )
+            ]
+        if parent in chain:
+            cycle = " → ".join(s.name for s in [*chain[chain.index(parent) :], parent])
+            return chain, [
+                spec.finding(
+                    ("spec", "extends"),
+                    "DS203",
+                    f"`extends` forms a cycle: {cycle}",
+                    "remove `extends` from one spec of the cycle",
+                )
+            ]
+        chain.append(parent)
+    return chain, []
+
+
+def _merged(chain: list[Spec]) -> dict[str, Any]:
+    """The child's keys over its ancestors' keys, then schema defaults."""
+    body: dict[str, Any] = {}
+    for spec in reversed(chain):
+        body.update({k: v for k, v in spec.body.items() if k not in ("extends", "abstract")})
+    body["abstract"] = chain[0].body.get("abstract", False)
+    doc = {**chain[0].doc.data, "spec": body}
+    return apply_defaults("Entity", doc)["spec"]
+
+
+def _origin(chain: list[Spec]):  # noqa: ANN202 - a small closure
+    """Which spec of the chain a top-level key of the merged spec came from."""
+
+    def spec_for(key: str) -> Spec:
+        return next((s for s in chain if key in s.body), chain[0])
+
+    return spec_for
+
+
+def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  # noqa: ANN001
+    findings: list[Finding] = []
+    if "phases" not in body:
+        owner = origin("phases")
+        return [
+            owner.finding(
+                ("spec",),
+                "DS102",
+                "missing key `phases`",
+                "add `phases:` here or in the spec named by `extends`",
+            )
+        ]
+    phases_spec = origin("phases")
+    seen_phases: dict[str, int] = {}
+    seen_modules: dict[str, tuple[int, int]] = {}
+    produced: dict[str, str] = {}  # workspace path → module, from earlier phases
+    for p, phase in enumerate(body["phases"]):
+        at = ("spec", "phases", p)
+        if phase["name"] in seen_phases:
+            first = phases_spec.where(("spec", "phases", seen_phases[phase["name"]], "name"))
+            findings.append(
+                phases_spec.finding(
+                    (*at, "name"),
+                    "DS201",
+                    f"phase `{phase['name']}` is already defined at {first}",
+                    "give every phase its own name",
+                )
+            )
+        seen_phases.setdefault(phase["name"], p)
+        this_phase: dict[str, str] = {}
+        for m, module in enumerate(phase["modules"]):
+            mat = (*at, "modules", m)
+            if module["name"] in seen_modules:
+                first = phases_spec.where(("spec", "phases", *seen_modules[module["name"]], "name"))
+                findings.append(
+                    phases_spec.finding(
+                        (*mat, "name"),
+                        "DS201",
+                        f"module `{module['name']}` is already defined at {first}",
+                        "module names are task ids: make them unique in the entity",
+                    )
+                )
+            seen_modules.setdefault(module["name"], (p, "modules", m))  # type: ignore[arg-type]
+            for i, output in enumerate(module["outputs"]):
+                if not output.startswith(f"{phase['name']}/"):
+                    findings.append(
+                        phases_spec.finding(
+                            (*mat, "outputs", i),
+                            "DS205",
+                            f"output `{output}` is outside the phase folder `{phase['name']}/`",
+                            f"write it as `{phase['name']}/{output.split('/')[-1]}`",
+                        )
+                    )
+                this_phase[output] = module["name"]
+            for key, path in module["inputs"].items():
+                if path not in produced:
+                    later = (
+                        " (it is written by a module of this or a later phase)"
+                        if any(
+                            path in ph_m.get("outputs", [])
+                            for ph in body["phases"][p:]
+                            for ph_m in ph["modules"]
+                        )
+                        else ""
+                    )
+                    findings.append(
+                        phases_spec.finding(
+                            (*mat, "inputs", key),
+                            "DS202",
+                            f"input `{path}` is not an output of any module "
+                            f"of an earlier phase{later}",
+                            did_you_mean(path, list(produced))
+                            or "list it under `outputs:` of a module in an earlier phase",
+                        )
+                    )
+        produced.update(this_phase)
+    promote_spec = origin("promote")
+    for i, item in enumerate(body["promote"]):
+        if item["from"] not in produced:
+            findings.append(
+                promote_spec.finding(
+                    ("spec", "promote", i, "from"),
+                    "DS202",
+                    f"`{item['from']}` is not an output of any module",
+                    did_you_mean(item["from"], list(produced))
+                    or "list it under a module's `outputs:`",
+                )
+            )
+    pool = body.get("pool") or analysis.project.config["defaults"]["pool"]
+    pools = analysis.project.config["pools"]
+    if pool not in pools:
+        where = ("spec", "pool") if "pool" in body else ("spec",)
+        findings.append(
+            origin("pool").finding(
+                where,
+                "DS202",
+                f"pool `{pool}` is not declared in the project's `pools`",
+                did_you_mean(pool, list(pools))
+                or f"add `{pool}` under `spec.pools` in dagspec.yaml",
+            )
+        )
+    return findings
+
+
+def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
+    config = analysis.project.config
+    meta = spec.doc.data["metadata"]
+    taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
+    phases = []
+    for phase in body["phases"]:
+        var = python_name(phase["name"], taken)
+        modules = [
+            {
+                "name": module["name"],
+                "var": python_name(f"{phase['name']}__{module['name']}", taken),
+                "command": _argv(module["command"]),
+                "required": module["required"],
+                "inputs": module["inputs"],
+                "env": {**body["env"], **module["env"]},
+                "timeout_seconds": module["timeout_seconds"],
+            }
+            for module in phase["modules"]
+        ]
+        phases.append(
+            {
+                "name": phase["name"],
+                "var": var,
+                "gate_var": python_name(f"{phase['name']}__gate", taken),
+                "description": phase.get("description", f"Phase {phase['name']}"),
+                "modules": modules,
+                "required": {m["name"]: m["required"] for m in phase["modules"]},
+            }
+        )
+    year, month, day = (int(x) for x in config["defaults"]["start_date"].split("-"))
+    description = meta.get("description") or f"Entity pipeline for {spec.name}"
+    return {
+        "docstring": f"Entity pipeline `{spec.name}`: {description}",
+        "dag_id": spec.name,
+        "entity": spec.name,
+        "description": description,
+        "owner": meta.get("owner") or config["defaults"]["owner"],
+        "tags": sorted({"dagspec", "entity", *meta.get("tags", [])}),
+        "schedule": body["schedule"],
+        "start_date": (year, month, day),
+        "max_active_runs": 16,
+        "retries": body["retries"],
+        "pool": body.get("pool") or config["defaults"]["pool"],
+        "params": _params(body, config),
+        "workspace": config["workspace"],
+        "phase_names": [p["name"] for p in body["phases"]],
+        "phases": phases,
+        "phase_modules": {p["name"]: [m["name"] for m in p["modules"]] for p in body["phases"]},
+        "promote": {item["from"]: item["to"] for item in body["promote"]},
+        "result_path": body["result_path"],
+    }
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def _params(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Trigger-form fields: the built-in three, then the spec author's own."""
+    targets = config["targets"]
+    params = [
+        {
+            "name": "target",
+            "default": targets[0],
+            "options": [
+                ("type", "string"),
+                ("enum", targets),
+                ("title", "Target"),
+                ("description", "Environment the modules deploy to."),
+            ],
+        },
+        {
+            "name": "dry_run",
+            "default": False,
+            "options": [
+                ("type", "boolean"),
+                ("title", "Dry run"),
+                ("description", "Modules skip side effects; nothing is promoted."),
+            ],
+        },
+        {
+            "name": "keep_workspace",
+            "default": body["keep_workspace"],
+            "options": [
+                ("type", "boolean"),
+                ("title", "Keep workspace"),
+                ("description", "Leave the run's workspace on disk for debugging."),
+            ],
+        },
+    ]
+    for name, declared in body["params"].items():
+        options = [(k, v) for k, v in declared.items() if k != "default"]
+        params.append({"name": name, "default": declared.get("default"), "options": options})
+    return params

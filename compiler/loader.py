@@ -1,0 +1,215 @@
+"""Safe YAML loading that remembers where every key and value stands.
+
+The text is parsed exactly as the author wrote it (no templating or env expansion first), so
+every line and column points into their file. Only plain data is built: any tag other than the
+YAML core schema is refused, as are oversized files and alias bombs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from compiler.findings import Finding, Path
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:map",
+}
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+@dataclass
+class SourceMap:
+    """Spec path → 1-based (line, column) of the value, and of the key that names it."""
+
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        """The position of `path`, or of its nearest ancestor that exists in the file."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            if prefix in table:
+                return table[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return (1, 1)
+
+
+@dataclass
+class Document:
+    """One loaded spec file: its data, where each piece came from, and its raw bytes."""
+
+    file: str
+    data: Any
+    marks: SourceMap
+    raw: bytes
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str, mark: yaml.Mark | None, suggestion: str | None):
+        super().__init__(message)
+        self.code, self.message, self.mark, self.suggestion = code, message, mark, suggestion
+
+
+def load_file(path: FsPath, display: str | None = None) -> tuple[Document | None, list[Finding]]:
+    """Load one spec file; on any problem return no document and the findings that explain it."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Finding(name, 1, 1, "DS008", f"cannot read the file: {exc.strerror}")]
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Finding]]:
+    if len(raw) > MAX_BYTES:
+        message = f"the file is {len(raw):,} bytes; a spec may be at most {MAX_BYTES:,}"
+        return None, [
+            Finding(name, 1, 1, "DS004", message, suggestion="split it into smaller specs")
+        ]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [Finding(name, line, 1, "DS001", "the file is not UTF-8 text")]
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_finding(name, exc, text)]
+    except yaml.YAMLError as exc:
+        return None, [Finding(name, 1, 1, "DS001", str(exc))]
+    if node is None:
+        message = "the file holds no spec"
+        hint = "start with `apiVersion: dagspec/v1`, then `kind`, `metadata` and `spec`"
+        return None, [Finding(name, 1, 1, "DS007", message, suggestion=hint)]
+    builder = _Builder()
+    try:
+        data = builder.build(node, ())
+    except _Refused as exc:
+        line, col = _position(exc.mark)
+        return None, [Finding(name, line, col, exc.code, exc.message, suggestion=exc.suggestion)]
+    findings = [
+        Finding(
+            name,
+            line,
+            col,
+            "DS003",
+            f"duplicate key `{key}` (first at line {first})",
+            suggestion="remove one of them; YAML keeps only the last",
+        )
+        for key, first, (line, col) in builder.duplicates
+    ]
+    return Document(name, data, builder.marks, raw), findings
+
+
+def _position(mark: yaml.Mark | None) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
+    line, col = _position(exc.problem_mark or exc.context_mark)
+    problem = exc.problem or "invalid YAML"
+    rows = text.splitlines()
+    at = rows[line - 1][col - 1 : col] if 0 < line <= len(rows) else ""
+    if at == "\t" or "tab" in problem:
+        return Finding(
+            name,
+            line,
+            col,
+            "DS002",
+            "a tab character is used for indentation",
+            suggestion="indent with spaces only",
+        )
+    context = f" {exc.context}" if exc.context else ""
+    return Finding(
+        name,
+        line,
+        col,
+        "DS001",
+        f"YAML syntax error: {problem}{context}",
+        suggestion="check the indentation and quoting on this line and the one above",
+    )
+
+
+class _Builder:
+    """Turns a composed node tree into plain data and a source map, counting every node."""
+
+    def __init__(self) -> None:
+        self.marks = SourceMap()
+        self.duplicates: list[tuple[str, int, tuple[int, int]]] = []
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Refused(
+                "DS005",
+                f"the document expands to more than {MAX_NODES:,} nodes",
+                node.start_mark,
+                "remove the anchors and aliases that repeat large parts",
+            )
+        if node.tag not in _CORE_TAGS:
+            raise _Refused(
+                "DS006",
+                f"the tag `{node.tag}` is not allowed",
+                node.start_mark,
+                "specs hold plain data only: remove the tag",
+            )
+        self.marks.values.setdefault(path, _position(node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        if node.tag == "tag:yaml.org,2002:str":
+            return node.value
+        return _SCALARS.construct_object(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(
+                    "DS006",
+                    "merge keys (`<<`) are not supported",
+                    key_node.start_mark,
+                    "write the keys out, or use the spec's `extends`",
+                )
+            key = self.build(key_node, (*path, "<key>"))
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise _Refused(
+                    "DS103", "a mapping key must be a plain scalar", key_node.start_mark, None
+                )
+            key = (
+                key
+                if isinstance(key, str)
+                else str(key).lower()
+                if isinstance(key, bool)
+                else ("null" if key is None else str(key))
+            )
+            position = _position(key_node.start_mark)
+            if key in out:
+                self.duplicates.append((key, first_line[key], position))
+            first_line.setdefault(key, position[0])
+            self.marks.keys[(*path, key)] = position
+            out[key] = self.build(value_node, (*path, key))
+        self.marks.values.pop((*path, "<key>"), None)
+        return out

@@ -1,0 +1,101 @@
+"""Rendering: a sandboxed Jinja environment in which spec values can only appear as literals.
+
+Every `{{ … }}` in a template must pass through the `py` filter (a Python literal built from
+`repr`) or the `ident` filter (a checked identifier made by the compiler); anything else stops
+the render. So a spec value is always data in the generated file, never code.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Code(str):
+    """Text that is safe to place in generated Python source."""
+
+
+class UnsafeValue(ValueError):
+    """A value that has no faithful Python literal (NaN, infinity, an unknown type)."""
+
+
+def literal(value: Any) -> Code:
+    """The Python literal for plain data: str, int, float, bool, None, list, dict."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return Code(repr(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsafeValue(f"{value!r} has no Python literal")
+        return Code(repr(value))
+    if isinstance(value, (list, tuple)):
+        return Code("[" + ", ".join(literal(item) for item in value) + "]")
+    if isinstance(value, dict):
+        items = (f"{literal(k)}: {literal(v)}" for k, v in value.items())
+        return Code("{" + ", ".join(items) + "}")
+    raise UnsafeValue(f"a {type(value).__name__} has no Python literal")
+
+
+def identifier(value: Any) -> Code:
+    """A name the compiler made for the generated code; anything else is refused."""
+    if not isinstance(value, str) or not _IDENT.match(value) or keyword.iskeyword(value):
+        raise UnsafeValue(f"{value!r} is not a safe identifier")
+    return Code(value)
+
+
+def python_name(name: str, taken: set[str]) -> str:
+    """A readable, unique Python identifier derived from a spec name."""
+    base = re.sub(r"\W", "_", name)
+    base = base if base and not base[0].isdigit() else f"_{base}"
+    base = f"{base}_" if keyword.iskeyword(base) else base
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _only_code(value: Any) -> Code:
+    if isinstance(value, Code):
+        return value
+    raise UnsafeValue(f"template printed {value!r} without the `py` or `ident` filter")
+
+
+@cache
+def environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_only_code,
+    )
+    env.filters["py"] = literal
+    env.filters["ident"] = identifier
+    return env
+
+
+def render(template: str, model: dict[str, Any]) -> str:
+    return environment().get_template(template).render(**model)
+
+
+@cache
+def templates_digest() -> str:
+    """A digest of every template, so a template change re-renders every file."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATE_DIR.glob("*.j2")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

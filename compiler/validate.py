@@ -1,0 +1,202 @@
+"""Structural validation: JSON Schema errors turned into located findings with suggestions."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema import ValidationError
+from jsonschema.exceptions import best_match
+
+from compiler.findings import Finding, format_path
+from compiler.loader import Document
+from compiler.schemas import KIND_FILES, validator
+
+API_VERSION = "dagspec/v1"
+_JSON_TYPES = {
+    dict: "mapping",
+    list: "list",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def did_you_mean(word: object, choices: list[str]) -> str | None:
+    """A close match from `choices`, phrased as a suggestion, or None."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean `{match[0]}`?" if match else None
+
+
+def kind_of(doc: Document, allowed: list[str]) -> tuple[str | None, list[Finding]]:
+    """The document's kind, or findings saying why it has none dagspec knows."""
+    data = doc.data
+    if not isinstance(data, dict):
+        got = _JSON_TYPES.get(type(data), type(data).__name__)
+        return None, [
+            _at(
+                doc,
+                (),
+                "DS103",
+                f"a spec must be a mapping, got {got}",
+                "start with `apiVersion: dagspec/v1`, then `kind`, `metadata` and `spec`",
+            )
+        ]
+    findings = []
+    if data.get("apiVersion") != API_VERSION:
+        where = ("apiVersion",)
+        if "apiVersion" not in data:
+            findings.append(
+                _at(
+                    doc,
+                    (),
+                    "DS102",
+                    "missing key `apiVersion`",
+                    f"add `apiVersion: {API_VERSION}` as the first line",
+                )
+            )
+        else:
+            findings.append(
+                _at(
+                    doc,
+                    where,
+                    "DS107",
+                    f"unknown apiVersion `{data['apiVersion']}`",
+                    f"use `{API_VERSION}`",
+                )
+            )
+    kind = data.get("kind")
+    if kind in allowed:
+        return (kind if not findings else None), findings
+    if "kind" not in data:
+        findings.append(
+            _at(
+                doc,
+                (),
+                "DS102",
+                "missing key `kind`",
+                f"add `kind:` with one of {', '.join(allowed)}",
+            )
+        )
+    else:
+        hint = did_you_mean(kind, allowed) or f"use one of {', '.join(allowed)}"
+        findings.append(_at(doc, ("kind",), "DS107", f"unknown kind `{kind}`", hint))
+    return None, findings
+
+
+def validate(doc: Document, kind: str) -> list[Finding]:
+    """Every schema finding of one document, in file order."""
+    errors = validator(kind).iter_errors(doc.data)
+    return sorted({f for error in errors for f in _translate(doc, error)})
+
+
+def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    keyword = error.validator
+    if "propertyNames" in error.schema_path and isinstance(error.instance, str):
+        hint = schema.get("x-hint") or "use letters, digits and `_`"
+        yield _at(
+            doc,
+            (*path, error.instance),
+            "DS105",
+            f"the key `{error.instance}` does not have the required form",
+            hint,
+            key=True,
+        )
+        return
+    if keyword in ("oneOf", "anyOf") and error.context:
+        yield from _translate(doc, best_match(error.context))
+    elif keyword == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(schema.get("properties", {}))
+        patterns = list(schema.get("patternProperties", {}))
+        for key in error.instance:
+            if key in known or any(re.search(p, key) for p in patterns):
+                continue
+            hint = did_you_mean(key, known) or (
+                f"allowed keys here: {', '.join(known)}" if known else None
+            )
+            yield _at(doc, (*path, key), "DS101", f"unknown key `{key}`", hint, key=True)
+    elif keyword == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        described = schema.get("properties", {}).get(missing, {}).get("description")
+        yield _at(
+            doc,
+            path,
+            "DS102",
+            f"missing key `{missing}`",
+            f"add `{missing}:`" + (f" — {described}" if described else ""),
+        )
+    elif keyword == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        got = _JSON_TYPES.get(type(error.instance), type(error.instance).__name__)
+        yield _at(
+            doc,
+            path,
+            "DS103",
+            f"expected {expected}, got {got} {_show(error.instance)}",
+            _type_hint(expected, error.instance),
+        )
+    elif keyword in ("enum", "const"):
+        choices = error.validator_value if keyword == "enum" else [error.validator_value]
+        hint = did_you_mean(error.instance, [str(c) for c in choices])
+        listed = ", ".join(f"`{c}`" for c in choices)
+        yield _at(
+            doc, path, "DS104", f"{_show(error.instance)} is not allowed here; use {listed}", hint
+        )
+    elif keyword in ("pattern", "format"):
+        hint = schema.get("x-hint") or _hint_from_context(error)
+        yield _at(
+            doc, path, "DS105", f"{_show(error.instance)} does not have the required form", hint
+        )
+    else:
+        yield _at(doc, path, "DS106", _plain(error.message), schema.get("x-hint"))
+
+
+def _hint_from_context(error: ValidationError) -> str | None:
+    for sub in error.context or []:
+        if isinstance(sub.schema, dict) and sub.schema.get("x-hint"):
+            return sub.schema["x-hint"]
+    return None
+
+
+def _type_hint(expected: str, value: Any) -> str | None:
+    if "string" in expected and isinstance(value, (int, float, bool)):
+        return (
+            f'quote it: "{value}"'
+            if not isinstance(value, bool)
+            else (f'quote it: "{str(value).lower()}"')
+        )
+    if expected == "array" and isinstance(value, str):
+        return f"write a list: [{value}]"
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f"`{value}`"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plain(message: str) -> str:
+    return message if len(message) <= 200 else message[:197] + "..."
+
+
+def _at(
+    doc: Document,
+    path: tuple,
+    code: str,
+    message: str,
+    suggestion: str | None = None,
+    *,
+    key: bool = False,
+) -> Finding:
+    line, col = doc.marks.locate(path, key=key)
+    return Finding(doc.file, line, col, code, message, format_path(path), suggestion)
+
+
+__all__ = ["API_VERSION", "KIND_FILES", "did_you_mean", "kind_of", "validate"]
