@@ -1,0 +1,282 @@
+"""Promotion: copy workspace artifacts to their project paths, all or nothing.
+
+Only a clean run (ok/warning, not a dry run) is promoted; otherwise the project stays exactly as
+it was, which is the whole point of working in a workspace. Every mapping entry is checked before
+anything is written: sources must stay inside the workspace and destinations inside the project
+root (no absolute paths, no ``..``, no symlinks leading out). Files are staged as temp files next
+to their destinations and then renamed; if anything fails, renamed files are restored from
+backups, so destinations end up unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from dagspec_runtime.entity import schema
+from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.gate import read_phase_results
+from dagspec_runtime.entity.status import pipeline_status, promotable
+from dagspec_runtime.entity.workspace import run_params, workspace_from_context, workspace_info
+
+REPORT_NAME = "promote-report.json"
+DEFAULT_REPORT_PATH = "models/{entity}/promote-report.json"
+
+
+class PromotionError(Exception):
+    """A mapping entry is unsafe or a file could not be promoted."""
+
+
+def expand(path: str, entity: str) -> str:
+    """Fill the ``{entity}`` placeholder (plain replace: no other braces are interpreted)."""
+    return path.replace("{entity}", entity)
+
+
+def contained(root: Path, relative: str, what: str) -> Path:
+    """``root/relative`` resolved, refusing anything that could leave ``root``."""
+    pure = PurePosixPath(relative)
+    if not relative or pure.is_absolute() or Path(relative).is_absolute():
+        raise PromotionError(f"{what} {relative!r} must be a relative path")
+    if ".." in pure.parts:
+        raise PromotionError(f"{what} {relative!r} must not contain '..'")
+    real_root = root.resolve()
+    resolved = (real_root / pure).resolve()
+    if not resolved.is_relative_to(real_root):
+        raise PromotionError(
+            f"{what} {relative!r} escapes {real_root} through a symlink (points to {resolved})"
+        )
+    return resolved
+
+
+@dataclass
+class Entry:
+    """One file to promote: where it comes from and where it goes."""
+
+    source: str
+    destination: str
+    source_path: Path
+    destination_path: Path
+
+
+def plan(
+    workspace: Path, project_root: Path, mapping: Mapping[str, str], entity: str
+) -> tuple[list[Entry], list[str]]:
+    """Check every mapping entry, then split into (entries to copy, missing sources skipped)."""
+    checked = []
+    for source, destination in mapping.items():
+        source = expand(source, entity)
+        destination = expand(destination, entity)
+        source_path = contained(workspace, source, "promotion source")
+        destination_path = contained(project_root, destination, "promotion destination")
+        checked.append(Entry(source, destination, source_path, destination_path))
+    entries, skipped = [], []
+    for entry in checked:
+        if entry.source_path.is_file():
+            entries.append(entry)
+        else:
+            skipped.append(entry.source)
+    return entries, skipped
+
+
+def _make_parents(directory: Path, created: list[Path]) -> None:
+    """mkdir -p that remembers what it made, so a rollback can remove it again."""
+    missing = []
+    probe = directory
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for path in reversed(missing):
+        path.mkdir()
+        created.append(path)
+
+
+class _Transaction:
+    """Stage files next to their destinations, then swap them in; undo everything on error."""
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Path, Path]] = []  # (temp file, destination)
+        self.created_dirs: list[Path] = []
+        self.committed: list[tuple[Path, Path | None]] = []  # (destination, backup or None)
+
+    def stage(self, destination: Path, write: Callable[[Path], None]) -> None:
+        if destination.is_dir():
+            raise PromotionError(f"destination {destination} is a directory")
+        _make_parents(destination.parent, self.created_dirs)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=".promote", dir=destination.parent
+        )
+        os.close(fd)
+        temp = Path(name)
+        self.staged.append((temp, destination))
+        write(temp)
+
+    def commit(self) -> None:
+        for temp, destination in self.staged:
+            backup = None
+            if destination.exists():
+                backup = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
+                os.link(destination, backup)
+            self.committed.append((destination, backup))
+            os.replace(temp, destination)
+        for _, backup in self.committed:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+
+    def rollback(self) -> None:
+        for destination, backup in reversed(self.committed):
+            if backup is not None and backup.exists():
+                # rename() between two links of one file is a no-op, hence the unlink after it
+                os.replace(backup, destination)
+                backup.unlink(missing_ok=True)
+            elif backup is None:
+                destination.unlink(missing_ok=True)
+        for temp, _ in self.staged:
+            temp.unlink(missing_ok=True)
+        for directory in reversed(self.created_dirs):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def promote(
+    workspace: Path,
+    project_root: Path,
+    mapping: Mapping[str, str],
+    entity: str,
+    report_path: str | None = DEFAULT_REPORT_PATH,
+) -> dict[str, Any]:
+    """Copy mapped workspace files into the project atomically; return the promote report.
+
+    The report beside the artifacts (``report_path``) is part of the same transaction.
+    Raises ``PromotionError`` (project unchanged) on an unsafe mapping or any I/O failure.
+    """
+    entries, skipped = plan(workspace, project_root, mapping, entity)
+    report_target = (
+        contained(project_root, expand(report_path, entity), "promote report path")
+        if report_path
+        else None
+    )
+    promoted: list[dict[str, str]] = []
+    transaction = _Transaction()
+    try:
+        for entry in entries:
+            target = entry.destination_path
+            if target.is_file() and filecmp.cmp(entry.source_path, target, shallow=False):
+                action = "unchanged"
+            else:
+                action = "updated" if target.exists() else "wrote"
+                source_path = entry.source_path
+
+                def copy(temp: Path, source_path: Path = source_path) -> None:
+                    shutil.copyfile(source_path, temp)
+                    shutil.copymode(source_path, temp)
+
+                transaction.stage(target, copy)
+            promoted.append(
+                {"source": entry.source, "destination": entry.destination, "action": action}
+            )
+        report = {
+            "entity_id": entity,
+            "status": "promoted",
+            "promoted": promoted,
+            "skipped": skipped,
+        }
+        schema.check("promote-report", report, "promote report")
+        if report_target is not None:
+            text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+            transaction.stage(report_target, lambda temp: temp.write_text(text, encoding="utf-8"))
+        transaction.commit()
+    except PromotionError:
+        transaction.rollback()
+        raise
+    except OSError as exc:
+        transaction.rollback()
+        raise PromotionError(f"{exc.__class__.__name__}: {exc}") from exc
+    return report
+
+
+def run_status(workspace: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The run's status so far, from the phase results the gates wrote."""
+    phases = read_phase_results(workspace, list(workspace_info(workspace)["phases"]))
+    return pipeline_status(p["status"] for p in phases), phases
+
+
+class PromoteOperator(BaseOperator):
+    """Promote a clean run's artifacts into the project; skip (with a report) otherwise.
+
+    Runs whatever happened upstream (trigger rule ``all_done``) and decides from the phase
+    results, so a stopped run still leaves a report saying why nothing was promoted.
+
+    :param entity: entity id, fills ``{entity}`` in the mapping.
+    :param project_root: root that every destination must stay inside.
+    :param mapping: workspace-relative source -> project-relative destination.
+    :param report_path: project-relative path of the report written beside the artifacts
+        (None: only the workspace copy).
+    """
+
+    ui_color = "#e6f4ea"
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        project_root: str,
+        mapping: Mapping[str, str],
+        report_path: str | None = DEFAULT_REPORT_PATH,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.project_root = project_root
+        self.mapping = dict(mapping)
+        self.report_path = report_path
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        workspace = workspace_from_context(context)
+        if workspace is None:
+            raise AirflowSkipException("nothing to promote: the workspace was never created")
+        _, dry_run, _ = run_params(context)
+        status, _ = run_status(workspace)
+        if not promotable(status, dry_run):
+            reason = "dry run" if dry_run else f"run status is {status}"
+            self._record(workspace, "skipped", reason)
+            raise AirflowSkipException(f"not promoting {self.entity}: {reason}")
+        try:
+            report = promote(
+                workspace, Path(self.project_root), self.mapping, self.entity, self.report_path
+            )
+        except PromotionError as exc:
+            self._record(workspace, "failed", str(exc))
+            raise AirflowException(
+                f"promotion of {self.entity} failed, project files unchanged: {exc}"
+            ) from exc
+        write_json(workspace / REPORT_NAME, report)
+        for row in report["promoted"]:
+            self.log.info("%-9s %s -> %s", row["action"], row["source"], row["destination"])
+        for source in report["skipped"]:
+            self.log.info("skipped   %s (not in workspace)", source)
+        return report
+
+    def _record(self, workspace: Path, status: str, reason: str) -> None:
+        write_json(
+            workspace / REPORT_NAME,
+            {
+                "entity_id": self.entity,
+                "status": status,
+                "reason": reason,
+                "promoted": [],
+                "skipped": [],
+            },
+        )

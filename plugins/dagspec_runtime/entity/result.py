@@ -1,0 +1,182 @@
+"""PipelineResultOperator: the run's verdict, pipeline-result.json, and workspace clean-up.
+
+It runs whatever happened upstream (trigger rule ``all_done``) because a failed run needs its
+result file most. The Airflow DAG run's own state follows this task: it fails when the pipeline
+status is partial or error, so "red run" and "bad pipeline result" always agree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowException
+
+from dagspec_runtime.entity import schema
+from dagspec_runtime.entity.files import read_json, write_json
+from dagspec_runtime.entity.gate import read_phase_results
+from dagspec_runtime.entity.promote import REPORT_NAME, contained, expand
+from dagspec_runtime.entity.status import (
+    ERROR,
+    NOT_RUN,
+    PARTIAL,
+    pipeline_status,
+    promotable,
+)
+from dagspec_runtime.entity.workspace import run_params, workspace_from_context
+
+RESULT_NAME = "pipeline-result.json"
+DEFAULT_RESULT_PATH = "models/{entity}/pipeline-result.json"
+
+
+def _phase_rows(
+    phases: Mapping[str, Sequence[str]], recorded: Mapping[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Phase documents in declared order; phases without a gate record list modules not_run."""
+    rows = []
+    for phase, modules in phases.items():
+        document = recorded.get(phase)
+        if document is None or (not document.get("modules") and modules):
+            document = {
+                "name": phase,
+                "status": NOT_RUN,
+                "modules": [
+                    {"name": m, "required": True, "status": NOT_RUN, "duration_ms": None}
+                    for m in modules
+                ],
+            }
+        rows.append(document)
+    return rows
+
+
+def _promotion(workspace: Path | None) -> dict[str, Any]:
+    """What the promote task recorded; ``not_run`` when it left nothing."""
+    path = workspace / REPORT_NAME if workspace else None
+    if path is None or not path.is_file():
+        return {"status": NOT_RUN}
+    try:
+        return read_json(path)
+    except ValueError:
+        return {"status": "failed", "reason": f"unreadable {REPORT_NAME}"}
+
+
+def build_result(
+    *,
+    entity: str,
+    run_id: str,
+    target: str,
+    dry_run: bool,
+    workspace: Path | None,
+    phases: Mapping[str, Sequence[str]],
+) -> dict[str, Any]:
+    """Aggregate phase results and the promote report into the pipeline-result document.
+
+    A run whose phases were clean but whose promotion did not happen (failed or never ran,
+    outside a dry run) is an error: the project did not get what the run produced.
+    """
+    recorded = (
+        {d["name"]: d for d in read_phase_results(workspace, list(phases))} if workspace else {}
+    )
+    rows = _phase_rows(phases, recorded)
+    status = pipeline_status(row["status"] for row in rows) if workspace else ERROR
+    promotion = _promotion(workspace)
+    promoted = promotion.get("status") == "promoted"
+    if promotable(status, dry_run) and not promoted:
+        status = ERROR
+    return {
+        "entity": entity,
+        "run_id": run_id,
+        "target": target,
+        "dry_run": dry_run,
+        "status": status,
+        "workspace": str(workspace) if workspace else None,
+        "phases": rows,
+        "promoted": promoted,
+        "promotion": promotion,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def format_result(result: Mapping[str, Any]) -> str:
+    """Plain-text table of phases and modules, for task logs and the local runner."""
+    lines = [
+        f"entity {result['entity']}  status {result['status']}  target {result['target']}  "
+        f"dry_run {result['dry_run']}  promoted {'yes' if result['promoted'] else 'no'}",
+        f"{'phase':<12} {'module':<24} {'req':<4} {'status':<8} {'ms':>7}",
+    ]
+    for phase in result["phases"]:
+        lines.append(f"{phase['name']:<12} {'':<24} {'':<4} {phase['status']:<8}")
+        for module in phase["modules"]:
+            ms = module.get("duration_ms")
+            lines.append(
+                f"{'':<12} {module['name']:<24} {'yes' if module['required'] else 'no':<4} "
+                f"{module['status']:<8} {'' if ms is None else ms:>7}"
+            )
+    return "\n".join(lines)
+
+
+class PipelineResultOperator(BaseOperator):
+    """Write pipeline-result.json, clean the workspace, and fail the run if it was not clean.
+
+    The result is written into the workspace and copied to ``result_path`` under the project
+    root, except on a dry run: a dry run promises no side effects outside the workspace, so its
+    result only goes to the workspace, the task log and XCom. The workspace is then removed
+    unless the ``keep_workspace`` param is true. The task fails when the status is partial or
+    error; the result dict is pushed as XCom (``return_value``) either way.
+
+    :param entity: entity id.
+    :param phases: phase -> module names, in run order.
+    :param project_root: root that ``result_path`` must stay inside.
+    :param result_path: project-relative destination, ``{entity}`` is filled in.
+    """
+
+    ui_color = "#e8eaf6"
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        phases: Mapping[str, Sequence[str]],
+        project_root: str,
+        result_path: str = DEFAULT_RESULT_PATH,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.phases = {phase: list(modules) for phase, modules in phases.items()}
+        self.project_root = project_root
+        self.result_path = result_path
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        workspace = workspace_from_context(context)
+        target, dry_run, keep = run_params(context)
+        result = build_result(
+            entity=self.entity,
+            run_id=str(context["run_id"]),
+            target=target,
+            dry_run=dry_run,
+            workspace=workspace,
+            phases=self.phases,
+        )
+        schema.check("pipeline-result", result, "pipeline result")
+        if workspace is not None:
+            write_json(workspace / RESULT_NAME, result)
+        if not dry_run:
+            destination = contained(
+                Path(self.project_root), expand(self.result_path, self.entity), "result path"
+            )
+            write_json(destination, result)
+            self.log.info("Pipeline result written to %s", destination)
+        self.log.info("Pipeline result:\n%s", format_result(result))
+        if workspace is not None and not keep:
+            shutil.rmtree(workspace, ignore_errors=True)
+            self.log.info("Removed workspace %s (set keep_workspace to keep it)", workspace)
+        context["ti"].xcom_push(key="return_value", value=result)
+        if result["status"] in (PARTIAL, ERROR):
+            raise AirflowException(f"entity {self.entity} finished with status {result['status']}")
+        return result

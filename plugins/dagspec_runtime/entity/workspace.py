@@ -1,0 +1,131 @@
+"""Per-run workspace: an isolated folder so parallel runs and retries never collide.
+
+Layout: ``<base>/<prefix>-<entity>-<uuid>/<phase>/...`` plus ``workspace.json`` (what the run
+is) and, at the end, ``pipeline-result.json``. Other tasks find the folder through the XCom of
+task ``prepare_workspace``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from dagspec_runtime.entity.files import read_json, write_json
+
+PREPARE_TASK_ID = "prepare_workspace"
+WORKSPACE_FILE = "workspace.json"
+ENTITY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_NAME_RE = ENTITY_RE
+
+
+def resolve_base(base_dir: str | None, project_root: str | None = None) -> Path:
+    """Where workspaces go: ``base_dir`` (relative to ``project_root``) if given.
+
+    Otherwise $RDT_WORKSPACE_DIR > $TMPDIR > /tmp, resolved at run time on the worker, so each
+    machine uses its own temp space.
+    """
+    if base_dir:
+        base = Path(base_dir)
+        if not base.is_absolute():
+            base = Path(project_root or os.getcwd()) / base
+        return base
+    for variable in ("RDT_WORKSPACE_DIR", "TMPDIR"):
+        value = os.environ.get(variable)
+        if value:
+            return Path(value)
+    return Path("/tmp")
+
+
+def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt") -> Path:
+    """Make a fresh ``<prefix>-<entity>-<uuid>`` folder with one subfolder per phase."""
+    if not ENTITY_RE.match(entity):
+        raise ValueError(f"entity {entity!r} must be letters, digits, '-' or '_'")
+    for phase in phases:
+        if not _NAME_RE.match(phase):
+            raise ValueError(f"phase {phase!r} must be letters, digits, '-' or '_'")
+    base.mkdir(parents=True, exist_ok=True)
+    workspace = base / f"{prefix}-{entity}-{uuid.uuid4()}"
+    workspace.mkdir()  # exist_ok=False: a clash must never share a folder
+    for phase in phases:
+        (workspace / phase).mkdir()
+    return workspace.resolve()
+
+
+def run_params(context: Mapping[str, Any]) -> tuple[str, bool, bool]:
+    """(target, dry_run, keep_workspace) from the trigger params, with safe defaults."""
+    params = context.get("params") or {}
+    return (
+        str(params.get("target", "dev")),
+        bool(params.get("dry_run", False)),
+        bool(params.get("keep_workspace", False)),
+    )
+
+
+def workspace_from_context(context: Mapping[str, Any]) -> Path | None:
+    """The workspace made by ``prepare_workspace`` in this run, or None if it never ran."""
+    value = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_dir() else None
+
+
+def workspace_info(workspace: Path) -> dict[str, Any]:
+    """What ``prepare_workspace`` recorded about the run (entity, phases, ...)."""
+    return read_json(workspace / WORKSPACE_FILE)
+
+
+class PrepareWorkspaceOperator(BaseOperator):
+    """Create the run's isolated workspace and return its path (XCom ``return_value``).
+
+    :param entity: entity id, part of the folder name.
+    :param phases: phase names; one subfolder each.
+    :param base_dir: parent folder; None resolves $RDT_WORKSPACE_DIR > $TMPDIR > /tmp at run time.
+    :param prefix: folder name prefix.
+    :param project_root: what a relative ``base_dir`` is relative to (default: worker cwd).
+    """
+
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        phases: Sequence[str],
+        base_dir: str | None = None,
+        prefix: str = "rdt",
+        project_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.phases = list(phases)
+        self.base_dir = base_dir
+        self.prefix = prefix
+        self.project_root = project_root
+
+    def execute(self, context: Any) -> str:
+        target, dry_run, keep = run_params(context)
+        base = resolve_base(self.base_dir, self.project_root)
+        workspace = create_workspace(self.entity, self.phases, base, self.prefix)
+        write_json(
+            workspace / WORKSPACE_FILE,
+            {
+                "entity": self.entity,
+                "phases": self.phases,
+                "run_id": context["run_id"],
+                "target": target,
+                "dry_run": dry_run,
+                "keep_workspace": keep,
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        self.log.info("Workspace for %s: %s", self.entity, workspace)
+        return str(workspace)
