@@ -1,0 +1,42 @@
+"""Checks and model pieces every kind shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.analysis import Analysis, Spec
+from compiler.findings import Finding
+
+
+def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: str,
+                    key: str = "name") -> list[Finding]:
+    """A DS201 finding for every item whose name an earlier item already has."""
+    first: dict[str, int] = {}
+    findings = []
+    for i, item in enumerate(items):
+        name = item[key]
+        if name in first:
+            findings.append(spec.finding(
+                (*at, i, key), "DS201",
+                f"{what} `{name}` is already defined at {spec.where((*at, first[name], key))}",
+                f"give every {what} its own name"))
+        first.setdefault(name, i)
+    return findings
+
+
+def dag_basics(spec: Spec, analysis: Analysis, dag_id: str, docstring: str, description: str,
+               *, tags: list[str], schedule: str | None, catchup: bool) -> dict[str, Any]:
+    """The DAG arguments every template takes the same way."""
+    config = analysis.project.config
+    meta = spec.doc.data["metadata"]
+    year, month, day = (int(x) for x in config["defaults"]["start_date"].split("-"))
+    return {
+        "docstring": docstring,
+        "dag_id": dag_id,
+        "description": description,
+        "owner": meta.get("owner") or config["defaults"]["owner"],
+        "tags": sorted({"dagspec", *tags, *meta.get("tags", [])}),
+        "schedule": schedule,
+        "catchup": catchup,
+        "start_date": (year, month, day),
+    }

@@ -1,0 +1,86 @@
+"""The Manifest kind (ETL processes behind fail-closed gates): meaning checks and DAG models.
+
+Each process becomes its own DAG, `<manifest>.<process>`: processes fail, retry and get
+triggered independently, as `dagspec run --selector` runs one of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.analysis import Analysis, Spec, Target
+from compiler.findings import Finding
+from compiler.kinds.common import dag_basics, duplicate_names
+from compiler.schemas import apply_defaults
+from compiler.validate import did_you_mean
+
+TEMPLATE = "manifest.py.j2"
+GATES = ["extract", "contract", "evolution", "compatibility", "ddl", "stage", "finalize",
+         "evidence", "audit", "state"]
+
+
+def check_project(analysis: Analysis) -> None:
+    """Manifests need nothing from the project beyond what each spec checks."""
+
+
+def dag_id(manifest: str, process: str) -> str:
+    return f"{manifest}.{process}"
+
+
+def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Finding]]]:
+    body = apply_defaults("Manifest", spec.doc.data)["spec"]
+    processes = body["processes"]
+    findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
+    plans: list[tuple[Target | None, list[Finding]]] = [(None, findings)]
+    for i, process in enumerate(processes):
+        problems = _check(spec, process, ("spec", "processes", i))
+        model = None if problems or findings else _model(spec, body, process, analysis)
+        target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec]) \
+            if model else None
+        plans.append((target, problems))
+    return plans
+
+
+def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+    columns = [c["name"] for c in process["contract"]["columns"]]
+    findings = duplicate_names(spec, process["contract"]["columns"], (*at, "contract", "columns"),
+                               "column")
+    for i, column in enumerate(process["contract"]["columns"]):
+        if column["type"] == "decimal" and column.get("scale", 0) > column.get("precision", 38):
+            findings.append(spec.finding((*at, "contract", "columns", i, "scale"), "DS106",
+                            f"scale {column['scale']} is larger than precision "
+                            f"{column['precision']}", "scale must be at most the precision"))
+    references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
+    if "publish" in process:
+        references += [("publish", "group_by", process["publish"]["group_by"]),
+                       ("publish", "sum", process["publish"]["sum"])]
+    if process["source"]["kind"] == "table" and "watermark_column" in process["source"]:
+        references.append(("source", "watermark_column", [process["source"]["watermark_column"]]))
+    for section, key, names in references:
+        for j, name in enumerate(names):
+            if name not in columns:
+                where = (*at, section, key) if key == "watermark_column" else (*at, section, key, j)
+                findings.append(spec.finding(
+                    where, "DS202", f"column `{name}` is not in the contract's columns",
+                    did_you_mean(name, columns) or f"columns are: {', '.join(columns)}"))
+    return findings
+
+
+def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
+           analysis: Analysis) -> dict[str, Any]:
+    meta = analysis.project.config["meta"]
+    runtime = {k: v for k, v in process.items() if k != "description"}
+    gates = GATES + (["publish"] if "publish" in process else [])
+    name = dag_id(spec.name, process["name"])
+    description = process.get("description") or spec.doc.data["metadata"].get(
+        "description") or f"ETL process {process['name']}"
+    return {
+        **dag_basics(spec, analysis, name, f"ETL process `{name}`: {description}", description,
+                     tags=["manifest", process["name"]], schedule=body["schedule"],
+                     catchup=body["catchup"]),
+        "process": runtime,
+        "gates": gates,
+        "meta_conn_id": meta["conn_id"],
+        "meta_sqlite_path": meta["sqlite_path"],
+        "retries": process["retries"],
+    }

@@ -1,0 +1,439 @@
+"""The gates, in fail-closed order. Each reads what the previous gate left in the run folder
+and the meta-log, does one thing, and writes its report. Each is safe to re-run: the meta-log
+says what is already done for every unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dagspec_runtime.etl import load, target
+from dagspec_runtime.etl.coltypes import coerce, from_json, to_json
+from dagspec_runtime.etl.context import GateContext
+from dagspec_runtime.etl.contract import check_rows
+from dagspec_runtime.etl.errors import GateRefused
+from dagspec_runtime.etl.quarantine import write_rejects
+from dagspec_runtime.etl.runfolder import (
+    read_json,
+    read_jsonl,
+    safe_name,
+    write_json,
+    write_jsonl,
+)
+from dagspec_runtime.etl.sources import file_hash, landing_files, read_file, read_table, rows_hash
+from dagspec_runtime.metalog.ledger import UnitRef
+from dagspec_runtime.metalog.schema import FAIL, PASS, PENDING
+
+Report = dict[str, Any]
+
+
+def _units(ctx: GateContext) -> list[dict[str, Any]]:
+    """Units this run still holds (claims renewed: a long run keeps its lease)."""
+    units = read_json(ctx.path("extract", "units.json"))["units"]
+    held = set(ctx.ledger.claim(ctx.run_id, [u["id"] for u in units], ctx.cfg.lease_seconds))
+    return [u for u in units if u["id"] in held]
+
+
+# -- extract ----------------------------------------------------------------------------------
+def extract(ctx: GateContext) -> Report:
+    """Register new units, claim open ones, and copy rows of units not yet staged."""
+    ctx.ledger.ensure()
+    raw = _extract_files(ctx) if ctx.cfg.source.kind == "files" else _extract_table(ctx)
+    ids = [u["id"] for u in raw]
+    limit = ctx.cfg.max_units_per_run or None
+    held = set(ctx.ledger.claim(ctx.run_id, ids, ctx.cfg.lease_seconds, limit))
+    staged = ctx.ledger.statuses("stage", sorted(held))
+    units: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for u in raw:
+        if u["id"] not in held:
+            continue
+        u["staged"] = staged.get(u["id"], ("", 0))[0] == PASS
+        n = 0
+        if not u["staged"]:
+            for n, row in enumerate(u.pop("rows")(), start=1):
+                records.append({"unit": u["id"], "line": n, "row": row})
+        u.pop("rows", None)
+        u["rows"] = n
+        units.append(u)
+    write_jsonl(ctx.path("extract", "rows.jsonl"), records)
+    report = {"units": units, "skipped_claimed_elsewhere": sorted(set(ids) - held)}
+    write_json(ctx.path("extract", "units.json"), report)
+    return {"units": len(units), "rows": len(records)}
+
+
+def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
+    cfg = ctx.cfg
+    root = Path(cfg.source.landing_dir)
+    on_disk: dict[str, tuple[Path, str]] = {}
+    refs: list[UnitRef] = []
+    for p in landing_files(cfg):
+        rel = p.relative_to(root).as_posix()
+        digest = file_hash(p)
+        on_disk[rel] = (p, digest)
+        refs.append(UnitRef(rel, digest, p.stat().st_size))
+    ctx.ledger.register(refs)
+    open_units = ctx.ledger.open_units()
+    staged = ctx.ledger.statuses("stage", [u.id for u in open_units])
+    gone = [
+        u.id
+        for u in open_units
+        if on_disk.get(u.path, (None, ""))[1] != u.content_hash
+        and staged.get(u.id, ("", 0))[0] != PASS
+    ]
+    ctx.ledger.supersede(gone)
+    out = []
+    for u in open_units:
+        if u.id in gone:
+            continue
+        path = root / u.path
+        out.append(
+            {
+                "id": u.id,
+                "path": u.path,
+                "hash": u.content_hash,
+                "rows": (lambda p=path: read_file(cfg, p)),
+            }
+        )
+    return out
+
+
+def _extract_table(ctx: GateContext) -> list[dict[str, Any]]:
+    """A SQL source yields one unit per batch above the committed watermark. An open unit that
+    is already staged is resumed first; unstaged leftovers are replaced by a fresh read."""
+    cfg = ctx.cfg
+    open_units = ctx.ledger.open_units()
+    staged = ctx.ledger.statuses("stage", [u.id for u in open_units])
+    resumable = [u for u in open_units if staged.get(u.id, ("", 0))[0] == PASS]
+    if resumable:
+        return [
+            {"id": u.id, "path": u.path, "hash": u.content_hash, "rows": list} for u in resumable
+        ]
+    ctx.ledger.supersede(u.id for u in open_units)
+    wm_col = cfg.source.watermark_column
+    state = ctx.ledger.state()
+    after = None
+    if wm_col and state is not None and state.watermark is not None:
+        after = coerce(cfg.column(wm_col), state.watermark)
+    rows = read_table(ctx.source(), cfg, after)
+    if not rows:
+        return []
+    wm = None
+    if wm_col:
+        values = [coerce(cfg.column(wm_col), r[wm_col]) for r in rows if r.get(wm_col) is not None]
+        wm = str(to_json(max(values))) if values else None
+    digest = rows_hash(rows)
+    path = f"table:{cfg.source.table}?after={to_json(after)}"
+    ids = ctx.ledger.register([UnitRef(path, digest, len(rows), wm)])
+    return [{"id": ids[(path, digest)], "path": path, "hash": digest, "rows": lambda: iter(rows)}]
+
+
+# -- contract ---------------------------------------------------------------------------------
+def contract(ctx: GateContext) -> Report:
+    """Strict: any bad row stops the run before anything is staged. Quarantine: bad rows go to
+    the quarantine folder with a reason each, good rows continue."""
+    cfg = ctx.cfg
+    units = {u["id"]: u for u in _units(ctx) if not u["staged"]}
+    by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for rec in read_jsonl(ctx.path("extract", "rows.jsonl")):
+        if rec["unit"] in units:
+            by_unit[rec["unit"]].append(rec)
+    good_out: list[dict[str, Any]] = []
+    per_unit: dict[int, dict[str, Any]] = {}
+    bad_all: list[dict[str, Any]] = []
+    for uid, unit in units.items():
+        recs = by_unit.get(uid, [])
+        bad: list[dict[str, Any]] = []
+        valid = 0
+        for rec in recs:
+            verdict = check_rows(cfg.columns, [rec["row"]])
+            if verdict.bad:
+                bad.append(
+                    {"line": rec["line"], "row": rec["row"], "reason": verdict.bad[0]["reason"]}
+                )
+                continue
+            vals = {k: to_json(v) for k, v in verdict.good[0].items()}
+            good_out.append({"unit": uid, "line": rec["line"], "values": vals})
+            valid += 1
+        per_unit[uid] = {
+            "path": unit["path"],
+            "rows_in": len(recs),
+            "valid": valid,
+            "rejected": len(bad),
+            "quarantine_file": None,
+        }
+        for item in bad:
+            bad_all.append({"unit": uid, "path": unit["path"], **item})
+    if cfg.enforcement == "strict" and bad_all:
+        write_jsonl(ctx.path("contract", "rejected.jsonl"), bad_all)
+        for uid, info in per_unit.items():
+            status = FAIL if info["rejected"] else PASS
+            msg = next((b["reason"] for b in bad_all if b["unit"] == uid), None)
+            ctx.ledger.set_status(
+                "validation",
+                uid,
+                ctx.run_id,
+                status,
+                rows_in=info["rows_in"],
+                rows_out=info["valid"],
+                message=msg,
+            )
+        ctx.ledger.release(ctx.run_id)
+        sample = "; ".join(f"{b['path']}:{b['line']}: {b['reason']}" for b in bad_all[:5])
+        raise GateRefused("contract", f"{len(bad_all)} row(s) break the strict contract: {sample}")
+    if bad_all:
+        qdir = Path(cfg.quarantine_dir or ctx.path("quarantine")) / safe_name(cfg.name)
+        qdir = qdir / safe_name(ctx.run_id)
+        for uid, info in per_unit.items():
+            bad = [b for b in bad_all if b["unit"] == uid]
+            if bad:
+                stem = f"{uid}_{safe_name(Path(info['path']).stem)}.rejected"
+                written = write_rejects(qdir / stem, cfg.quarantine_format, info["path"], bad)
+                info["quarantine_file"] = str(written)
+    for uid, info in per_unit.items():
+        msg = f"{info['rejected']} row(s) quarantined" if info["rejected"] else None
+        ctx.ledger.set_status(
+            "validation",
+            uid,
+            ctx.run_id,
+            PASS,
+            rows_in=info["rows_in"],
+            rows_out=info["valid"],
+            message=msg,
+        )
+    write_jsonl(ctx.path("contract", "good.jsonl"), good_out)
+    write_json(
+        ctx.path("contract", "report.json"),
+        {"enforcement": cfg.enforcement, "units": {str(k): v for k, v in per_unit.items()}},
+    )
+    return {"valid": len(good_out), "rejected": len(bad_all)}
+
+
+# -- schema evolution, type compatibility, DDL -----------------------------------------------
+def evolution(ctx: GateContext) -> Report:
+    plan = target.plan_evolution(ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target))
+    write_json(ctx.path("evolution", "plan.json"), plan)
+    if plan["refusals"]:
+        raise GateRefused("evolution", "; ".join(plan["refusals"]))
+    return {"create": plan["create"], "add_columns": plan["add_columns"]}
+
+
+def compatibility(ctx: GateContext) -> Report:
+    """Narrowing is refused here, before any DDL and long before finalize."""
+    report = target.plan_compatibility(ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target))
+    write_json(ctx.path("compatibility", "report.json"), report)
+    if report["narrowing"]:
+        what = ", ".join(
+            f"{c['column']}: {c['target']} -> {c['contract']}" for c in report["narrowing"]
+        )
+        raise GateRefused("compatibility", f"unsafe type narrowing refused: {what}")
+    if report["widening"] and ctx.cfg.on_widening == "fail":
+        what = ", ".join(
+            f"{c['column']}: {c['target']} -> {c['contract']}" for c in report["widening"]
+        )
+        raise GateRefused("compatibility", f"type widening not allowed by policy: {what}")
+    return {"changes": len(report["changes"])}
+
+
+def ddl(ctx: GateContext) -> Report:
+    plan = read_json(ctx.path("evolution", "plan.json"))
+    compat = read_json(ctx.path("compatibility", "report.json"))
+    changes = plan["create"] or plan["add_columns"] or compat["widening"]
+    if changes and not ctx.cfg.ddl_apply:
+        raise GateRefused("ddl", "the target needs DDL but ddl.apply is false")
+    done = target.apply_ddl(ctx.sink, ctx.cfg, plan, compat)
+    write_json(ctx.path("ddl", "applied.json"), {"statements": done})
+    return {"statements": len(done)}
+
+
+# -- stage, finalize --------------------------------------------------------------------------
+def stage(ctx: GateContext) -> Report:
+    """Load valid rows into the staging table, one unit at a time (each repeatable)."""
+    cfg = ctx.cfg
+    units = [u for u in _units(ctx) if not u["staged"]]
+    status = ctx.ledger.statuses("stage", [u["id"] for u in units])
+    rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    good = ctx.path("contract", "good.jsonl")
+    if units:
+        for rec in read_jsonl(good):
+            vals = {c.name: from_json(c, rec["values"].get(c.name)) for c in cfg.columns}
+            vals[target.ROW_COL] = rec["line"]
+            rows[rec["unit"]].append(vals)
+    staged = 0
+    for u in units:
+        if status.get(u["id"], ("", 0))[0] == PASS:
+            continue
+        n = load.stage_unit(ctx.sink, cfg, u["id"], rows.get(u["id"], []))
+        ctx.ledger.set_status("stage", u["id"], ctx.run_id, PASS, rows_in=n, rows_out=n)
+        staged += n
+    return {"units": len(units), "rows": staged}
+
+
+def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> Report:
+    """Staged units without a transform PASS get PENDING rows, then move in one transaction.
+    A failed move is logged FAIL and retried once (retry_count < transform_retries)."""
+    cfg = ctx.cfg
+    ids = [u["id"] for u in _units(ctx)]
+    staged = ctx.ledger.statuses("stage", ids)
+    ids = [i for i in ids if staged.get(i, ("", 0))[0] == PASS]
+    done_before = load.loaded_units(ctx.sink, cfg, ids)
+    tstat = ctx.ledger.statuses("transform", ids)
+    for uid in done_before:  # finalized by a run that died before logging it
+        if tstat.get(uid, ("", 0))[0] != PASS:
+            ctx.ledger.set_status("transform", uid, ctx.run_id, PASS, message="recovered")
+    todo = [i for i in ids if i not in done_before and tstat.get(i, ("", 0))[0] != PASS]
+    for uid in todo:
+        st, retries = tstat.get(uid, (PENDING, 0))
+        if st == FAIL and retries >= cfg.transform_retries:
+            raise GateRefused("finalize", f"unit {uid} failed its transform and its retry")
+        if st != PENDING or uid not in tstat:
+            ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=st == FAIL)
+    move = attempt or load.finalize
+    result: Report = {"won": [], "rows_loaded": 0}
+    while todo:
+        try:
+            result = move(ctx.sink, cfg, ctx.run_id, todo)
+            break
+        except Exception as exc:
+            tstat = ctx.ledger.statuses("transform", todo)
+            retry = all(tstat[u][1] < cfg.transform_retries for u in todo)
+            for uid in todo:
+                ctx.ledger.set_status("transform", uid, ctx.run_id, FAIL, message=str(exc)[:500])
+            if not retry:
+                raise
+            for uid in todo:
+                ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
+    loaded = load.loaded_units(ctx.sink, cfg, ids)
+    for uid in sorted(loaded):
+        if uid in todo:
+            mine = uid in result["won"]
+            ctx.ledger.set_status(
+                "transform",
+                uid,
+                ctx.run_id,
+                PASS,
+                message=None if mine else "loaded by another run",
+            )
+    finalized = sorted(loaded)
+    report = {
+        "units": finalized,
+        "won": sorted(result["won"]),
+        "rows_loaded": result["rows_loaded"],
+        "strategy": cfg.strategy,
+    }
+    write_json(ctx.path("finalize", "report.json"), report)
+    return {"units": len(finalized), "rows_loaded": result["rows_loaded"]}
+
+
+# -- evidence, audit, state, publish ---------------------------------------------------------
+def evidence(ctx: GateContext) -> Report:
+    """Data-contract evidence, written (atomically) before anything is audited or committed."""
+    cfg = ctx.cfg
+    fin = read_json(ctx.path("finalize", "report.json"))
+    contract_report = _maybe(ctx.path("contract", "report.json")) or {"units": {}}
+    doc = {
+        "process": cfg.name,
+        "run_id": ctx.run_id,
+        "target": cfg.target,
+        "strategy": cfg.strategy,
+        "contract": {"enforcement": cfg.enforcement, "columns": [c.__dict__ for c in cfg.columns]},
+        "units": contract_report["units"],
+        "finalized_units": fin["units"],
+        "rows_loaded": fin["rows_loaded"],
+        "rows_quarantined": sum(u["rejected"] for u in contract_report["units"].values()),
+        "evolution": _maybe(ctx.path("evolution", "plan.json")),
+        "compatibility": _maybe(ctx.path("compatibility", "report.json")),
+        "ddl": _maybe(ctx.path("ddl", "applied.json")),
+        "written_at": datetime.now().astimezone().isoformat(),
+    }
+    base = Path(cfg.evidence_dir) if cfg.evidence_dir else ctx.path("evidence")
+    path = base / safe_name(cfg.name) / safe_name(ctx.run_id) / "data_contract_evidence.json"
+    write_json(path, doc)
+    write_json(ctx.path("evidence", "report.json"), {"path": str(path), "sha256": _sha(path)})
+    return {"path": str(path)}
+
+
+def audit(ctx: GateContext) -> Report:
+    """Commit the load audit row; refuses when the evidence is missing or changed."""
+    fin = read_json(ctx.path("finalize", "report.json"))
+    ev = read_json(ctx.path("evidence", "report.json"))
+    path = Path(ev["path"])
+    if not path.exists() or _sha(path) != ev["sha256"]:
+        raise GateRefused("audit", f"evidence {path} is missing or changed; not auditing")
+    if not fin["units"]:
+        return {"audited": False}
+    evidence_doc = json.loads(path.read_text(encoding="utf-8"))
+    ctx.ledger.audit(
+        ctx.run_id,
+        {
+            "target": ctx.cfg.target,
+            "strategy": ctx.cfg.strategy,
+            "units": len(fin["units"]),
+            "rows_loaded": fin["rows_loaded"],
+            "rows_quarantined": evidence_doc["rows_quarantined"],
+            "evidence_path": str(path),
+            "evidence_sha256": ev["sha256"],
+        },
+    )
+    return {"audited": True}
+
+
+def state(ctx: GateContext) -> Report:
+    """Advance source state last, and only for units whose load is committed and audited."""
+    fin = read_json(ctx.path("finalize", "report.json"))
+    units = fin["units"]
+    if units and ctx.ledger.audited(ctx.run_id) is None:
+        raise GateRefused("state", "no load audit for this run; state not advanced")
+    marks = [u.watermark for u in ctx.ledger.units(units) if u.watermark is not None]
+    watermark = None
+    if marks and ctx.cfg.source.watermark_column:
+        col = ctx.cfg.column(ctx.cfg.source.watermark_column)
+        watermark = str(to_json(max(coerce(col, m) for m in marks)))
+    done = ctx.ledger.commit_state(ctx.run_id, units, watermark) if units else 0
+    ctx.ledger.release(ctx.run_id)
+    return {"committed_units": done, "watermark": watermark}
+
+
+def publish(ctx: GateContext) -> Report:
+    cfg = ctx.cfg
+    fin = read_json(ctx.path("finalize", "report.json"))
+    if cfg.publish is None or not fin["units"]:
+        return {"published": False}
+    rows = load.publish(ctx.sink, cfg)
+    ctx.ledger.publish(ctx.run_id, cfg.publish.table, PASS, len(fin["units"]), rows)
+    return {"published": True, "rows": rows}
+
+
+def _maybe(path: Path) -> Any:
+    return read_json(path) if path.exists() else None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+GATES: dict[str, Callable[[GateContext], Report]] = {
+    "extract": extract,
+    "contract": contract,
+    "evolution": evolution,
+    "compatibility": compatibility,
+    "ddl": ddl,
+    "stage": stage,
+    "finalize": finalize,
+    "evidence": evidence,
+    "audit": audit,
+    "state": state,
+    "publish": publish,
+}
+
+
+def run_gate(name: str, ctx: GateContext) -> Report:
+    if name not in GATES:
+        raise ValueError(f"unknown gate {name!r}; expected one of {list(GATES)}")
+    return GATES[name](ctx)

@@ -1,0 +1,180 @@
+"""The sink side: reflect the target table, plan schema evolution and type changes, apply DDL.
+
+Planning (pure reads) and applying (DDL) are separate gates so a refused change never leaves a
+half-altered table behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from dagspec_runtime.etl.coltypes import change_kind, from_sql_type, sql_type
+from dagspec_runtime.etl.config import Column, ProcessConfig
+
+UNIT_COL = "_dagspec_unit"
+ROW_COL = "_dagspec_row"
+MARKERS = "dagspec_loaded_units"
+
+
+def split_name(name: str) -> tuple[str | None, str]:
+    schema, _, table = name.rpartition(".")
+    return (schema or None), table
+
+
+def reflect(engine: sa.Engine, name: str) -> list[dict[str, Any]] | None:
+    """Target columns as reflected, or None when the table does not exist yet."""
+    schema, table = split_name(name)
+    insp = sa.inspect(engine)
+    if not insp.has_table(table, schema=schema):
+        return None
+    return insp.get_columns(table, schema=schema)
+
+
+def target_table(cfg: ProcessConfig, md: sa.MetaData | None = None) -> sa.Table:
+    """The target as the contract sees it (extra target columns are simply not referenced)."""
+    schema, table = split_name(cfg.target)
+    cols = [sa.Column(c.name, sql_type(c), nullable=c.nullable) for c in cfg.columns]
+    return sa.Table(table, md or sa.MetaData(), *cols, schema=schema)
+
+
+def staging_table(cfg: ProcessConfig, md: sa.MetaData | None = None) -> sa.Table:
+    """Staging keeps rows per unit until finalize moves them; it survives a killed run."""
+    schema, table = split_name(cfg.target)
+    cols = [sa.Column(c.name, sql_type(c), nullable=True) for c in cfg.columns]
+    cols += [
+        sa.Column(UNIT_COL, sa.BigInteger, nullable=False, index=True),
+        sa.Column(ROW_COL, sa.Integer, nullable=False),
+    ]
+    return sa.Table(f"{table}__dgs_stage", md or sa.MetaData(), *cols, schema=schema)
+
+
+def markers_table(cfg: ProcessConfig, md: sa.MetaData | None = None) -> sa.Table:
+    """Units already moved into the target, written in the finalize transaction itself: the
+    exactly-once guard, kept in the sink database so it commits atomically with the rows."""
+    schema, _ = split_name(cfg.target)
+    return sa.Table(
+        MARKERS,
+        md or sa.MetaData(),
+        sa.Column("process", sa.String(200), primary_key=True),
+        sa.Column("unit_id", sa.BigInteger, primary_key=True),
+        sa.Column("run_id", sa.String(250), nullable=False),
+        sa.Column("rows_loaded", sa.Integer, nullable=False),
+        sa.Column("loaded_at", sa.DateTime, nullable=False),
+        schema=schema,
+    )
+
+
+def plan_evolution(cfg: ProcessConfig, reflected: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What the target needs so every contract column has a place; refusals listed."""
+    if reflected is None:
+        return {"target_exists": False, "create": True, "add_columns": [], "refusals": []}
+    have = {c["name"] for c in reflected}
+    add = [c.name for c in cfg.columns if c.name not in have]
+    wanted = set(cfg.column_names)
+    refusals = [
+        f"target column {c['name']!r} is NOT NULL without a default and not in the contract"
+        for c in reflected
+        if c["name"] not in wanted and not c.get("nullable", True) and c.get("default") is None
+    ]
+    return {"target_exists": True, "create": False, "add_columns": add, "refusals": refusals}
+
+
+def plan_compatibility(
+    cfg: ProcessConfig, reflected: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """Classify each existing target column against the contract: same, widen or narrow."""
+    changes: list[dict[str, Any]] = []
+    if reflected is not None:
+        by_name = {c["name"]: c for c in reflected}
+        for col in cfg.columns:
+            if col.name not in by_name:
+                continue
+            r = by_name[col.name]
+            have = from_sql_type(col.name, r["type"], bool(r.get("nullable", True)))
+            kind = change_kind(have, col)
+            if kind != "same":
+                changes.append(
+                    {
+                        "column": col.name,
+                        "target": have.describe(),
+                        "contract": col.describe(),
+                        "kind": kind,
+                    }
+                )
+    narrow = [c for c in changes if c["kind"] == "narrow"]
+    widen = [c for c in changes if c["kind"] == "widen"]
+    return {"changes": changes, "narrowing": narrow, "widening": widen}
+
+
+def _quote(engine: sa.Engine | sa.Connection, name: str) -> str:
+    schema, table = split_name(name)
+    prep = engine.dialect.identifier_preparer
+    return (prep.quote_schema(schema) + "." if schema else "") + prep.quote(table)
+
+
+def apply_ddl(
+    engine: sa.Engine, cfg: ProcessConfig, evolution: dict[str, Any], compat: dict[str, Any]
+) -> list[str]:
+    """Create/alter the target and make sure staging and markers exist. Returns what ran.
+
+    Concurrent runs may plan the same change: on PostgreSQL the DDL runs under a transaction
+    advisory lock and the plan is re-checked against the table as it is now.
+    """
+    done: list[str] = []
+    prep = engine.dialect.identifier_preparer
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"dagspec-ddl:{cfg.target}"},
+            )
+        schema, table = split_name(cfg.target)
+        insp = sa.inspect(conn)
+        exists = insp.has_table(table, schema=schema)
+        have = {c["name"] for c in insp.get_columns(table, schema=schema)} if exists else set()
+        if evolution["create"] and not exists:
+            target_table(cfg).create(conn)
+            done.append(f"create table {cfg.target}")
+        for name in evolution["add_columns"]:
+            if name in have:
+                continue
+            col: Column = cfg.column(name)
+            ddl = (
+                f"ALTER TABLE {_quote(engine, cfg.target)} ADD COLUMN {prep.quote(name)} "
+                f"{sql_type(col).compile(dialect=engine.dialect)}"
+            )
+            conn.execute(sa.text(ddl))
+            done.append(ddl)
+        for change in compat["widening"]:
+            col = cfg.column(change["column"])
+            if engine.dialect.name != "postgresql":
+                done.append(f"skip alter {col.name} on {engine.dialect.name} (dynamic typing)")
+                continue
+            type_sql = sql_type(col).compile(dialect=engine.dialect)
+            ddl = (
+                f"ALTER TABLE {_quote(engine, cfg.target)} ALTER COLUMN {prep.quote(col.name)} "
+                f"TYPE {type_sql}"
+            )
+            conn.execute(sa.text(ddl))
+            done.append(ddl)
+        _ensure_helpers(conn, cfg)
+    return done
+
+
+def _ensure_helpers(conn: sa.Connection, cfg: ProcessConfig) -> None:
+    md = sa.MetaData()
+    stage = staging_table(cfg, md)
+    markers_table(cfg, md)
+    md.create_all(conn, checkfirst=True)
+    have = {c["name"] for c in sa.inspect(conn).get_columns(stage.name, schema=stage.schema)}
+    prep = conn.dialect.identifier_preparer
+    for col in cfg.columns:
+        if col.name not in have:
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {_quote(conn, stage.fullname)} ADD COLUMN "
+                    f"{prep.quote(col.name)} {sql_type(col).compile(dialect=conn.dialect)}"
+                )
+            )
