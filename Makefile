@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test clean
+.PHONY: venv compile-dags lint-specs test slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -26,10 +26,19 @@ compile-dags: $(STAMP)
 lint-specs: $(STAMP)
 	$(BIN)/dagspec lint
 
+# Slurm is started once for the whole run and stopped afterwards, whatever pytest says.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/dagspec compile --check
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	scripts/slurm-up.sh
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest || status=$$?; \
+	scripts/slurm-down.sh --quiet; exit $$status
+
+slurm-up:
+	scripts/slurm-up.sh
+
+slurm-down:
+	scripts/slurm-down.sh
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

@@ -1,0 +1,131 @@
+"""on_kill cancels the job; a re-run of the same try re-attaches; a new try submits anew.
+
+These drive the operator with a minimal task-instance stand-in: killing a task or repeating a try
+cannot be staged inside `dag.test()`, but the Slurm side here is entirely real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from dagspec_runtime.slurm import SlurmJobTrigger, SlurmSubmitOperator
+from dagspec_runtime.slurm.slurm_cli import list_jobs
+
+from .conftest import ClusterInfo
+from .helpers import FakeTI, live_jobs, scontrol_fields
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture
+def submitted(slurm_cluster: ClusterInfo, tmp_path: Path) -> Iterator[list[str]]:
+    """Collects job ids a test started and cancels whatever is still live afterwards."""
+    ids: list[str] = []
+    yield ids
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True)
+
+
+def _operator(tmp_path: Path, command: str = "sleep 300") -> SlurmSubmitOperator:
+    return SlurmSubmitOperator(
+        task_id="step",
+        job_name="dagspec-test-long",
+        command=command,
+        resources={"cpu": 1, "memory_gb": 0.25, "time_hours": 0.1},
+        output_dir=str(tmp_path),
+        poll_interval=0.2,
+    )
+
+
+def _start(op: SlurmSubmitOperator, ti: FakeTI) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": ti})  # type: ignore[arg-type]
+    return deferred.value
+
+
+def _gone_from_squeue(job_id: str, within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not live_jobs(job_id):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _run_trigger(trigger: SlurmJobTrigger) -> dict[str, Any]:
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("trigger ended without an event")
+
+    return asyncio.run(asyncio.wait_for(first_event(), 30))
+
+
+def test_on_kill_cancels_the_job(submitted: list[str], tmp_path: Path) -> None:
+    op = _operator(tmp_path)
+    ti = FakeTI("slurm_kill", f"run-{uuid.uuid4().hex}")
+    deferred = _start(op, ti)
+    job_id = str(ti.xcom["hpc_job_id"])
+    submitted.append(job_id)
+    assert live_jobs(job_id)  # pending or running
+    op.on_kill()
+    assert _gone_from_squeue(job_id)
+    assert scontrol_fields(job_id)["JobState"] == "CANCELLED"
+    # The deferred wait sees the cancellation and the task fails with it.
+    event = _run_trigger(deferred.trigger)
+    assert event["state"] == "CANCELLED"
+    with pytest.raises(AirflowException, match=f"Slurm job {job_id} ended CANCELLED"):
+        op.execute_complete({"ti": ti}, event)  # type: ignore[arg-type]
+
+
+def test_killing_the_deferred_task_cancels_the_job(submitted: list[str], tmp_path: Path) -> None:
+    """The triggerer calls trigger.on_kill() when a user marks a deferred task failed/success."""
+    ti = FakeTI("slurm_kill_deferred", f"run-{uuid.uuid4().hex}")
+    deferred = _start(_operator(tmp_path), ti)
+    job_id = str(ti.xcom["hpc_job_id"])
+    submitted.append(job_id)
+    # Survives serialization, as the triggerer rebuilds it from the database.
+    classpath, kwargs = deferred.trigger.serialize()
+    assert classpath == "dagspec_runtime.slurm.job_trigger.SlurmJobTrigger"
+    asyncio.run(SlurmJobTrigger(**kwargs).on_kill())
+    assert _gone_from_squeue(job_id)
+
+
+def test_same_try_reattaches_new_try_submits_anew(submitted: list[str], tmp_path: Path) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    first = FakeTI("slurm_retry", run_id, try_number=1)
+    _start(_operator(tmp_path), first)
+    job_id = str(first.xcom["hpc_job_id"])
+    submitted.append(job_id)
+
+    again = FakeTI("slurm_retry", run_id, try_number=1)  # the same try, run again by a new worker
+    _start(_operator(tmp_path), again)
+    assert again.xcom["hpc_job_id"] == job_id
+    comment = f"dagspec:slurm_retry/{run_id}/step/map-1/try1"
+    assert [row.job_id for row in list_jobs() if row.comment == comment] == [job_id]
+
+    retry = FakeTI("slurm_retry", run_id, try_number=2)  # Airflow's retry: a new try number
+    _start(_operator(tmp_path), retry)
+    assert retry.xcom["hpc_job_id"] != job_id
+    submitted.append(str(retry.xcom["hpc_job_id"]))
+
+
+def test_same_try_after_a_failed_job_submits_anew(submitted: list[str], tmp_path: Path) -> None:
+    run_id = f"run-{uuid.uuid4().hex}"
+    first = FakeTI("slurm_refail", run_id)
+    deferred = _start(_operator(tmp_path, command="exit 3"), first)
+    submitted.append(str(first.xcom["hpc_job_id"]))
+    assert _run_trigger(deferred.trigger)["state"] == "FAILED"
+
+    again = FakeTI("slurm_refail", run_id)
+    _start(_operator(tmp_path, command="exit 3"), again)
+    submitted.append(str(again.xcom["hpc_job_id"]))
+    assert again.xcom["hpc_job_id"] != first.xcom["hpc_job_id"]
