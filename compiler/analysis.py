@@ -106,10 +106,10 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     for kind in KINDS.values():
         kind.check_project(result)
     for spec in result.specs.values():
-        target, findings = KINDS[spec.kind].plan(spec, result)
-        result.add(findings)
-        if target is not None:
-            result.targets.append(target)
+        for target, findings in KINDS[spec.kind].plan(spec, result):
+            result.add(findings)
+            if target is not None:
+                result.targets.append(target)
     result.findings.sort()
     return result
 

@@ -1,4 +1,5 @@
-"""The `dagspec` command line. Exit codes: 0 ok, 1 findings (or stale output), 2 usage or I/O."""
+"""The `dagspec` command line. Exit codes: 0 ok, 1 findings, stale output or a failed run,
+2 usage, I/O or spec error, 130 interrupted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from compiler.project import find_root
 from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +53,20 @@ def _parser() -> argparse.ArgumentParser:
     render = commands.add_parser("render", help="print the DAG file one spec compiles to")
     render.add_argument("spec", type=Path)
     render.set_defaults(handler=_render)
+
+    run = commands.add_parser("run", help="run one DAG locally (Airflow dag.test) and report")
+    run.add_argument("spec", help="spec file or spec name")
+    run.add_argument("--entity", help="the entity whose DAG to run (default: the spec's name)")
+    run.add_argument("--selector", help="the manifest process to run (default: the only one)")
+    run.add_argument("--retry-attempts", type=int, help="retries of each failed task")
+    run.add_argument("--retry-backoff-seconds", type=float, help="wait before each retry")
+    run.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                     help="how to print the run report")
+    run.add_argument("--target", help="trigger param `target` (default: the project's first)")
+    run.add_argument("--dry-run", action="store_true", help="modules skip side effects")
+    run.add_argument("--keep-workspace", action="store_true", help="leave the workspace on disk")
+    run.add_argument("--conf", default="{}", help="more trigger params as a JSON object")
+    run.set_defaults(handler=_run)
 
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
@@ -123,6 +138,35 @@ def _render(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sys.stdout.write(text)
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from compiler.run import run_spec
+
+    try:
+        conf = json.loads(args.conf)
+    except ValueError as exc:
+        print(f"dagspec run: --conf is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.target is not None:
+        conf["target"] = args.target
+    if args.dry_run:
+        conf["dry_run"] = True
+    if args.keep_workspace:
+        conf["keep_workspace"] = True
+    extra = ["--format", args.format]
+    if args.retry_attempts is not None:
+        extra += ["--retries", str(args.retry_attempts)]
+    if args.retry_backoff_seconds is not None:
+        extra += ["--retry-delay", str(args.retry_backoff_seconds)]
+    spec = Path(args.spec)
+    root = _root(args, spec if spec.exists() else None)
+    try:
+        return run_spec(root, args.spec, entity=args.entity, selector=args.selector, conf=conf,
+                        extra=extra)
+    except KeyboardInterrupt:
+        print("dagspec run: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Rendering: a sandboxed Jinja environment in which spec values can only appear as literals.
 
-Every `{{ … }}` in a template must pass through the `py` filter (a Python literal built from
-`repr`) or the `ident` filter (a checked identifier made by the compiler); anything else stops
+Every `{{ … }}` in a template must pass through the `py` or `pyblock` filter (a Python literal
+built from `repr`) or the `ident` filter (a checked identifier made by the compiler); anything else stops
 the render. So a spec value is always data in the generated file, never code.
 """
 
@@ -45,6 +45,19 @@ def literal(value: Any) -> Code:
     raise UnsafeValue(f"a {type(value).__name__} has no Python literal")
 
 
+def block(value: Any, indent: int = 0, width: int = 96) -> Code:
+    """Like `literal`, but a long dict or list is laid out one item per line."""
+    flat = literal(value)
+    if len(flat) + indent <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        rows = [f"{pad}{literal(k)}: {block(v, indent + 4, width)}," for k, v in value.items()]
+        return Code("{\n" + "\n".join(rows) + "\n" + " " * indent + "}")
+    rows = [f"{pad}{block(v, indent + 4, width)}," for v in value]
+    return Code("[\n" + "\n".join(rows) + "\n" + " " * indent + "]")
+
+
 def identifier(value: Any) -> Code:
     """A name the compiler made for the generated code; anything else is refused."""
     if not isinstance(value, str) or not _IDENT.match(value) or keyword.iskeyword(value):
@@ -82,6 +95,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         finalize=_only_code,
     )
     env.filters["py"] = literal
+    env.filters["pyblock"] = block
     env.filters["ident"] = identifier
     return env
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from compiler.findings import Finding, Severity
 from compiler.rules import RULES
+from compiler.sarif import sarif
 
 Reporter = Callable[[list[Finding], Path], str]
 
@@ -43,6 +44,30 @@ def as_json(findings: list[Finding], root: Path) -> str:
     return json.dumps([f.as_dict() for f in findings], indent=2) + "\n"
 
 
+def github(findings: list[Finding], root: Path) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request's changed lines."""
+    lines = []
+    for f in findings:
+        props = ",".join(
+            f"{key}={_escape_property(str(value))}"
+            for key, value in (("file", f.file), ("line", f.line), ("col", f.col),
+                               ("title", f"{f.code} {f.rule}"))
+        )
+        text = f"{f.path}: {f.message}" if f.path else f.message
+        if f.suggestion:
+            text += f"\nhelp: {f.suggestion}"
+        lines.append(f"::{f.severity.value}{' ' + props}::{_escape_data(text)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def _source_line(root: Path, file: str, line: int, cache: dict[str, list[str]]) -> str | None:
     if file not in cache:
         path = Path(file) if Path(file).is_absolute() else root / file
@@ -57,6 +82,8 @@ def _source_line(root: Path, file: str, line: int, cache: dict[str, list[str]]) 
 REPORTERS: dict[str, Reporter] = {
     "text": text,
     "json": as_json,
+    "github": github,
+    "sarif": sarif,
 }
 
 __all__ = ["REPORTERS", "RULES"]

@@ -18,6 +18,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 KIND_FILES = {
     "Project": "project.schema.json",
     "Entity": "entity.schema.json",
+    "Manifest": "manifest.schema.json",
 }
 SHARED_FILES = ["common.schema.json"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from compiler.kinds import entity
+from compiler.kinds import entity, manifest
 
-#: kind name → module with `check_project(analysis)` and `plan(spec, analysis)`.
+#: kind name → module with `check_project(analysis)` and `plan(spec, analysis)` (a list of DAG targets and findings).
 KINDS: dict[str, ModuleType] = {
     "Entity": entity,
+    "Manifest": manifest,
 }

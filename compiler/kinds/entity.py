@@ -8,6 +8,7 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
+from compiler.kinds.common import dag_basics
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -40,7 +41,11 @@ def check_project(analysis: Analysis) -> None:
             )
 
 
-def plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]:
+def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Finding]]]:
+    return [_plan(spec, analysis)]
+
+
+def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]:
     chain, findings = _extends_chain(spec, analysis)
     if findings or not chain:
         return None, findings
@@ -224,7 +229,6 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
 
 def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
     config = analysis.project.config
-    meta = spec.doc.data["metadata"]
     taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
     phases = []
     for phase in body["phases"]:
@@ -251,17 +255,12 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
                 "required": {m["name"]: m["required"] for m in phase["modules"]},
             }
         )
-    year, month, day = (int(x) for x in config["defaults"]["start_date"].split("-"))
-    description = meta.get("description") or f"Entity pipeline for {spec.name}"
+    description = spec.doc.data["metadata"].get("description") or f"Entity pipeline {spec.name}"
     return {
-        "docstring": f"Entity pipeline `{spec.name}`: {description}",
-        "dag_id": spec.name,
+        **dag_basics(spec, analysis, spec.name, f"Entity pipeline `{spec.name}`: {description}",
+                     description, tags=["entity"], schedule=body["schedule"],
+                     catchup=body["catchup"]),
         "entity": spec.name,
-        "description": description,
-        "owner": meta.get("owner") or config["defaults"]["owner"],
-        "tags": sorted({"dagspec", "entity", *meta.get("tags", [])}),
-        "schedule": body["schedule"],
-        "start_date": (year, month, day),
         "max_active_runs": 16,
         "retries": body["retries"],
         "pool": body.get("pool") or config["defaults"]["pool"],

@@ -1,0 +1,56 @@
+"""SARIF 2.1.0 for code-scanning upload: one run, every rule described, every finding located."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from compiler.findings import Finding, Severity
+from compiler.rules import RULES
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+DOCS = "docs/rules.md"
+
+
+def sarif(findings: list[Finding], root: Path) -> str:
+    codes = sorted(RULES)
+    rules = [
+        {
+            "id": code,
+            "name": RULES[code].name,
+            "shortDescription": {"text": RULES[code].summary},
+            "help": {"text": f"{RULES[code].summary} See {DOCS}#{code.lower()}."},
+            "defaultConfiguration": {"level": "error"},
+        }
+        for code in codes
+    ]
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": codes.index(f.code),
+            "level": "error" if f.severity is Severity.ERROR else "warning",
+            "message": {"text": f.message + (f" ({f.suggestion})" if f.suggestion else "")},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": f.line, "startColumn": f.col},
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": f.path}] if f.path else [],
+                }
+            ],
+        }
+        for f in findings
+    ]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "dagspec", "informationUri": DOCS, "rules": rules}},
+                "results": results,
+                "columnKind": "unicodeCodePoints",
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"
