@@ -1,8 +1,8 @@
 """Rendering: a sandboxed Jinja environment in which spec values can only appear as literals.
 
 Every `{{ … }}` in a template must pass through the `py` or `pyblock` filter (a Python literal
-built from `repr`) or the `ident` filter (a checked identifier made by the compiler); anything else stops
-the render. So a spec value is always data in the generated file, never code.
+built from `repr`) or the `ident` filter (a checked identifier made by the compiler); anything
+else stops the render. So a spec value is always data in the generated file, never code.
 """
 
 from __future__ import annotations

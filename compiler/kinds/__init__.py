@@ -6,7 +6,8 @@ from types import ModuleType
 
 from compiler.kinds import entity, manifest
 
-#: kind name → module with `check_project(analysis)` and `plan(spec, analysis)` (a list of DAG targets and findings).
+#: kind name → module with `check_project(analysis)` and `plan(spec, analysis)`, which returns
+#: a list of (DAG target or None, findings).
 KINDS: dict[str, ModuleType] = {
     "Entity": entity,
     "Manifest": manifest,

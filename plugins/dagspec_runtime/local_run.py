@@ -129,20 +129,22 @@ def report(dagrun: Any, order: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def summary(dagrun: Any) -> dict[str, Any]:
+def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
     """The run as data: what `--format json` prints."""
     return {
         "dag_id": dagrun.dag_id,
         "run_id": dagrun.run_id,
         "state": str(dagrun.state),
-        "tasks": [{"task_id": task, "state": state} for task, state in task_states(dagrun)],
+        "tasks": [
+            {"task_id": task, "state": state} for task, state in task_states(dagrun, order)
+        ],
         "pipeline_result": pipeline_result(dagrun),
     }
 
 
-def markdown(dagrun: Any) -> str:
+def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    data = summary(dagrun)
+    data = summary(dagrun, order)
     lines = [f"**{data['dag_id']}** run `{data['run_id']}`: **{data['state']}**", "",
              "| task | state |", "|---|---|"]
     lines += [f"| {t['task_id']} | {t['state']} |" for t in data["tasks"]]
@@ -204,7 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ParamValidationError as exc:
         print(f"error: invalid params for {dag.dag_id}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(report(dagrun, list(dag.task_dict)))
+    order = list(dag.task_dict)
+    if args.format == "json":
+        print(json.dumps(summary(dagrun, order), indent=2, default=str))
+    elif args.format == "markdown":
+        print(markdown(dagrun, order))
+    else:
+        print(report(dagrun, order))
     return EXIT_OK if str(dagrun.state) == "success" else EXIT_FAILED
 
 

@@ -44,3 +44,13 @@ def test_trigger_params_come_from_the_project_config(bag) -> None:  # noqa: ANN0
     params = bag.dags["waste-tracking"].params
     assert params.get_param("target").schema["enum"] == ["dev", "test", "prod"]
     assert params["dry_run"] is False and params["keep_workspace"] is False
+
+
+def test_manifest_process_dag_runs_the_gates_in_fail_closed_order(bag) -> None:  # noqa: ANN001
+    dag = bag.dags["orders-etl.orders"]
+    order = ["extract", "contract", "evolution", "compatibility", "ddl", "stage", "finalize",
+             "evidence", "audit", "state", "publish"]
+    assert sorted(dag.task_ids) == sorted(order)
+    for before, after in zip(order, order[1:], strict=False):
+        assert dag.get_task(after).upstream_task_ids == {before}
+    assert dag.get_task("extract").process["contract"]["enforcement"] == "quarantine"
