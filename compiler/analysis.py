@@ -55,12 +55,25 @@ class Spec:
 
 @dataclass
 class Target:
-    """One DAG file to write: its template, the values it needs, and the specs it came from."""
+    """One DAG file to write: its template, the values it needs, and the specs it came from.
+
+    `order` ranks the DAG's tasks so that a lower rank always runs first; `produces` and
+    `consumes` are the artifacts its tasks declare (see compiler.artifacts).
+    """
 
     name: str
     template: str
     model: dict[str, Any]
     sources: list[Spec]
+    order: dict[str, int] = field(default_factory=dict)
+    produces: list[Any] = field(default_factory=list)
+    consumes: list[Any] = field(default_factory=list)
+    assets_in: dict[str, Any] = field(default_factory=dict)
+    outlets: dict[str, set[str]] = field(default_factory=dict)
+
+    def upstream(self, first: str, then: str) -> bool:
+        """Whether task `first` always finishes before task `then` starts."""
+        return self.order.get(first, 1 << 30) < self.order.get(then, -1)
 
 
 @dataclass
@@ -77,6 +90,7 @@ class Analysis:
 
 def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     """Load and check the project's specs (plus `extra_files`), then plan the DAG files."""
+    from compiler.artifacts import wire
     from compiler.kinds import KINDS
 
     result = Analysis(project)
@@ -110,6 +124,7 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
             result.add(findings)
             if target is not None:
                 result.targets.append(target)
+    wire(result)
     result.findings.sort()
     return result
 

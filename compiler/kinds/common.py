@@ -6,6 +6,7 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec
 from compiler.findings import Finding
+from compiler.render import literal
 
 
 def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: str,
@@ -25,7 +26,8 @@ def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: st
 
 
 def dag_basics(spec: Spec, analysis: Analysis, dag_id: str, docstring: str, description: str,
-               *, tags: list[str], schedule: str | None, catchup: bool) -> dict[str, Any]:
+               *, tags: list[str], schedule: str | None, catchup: bool,
+               sdk_imports: tuple[str, ...] = ("DAG",)) -> dict[str, Any]:
     """The DAG arguments every template takes the same way."""
     config = analysis.project.config
     meta = spec.doc.data["metadata"]
@@ -37,6 +39,10 @@ def dag_basics(spec: Spec, analysis: Analysis, dag_id: str, docstring: str, desc
         "owner": meta.get("owner") or config["defaults"]["owner"],
         "tags": sorted({"dagspec", *tags, *meta.get("tags", [])}),
         "schedule": schedule,
+        "schedule_code": literal(schedule),  # replaced when the DAG waits for assets
         "catchup": catchup,
+        "sdk_imports": list(sdk_imports),
+        "asset_defs": [],
+        "outlets": {},
         "start_date": (year, month, day),
     }

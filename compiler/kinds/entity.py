@@ -69,7 +69,9 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     if any(f.severity is Severity.ERROR for f in findings):
         return None, findings
-    return Target(spec.name, TEMPLATE, _model(spec, body, analysis), chain), findings
+    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), chain)
+    _add_artifacts(target, spec.name, body, origin)
+    return target, findings
 
 
 def _extends_chain(spec: Spec, analysis: Analysis) -> tuple[list[Spec], list[Finding]]:
@@ -259,7 +261,7 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
     return {
         **dag_basics(spec, analysis, spec.name, f"Entity pipeline `{spec.name}`: {description}",
                      description, tags=["entity"], schedule=body["schedule"],
-                     catchup=body["catchup"]),
+                     catchup=body["catchup"], sdk_imports=("DAG", "Param", "TaskGroup")),
         "entity": spec.name,
         "max_active_runs": 16,
         "retries": body["retries"],
@@ -272,6 +274,30 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
         "promote": {item["from"]: item["to"] for item in body["promote"]},
         "result_path": body["result_path"],
     }
+
+
+def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:  # noqa: ANN001
+    """Task order, and the project paths each task reads and writes."""
+    from compiler.artifacts import Artifact
+
+    phases_spec, promote_spec = origin("phases"), origin("promote")
+    target.order["prepare_workspace"] = 0
+    for p, phase in enumerate(body["phases"]):
+        for m, module in enumerate(phase["modules"]):
+            task = f"{phase['name']}.{module['name']}"
+            target.order[task] = 2 * p + 1
+            at = ("spec", "phases", p, "modules", m)
+            for key, bucket in (("deps", target.consumes), ("outs", target.produces)):
+                bucket.extend(
+                    Artifact(path.replace("{entity}", entity), task, phases_spec, (*at, key, i))
+                    for i, path in enumerate(module[key]))
+        target.order[f"{phase['name']}.gate"] = 2 * p + 2
+    target.order["promote"] = 2 * len(body["phases"]) + 1
+    target.order["pipeline_result"] = 2 * len(body["phases"]) + 2
+    target.produces.extend(
+        Artifact(item["to"].replace("{entity}", entity), "promote", promote_spec,
+                 ("spec", "promote", i, "to"))
+        for i, item in enumerate(body["promote"]))
 
 
 def _argv(command: str | list[str]) -> list[str]:

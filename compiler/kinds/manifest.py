@@ -35,10 +35,24 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
         model = None if problems or findings else _model(spec, body, process, analysis)
-        target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec]) \
-            if model else None
+        target = None
+        if model is not None:
+            target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
+            _add_artifacts(target, spec, process, ("spec", "processes", i))
         plans.append((target, problems))
     return plans
+
+
+def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tuple) -> None:
+    """Deps are read by `extract`; outs exist once the last gate has committed."""
+    from compiler.artifacts import Artifact
+
+    gates = target.model["gates"]
+    target.order.update({gate: i for i, gate in enumerate(gates)})
+    target.consumes.extend(Artifact(path, "extract", spec, (*at, "deps", i))
+                           for i, path in enumerate(process["deps"]))
+    target.produces.extend(Artifact(path, gates[-1], spec, (*at, "outs", i))
+                           for i, path in enumerate(process["outs"]))
 
 
 def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
@@ -69,7 +83,7 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
 def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
            analysis: Analysis) -> dict[str, Any]:
     meta = analysis.project.config["meta"]
-    runtime = {k: v for k, v in process.items() if k != "description"}
+    runtime = {k: v for k, v in process.items() if k not in ("description", "deps", "outs")}
     gates = GATES + (["publish"] if "publish" in process else [])
     name = dag_id(spec.name, process["name"])
     description = process.get("description") or spec.doc.data["metadata"].get(
@@ -77,7 +91,7 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
     return {
         **dag_basics(spec, analysis, name, f"ETL process `{name}`: {description}", description,
                      tags=["manifest", process["name"]], schedule=body["schedule"],
-                     catchup=body["catchup"]),
+                     catchup=body["catchup"], sdk_imports=("DAG", "chain")),
         "process": runtime,
         "gates": gates,
         "meta_conn_id": meta["conn_id"],

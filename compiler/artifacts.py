@@ -1,0 +1,150 @@
+"""Artifacts across specs: the DAG of DAGs emerges from the paths tasks read and write.
+
+Every task may declare project paths it reads (`deps`) and writes (`outs`). Each dep is resolved
+to the one task that outs it: inside a spec that is an ordering the spec must already respect;
+across specs the producer task gets an Airflow Asset as outlet and the consumer DAG is scheduled
+on it. Two producers for one path, dangling deps and cycles across specs are findings that name
+both places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from compiler.analysis import Analysis, Spec, Target
+from compiler.findings import Finding, Severity
+from compiler.render import Code, identifier, literal, python_name
+
+URI_SCHEME = "dagspec://"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One path read or written by one task, and where the spec says so."""
+
+    path: str
+    task: str
+    spec: Spec
+    at: tuple
+
+    def where(self) -> str:
+        return self.spec.where(self.at)
+
+    def finding(self, code: str, message: str, suggestion: str | None = None,
+                severity: Severity = Severity.ERROR) -> Finding:
+        return self.spec.finding(self.at, code, message, suggestion, severity=severity)
+
+
+def asset_uri(path: str) -> str:
+    return URI_SCHEME + quote(path, safe="/._-")
+
+
+def wire(analysis: Analysis) -> None:
+    """Check the artifact graph of every planned DAG and add Assets to their models."""
+    producers: dict[str, tuple[Target, Artifact]] = {}
+    for target in analysis.targets:
+        for out in target.produces:
+            if out.path in producers:
+                first = producers[out.path][1]
+                analysis.add([out.finding(
+                    "DS210", f"`{out.path}` is also produced by {first.spec.name}:{first.task} "
+                    f"({first.where()})", "give the path one producer; others should `deps:` it")])
+                continue
+            producers[out.path] = (target, out)
+    edges: dict[str, dict[str, Artifact]] = {t.name: {} for t in analysis.targets}
+    for target in analysis.targets:
+        for dep in target.consumes:
+            _resolve(analysis, target, dep, producers.get(dep.path), edges)
+    _report_cycles(analysis, edges)
+    for target in analysis.targets:
+        _attach_assets(target)
+
+
+def _resolve(analysis: Analysis, target: Target, dep: Artifact,
+             found: tuple[Target, Artifact] | None, edges: dict[str, dict[str, Artifact]]) -> None:
+    if found is None:
+        if (analysis.project.root / dep.path).exists():
+            analysis.add([dep.finding(
+                "DS211", f"`{dep.path}` is not produced by any spec; it is read as a source file",
+                "fine for hand-maintained inputs; otherwise add it to a task's `outs:`",
+                Severity.WARNING)])
+        else:
+            analysis.add([dep.finding(
+                "DS202", f"nothing produces `{dep.path}` and it does not exist",
+                "add it to the `outs:` of the task that writes it, or fix the path")])
+        return
+    producer, out = found
+    if producer is target:
+        if not target.upstream(out.task, dep.task):
+            analysis.add([dep.finding(
+                "DS203", f"`{dep.path}` is written by {out.task} ({out.where()}), which does not "
+                f"run before {dep.task}", "read it in a later phase or step")])
+        return
+    target.assets_in.setdefault(dep.path, dep)
+    producer.outlets.setdefault(out.task, set()).add(out.path)
+    edges[producer.name].setdefault(target.name, dep)
+
+
+def _report_cycles(analysis: Analysis, edges: dict[str, dict[str, Artifact]]) -> None:
+    """Each cycle of DAGs once, as a chain of spec:task names, at every dep that closes it."""
+    seen: set[frozenset[str]] = set()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt):], nxt]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    _report(analysis, edges, cycle)
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+
+
+def _report(analysis: Analysis, edges: dict[str, dict[str, Artifact]], cycle: list[str]) -> None:
+    links = [edges[a][b] for a, b in zip(cycle, cycle[1:], strict=False)]
+    chain = " → ".join(f"{dep.spec.name}:{dep.task} ({dep.where()})" for dep in links)
+    for dep in links:
+        analysis.add([dep.finding("DS203", f"artifacts form a cycle across specs: {chain}",
+                                  "break the cycle: one of these deps must go")])
+
+
+def _attach_assets(target: Target) -> None:
+    """Asset definitions, outlets per task, and the schedule: code built from checked pieces."""
+    paths = sorted({*target.assets_in, *(p for ps in target.outlets.values() for p in ps)})
+    taken: set[str] = set()
+    names = {path: python_name(("asset_" + path).upper(), taken) for path in paths}
+    model = target.model
+    model["asset_defs"] = [
+        Code(f"{identifier(names[p])} = Asset(name={literal(p)}, uri={literal(asset_uri(p))}, "
+             'group="dagspec")')
+        for p in paths
+    ]
+    model["outlets"] = {task: _names(names[p] for p in sorted(ps))
+                        for task, ps in sorted(target.outlets.items())}
+    sdk = set(model["sdk_imports"])
+    if paths:
+        sdk.add("Asset")
+    inputs = [names[p] for p in sorted(target.assets_in)]
+    if inputs and model["schedule"] is not None:
+        sdk.update({"AssetAll", "AssetOrTimeSchedule", "CronTriggerTimetable"})
+        model["schedule_code"] = Code(
+            f"AssetOrTimeSchedule(timetable=CronTriggerTimetable({literal(model['schedule'])}, "
+            f'timezone="UTC"), assets=AssetAll({", ".join(inputs)}))')
+    elif inputs:
+        model["schedule_code"] = _names(inputs)
+    model["sdk_imports"] = Code(", ".join(identifier(n) for n in sorted(sdk)))
+
+
+def _names(variables: Iterable[str]) -> Code:
+    return Code("[" + ", ".join(identifier(v) for v in variables) + "]")
