@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs test airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -30,9 +30,16 @@ lint-specs: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/dagspec compile --check
+	scripts/system-packages.sh
 	scripts/slurm-up.sh
 	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
+
+airflow-up: $(STAMP)
+	scripts/airflow-up.sh
+
+airflow-down:
+	scripts/airflow-down.sh
 
 slurm-up:
 	scripts/slurm-up.sh
