@@ -105,11 +105,8 @@ def render(template: str, model: dict[str, Any]) -> str:
 
 
 @cache
-def templates_digest() -> str:
-    """A digest of every template, so a template change re-renders every file."""
+def template_digest(name: str) -> str:
+    """A digest of one template, so editing it re-renders exactly the files made from it."""
     import hashlib
 
-    digest = hashlib.sha256()
-    for path in sorted(TEMPLATE_DIR.glob("*.j2")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+    return hashlib.sha256((TEMPLATE_DIR / name).read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ KIND_FILES = {
     "Project": "project.schema.json",
     "Entity": "entity.schema.json",
     "Manifest": "manifest.schema.json",
+    "ReductionPipeline": "reduction-pipeline.schema.json",
 }
 SHARED_FILES = ["common.schema.json"]
 

@@ -37,3 +37,13 @@ def airflow_db() -> Path:
     if done.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{done.stdout}\n{done.stderr}")
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def slurm_up() -> None:
+    """The project's single-node Slurm (scripts/slurm-up.sh is idempotent; `make test` also
+    starts it before and stops it after the whole run)."""
+    done = subprocess.run([str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True,
+                          text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/slurm-up.sh failed:\n{done.stdout}\n{done.stderr}")

@@ -54,3 +54,20 @@ def test_manifest_process_dag_runs_the_gates_in_fail_closed_order(bag) -> None: 
     for before, after in zip(order, order[1:], strict=False):
         assert dag.get_task(after).upstream_task_ids == {before}
     assert dag.get_task("extract").process["contract"]["enforcement"] == "quarantine"
+
+
+def test_reduction_dag_maps_each_group_by_over_discovered_sub_groups(bag) -> None:  # noqa: ANN001
+    dag = bag.dags["chai-ngc253"]
+    assert set(dag.task_ids) == {
+        "register_software", "discover_per_executed_obs_unit", "discover_all_data",
+        "per_executed_obs_unit.calibrate", "per_executed_obs_unit.baseline", "all_data.grid",
+    }
+    per_scan = dag.task_group.children["per_executed_obs_unit"]
+    assert type(per_scan).__name__ == "MappedTaskGroup"
+    assert dag.get_task("per_executed_obs_unit.baseline").upstream_task_ids == {
+        "per_executed_obs_unit.calibrate", "discover_per_executed_obs_unit"}
+    grid = dag.get_task("all_data.grid")
+    assert "per_executed_obs_unit.baseline" in grid.upstream_task_ids
+    calibrate = dag.get_task("per_executed_obs_unit.calibrate")
+    assert calibrate.retries == 1 and calibrate.max_active_tis_per_dagrun == 2
+    assert calibrate.priority_weight == 10

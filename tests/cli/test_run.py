@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -87,3 +88,25 @@ def test_unknown_selector_names_the_choices(project: Path) -> None:
     done = dagspec(project, "run", "specs/orders-etl.yaml", "--selector", "ordrs")
     assert done.returncode == 2
     assert "orders-etl.orders" in done.stderr
+
+
+@pytest.mark.slurm
+def test_reduction_run_submits_slurm_jobs_and_records_products(
+        project: Path, slurm_up: None) -> None:
+    spec = project / "specs" / "chai-ngc253.yaml"
+    spec.write_text(re.sub(r"cooldown_seconds: \d+", "cooldown_seconds: 0", spec.read_text()))
+    done = dagspec(project, "run", "chai-ngc253", "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    states = {t["task_id"]: t["state"] for t in report["tasks"]}
+    assert states["all_data.grid"] == "success"
+    with sqlite3.connect(project / "var" / "meta.sqlite") as db:
+        steps = db.execute("select step, sub_group_key, hpc_job_id from executed_reduction_step"
+                           " order by step, sub_group_key").fetchall()
+        kinds = {row[0] for row in db.execute("select data_product_type from data_product")}
+    assert [(s, k) for s, k, _ in steps] == [
+        ("baseline", "executed_obs_unit=scan1"), ("baseline", "executed_obs_unit=scan2"),
+        ("calibrate", "executed_obs_unit=scan1"), ("calibrate", "executed_obs_unit=scan2"),
+        ("grid", "all")]
+    assert all(job for _, _, job in steps)
+    assert {"SCIENCE", "LOG"} <= kinds

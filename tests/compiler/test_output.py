@@ -18,7 +18,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_compile_writes_one_file_per_listed_entity(project: Path) -> None:
     result = api.compile_project(project)
     assert result.ok, result.findings
-    assert sorted(_snapshot(project / "out")) == ["alpha.py", "beta.py"]
+    assert sorted(_snapshot(project / "out")) == ["alpha.py", "beta.py", "reduce.py"]
 
 
 def test_compiling_twice_is_byte_identical(project: Path, tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_unchanged_specs_are_not_rendered_again(project: Path) -> None:
     result = api.compile_project(project)
     assert result.plan is not None
     assert sorted(result.plan.files) == ["alpha.py"]
-    assert result.plan.unchanged == ["beta.py"]
+    assert result.plan.unchanged == ["beta.py", "reduce.py"]
     after = {p.name: p.stat().st_ino for p in (project / "out").glob("*.py")}
     assert after["beta.py"] == before["beta.py"]  # carried over as a hard link, not rewritten
     assert "The very smallest" in (project / "out" / "alpha.py").read_text()
@@ -87,7 +87,7 @@ def test_deleted_spec_removes_its_dag_file_but_not_hand_written_ones(project: Pa
     config.write_text(config.read_text().replace("[alpha, beta]", "[alpha]"))
     result = api.compile_project(project)
     assert result.plan is not None and result.plan.removed == ["beta.py"]
-    assert sorted(_snapshot(project / "out")) == ["alpha.py", "hand_written.py"]
+    assert sorted(_snapshot(project / "out")) == ["alpha.py", "hand_written.py", "reduce.py"]
 
 
 def test_generated_file_names_its_source_and_hash(project: Path) -> None:
