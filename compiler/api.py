@@ -6,16 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler import stamp
 from compiler.analysis import Analysis, analyse
 from compiler.findings import Finding, has_errors
-from compiler.output import Plan, plan, write
+from compiler.output import Plan, is_generated, plan, render_file, write
 from compiler.project import load_project
-from compiler.render import UnsafeValue, render
+from compiler.render import UnsafeValue
 
 
 @dataclass
 class CompileResult:
-    analysis: Analysis
+    analysis: Analysis | None
     plan: Plan | None = None
     findings: list[Finding] = field(default_factory=list)
 
@@ -36,9 +37,17 @@ def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
 
 
 def compile_project(
-    root: Path, *, out: Path | None = None, specs: Path | None = None, check: bool = False
+    root: Path,
+    *,
+    out: Path | None = None,
+    specs: Path | None = None,
+    check: bool = False,
+    cached: bool = False,
 ) -> CompileResult:
-    """Compile every spec; write nothing unless every spec is clean (and not in check mode)."""
+    """Compile every spec; write nothing unless every spec is clean (and not in check mode).
+
+    `cached`: skip everything when nothing the compile reads changed since the last one.
+    """
     project = load_project(root)
     if specs is not None:
         project.config["specs_dir"] = (
@@ -46,11 +55,14 @@ def compile_project(
             if specs.resolve().is_relative_to(project.root)
             else str(specs.resolve())
         )
+    target_dir = out.resolve() if out is not None else project.output_dir
+    if cached and not project.findings and stamp.unchanged(project, target_dir):
+        names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
+        return CompileResult(None, Plan(target_dir, unchanged=names))
     result = CompileResult(analyse(project))
     result.findings = list(result.analysis.findings)
     if not result.ok:
         return result
-    target_dir = out.resolve() if out is not None else project.output_dir
     for target in result.analysis.targets:
         target.model["project_root"] = _relative(project.root, target_dir)
     try:
@@ -58,11 +70,15 @@ def compile_project(
     except UnsafeValue as exc:
         result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
         return result
-    if check or not result.plan.changed:
+    if check:
         return result
-    _refuse_changed_sources(result)
-    if result.ok:
+    if result.plan.changed:
+        _refuse_changed_sources(result)
+        if not result.ok:
+            return result
         write(result.plan)
+    if cached:
+        stamp.record(project, target_dir)
     return result
 
 
@@ -76,7 +92,7 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
             target.model["project_root"] = _relative(project.root, project.output_dir)
-            return render(target.template, target.model), analysis.findings
+            return render_file(target), analysis.findings
     return None, analysis.findings
 
 
@@ -88,6 +104,7 @@ def _relative(root: Path, out: Path) -> str:
 
 def _refuse_changed_sources(result: CompileResult) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
+    assert result.analysis is not None
     for target in result.analysis.targets:
         current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]
         if [s.doc.raw for s in target.sources] != current:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # reader went away
+        return EXIT_USAGE
     except OSError as exc:
         print(f"dagspec: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,7 +98,8 @@ def _lint(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     root = _root(args)
-    result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check)
+    result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check,
+                                 cached=not args.check)
     if result.findings:
         sys.stderr.write(REPORTERS["text"](result.findings, root))
     if not result.ok or result.plan is None:

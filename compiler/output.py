@@ -39,11 +39,11 @@ class Plan:
 
 
 def fingerprint(target: Target) -> str:
-    """Everything the file's text depends on, hashed: model, templates, compiler version."""
+    """Everything the file's text depends on, hashed: model, template, compiler, source bytes."""
     digest = hashlib.sha256()
     digest.update(json.dumps(target.model, sort_keys=True, default=list).encode())
     digest.update(target.template.encode() + template_digest(target.template).encode())
-    digest.update(COMPILER_VERSION.encode())
+    digest.update(COMPILER_VERSION.encode() + source_digest(target).encode())
     return digest.hexdigest()
 
 
@@ -54,26 +54,36 @@ def source_digest(target: Target) -> str:
     return digest.hexdigest()
 
 
-def header(target: Target) -> str:
+def render_file(target: Target) -> str:
+    """Header + body. The fingerprint line also carries the body's hash, so a hand edit of a
+    generated file is noticed without rendering it again."""
+    body = render(target.template, target.model)
     sources = ", ".join(json.dumps(spec.doc.file) for spec in target.sources)
     return (
         f"{MARK} from {sources}.\n"
         "# Do not edit: change the spec and run `make compile-dags` (regenerate, don't edit).\n"
         f"# spec-sha256: {source_digest(target)}\n"
-        f"{_FINGERPRINT}{fingerprint(target)}\n"
-    )
+        f"{_FINGERPRINT}{fingerprint(target)} {_sha256(body)}\n"
+    ) + body
 
 
 def existing_fingerprint(path: Path) -> str | None:
+    """The input fingerprint recorded in a generated file, if its body is still intact."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = [handle.readline() for _ in range(4)]
-    except OSError:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
-    for line in head:
-        if line.startswith(_FINGERPRINT):
-            return line[len(_FINGERPRINT) :].strip()
-    return None
+    lines = text.split("\n", 4)
+    if len(lines) < 5 or not lines[3].startswith(_FINGERPRINT):
+        return None
+    recorded = lines[3][len(_FINGERPRINT) :].split()
+    if len(recorded) != 2 or recorded[1] != _sha256(lines[4]):
+        return None
+    return recorded[0]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def is_generated(path: Path) -> bool:
@@ -94,7 +104,7 @@ def plan(targets: list[Target], out: Path) -> Plan:
         if existing_fingerprint(out / name) == fingerprint(target):
             result.unchanged.append(name)
             continue
-        result.files[name] = header(target) + render(target.template, target.model)
+        result.files[name] = render_file(target)
     if out.is_dir():
         result.removed = sorted(
             p.name for p in out.glob("*.py") if p.name not in wanted and is_generated(p)

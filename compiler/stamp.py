@@ -1,0 +1,57 @@
+"""A build stamp that lets an unchanged project skip analysis entirely.
+
+The stamp hashes everything a compile reads — the compiler's own sources, schemas and templates,
+the project config, every spec file — and the state (size, mtime) of every file in the output
+folder. Equal stamp, nothing to do: a no-op compile of 1,000 specs then costs a few dozen
+milliseconds instead of loading and validating every spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from compiler.project import CONFIG_NAME, Project
+
+PACKAGE = Path(__file__).resolve().parent
+CACHE = Path(".dagspec") / "build-stamp"
+
+
+@cache
+def _tool_digest() -> str:
+    digest = hashlib.sha256()
+    folders = [PACKAGE, PACKAGE / "kinds", PACKAGE.parent / "schemas", PACKAGE.parent / "templates"]
+    for folder in folders:
+        for path in sorted(folder.glob("*")):
+            if path.is_file() and path.suffix in (".py", ".json", ".j2"):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def stamp(project: Project, out: Path) -> str:
+    digest = hashlib.sha256(_tool_digest().encode())
+    config = project.root / CONFIG_NAME
+    digest.update(config.read_bytes() if config.is_file() else b"-")
+    digest.update(str(out).encode())
+    for path in project.spec_files():
+        digest.update(b"\0" + str(path).encode() + b"\0" + path.read_bytes())
+    if out.is_dir():
+        for path in sorted(out.glob("*.py")):
+            info = path.stat()
+            digest.update(f"\0{path.name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def unchanged(project: Project, out: Path) -> bool:
+    recorded = project.root / CACHE
+    return recorded.is_file() and recorded.read_text().strip() == stamp(project, out)
+
+
+def record(project: Project, out: Path) -> None:
+    path = project.root / CACHE
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(stamp(project, out) + "\n")
+    except OSError:
+        pass  # a read-only project just compiles fully next time
