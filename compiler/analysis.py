@@ -70,6 +70,9 @@ class Target:
     consumes: list[Any] = field(default_factory=list)
     assets_in: dict[str, Any] = field(default_factory=dict)
     outlets: dict[str, set[str]] = field(default_factory=dict)
+    needs: dict[str, set[str]] = field(default_factory=dict)  # producer DAG → paths read from it
+    tasks: dict[str, str | None] = field(default_factory=dict)  # task id → group (for pictures)
+    edges: list[tuple[str, str]] = field(default_factory=list)
 
     def upstream(self, first: str, then: str) -> bool:
         """Whether task `first` always finishes before task `then` starts."""

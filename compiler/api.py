@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import stamp
-from compiler.analysis import Analysis, analyse
+from compiler.analysis import Analysis, Target, analyse
 from compiler.findings import Finding, has_errors
+from compiler.graph import Graph, dag_graph, project_graph
+from compiler.loader import load_file
 from compiler.output import Plan, is_generated, plan, render_file, write
 from compiler.project import load_project
 from compiler.render import UnsafeValue
@@ -43,10 +45,12 @@ def compile_project(
     specs: Path | None = None,
     check: bool = False,
     cached: bool = False,
+    only: str | None = None,
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
     `cached`: skip everything when nothing the compile reads changed since the last one.
+    `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
     """
     project = load_project(root)
     if specs is not None:
@@ -56,17 +60,26 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
-    if cached and not project.findings and stamp.unchanged(project, target_dir):
+    if cached and only is None and not project.findings and stamp.unchanged(project, target_dir):
         names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
         return CompileResult(None, Plan(target_dir, unchanged=names))
     result = CompileResult(analyse(project))
     result.findings = list(result.analysis.findings)
     if not result.ok:
         return result
-    for target in result.analysis.targets:
+    targets = result.analysis.targets
+    if only is not None:
+        targets = _with_producers(result.analysis, only)
+        if not targets:
+            known = ", ".join(sorted({t.sources[0].name for t in result.analysis.targets}))
+            result.findings.append(Finding("(--only)", 1, 1, "DS202",
+                                           f"no spec named `{only}` compiles to a DAG",
+                                           suggestion=f"specs with DAGs: {known}"))
+            return result
+    for target in targets:
         target.model["project_root"] = _relative(project.root, target_dir)
     try:
-        result.plan = plan(result.analysis.targets, target_dir)
+        result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
         result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
         return result
@@ -77,9 +90,42 @@ def compile_project(
         if not result.ok:
             return result
         write(result.plan)
-    if cached:
+    if cached and only is None:
         stamp.record(project, target_dir)
     return result
+
+
+def select(analysis: Analysis, name: str) -> list[Target]:
+    """The DAGs of the spec `name` (or the DAG with that id)."""
+    return [t for t in analysis.targets if name in (t.name, t.sources[0].name)]
+
+
+def _with_producers(analysis: Analysis, name: str) -> list[Target]:
+    """The DAGs of spec `name` and, transitively, every DAG they read artifacts from."""
+    by_name = {t.name: t for t in analysis.targets}
+    chosen: dict[str, Target] = {}
+    pending = select(analysis, name)
+    while pending:
+        target = pending.pop()
+        if target.name not in chosen:
+            chosen[target.name] = target
+            pending += [by_name[n] for n in target.needs]
+    return list(chosen.values())
+
+
+def graph(root: Path, spec: str | None) -> tuple[Graph | None, list[Finding]]:
+    """The picture of one spec's DAGs, or of the whole project's DAGs and artifacts."""
+    analysis = analyse(load_project(root))
+    if has_errors(analysis.findings):
+        return None, analysis.findings
+    if spec is None:
+        return project_graph(analysis), analysis.findings
+    name = _spec_name(Path(spec)) if Path(spec).is_file() else spec
+    targets = select(analysis, name or spec)
+    if not targets:
+        message = f"no spec named `{spec}` compiles to a DAG"
+        return None, [Finding("(graph)", 1, 1, "DS202", message)]
+    return dag_graph(targets), analysis.findings
 
 
 def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]:
@@ -131,3 +177,9 @@ def _spec_files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
     return [path]
+
+
+def _spec_name(path: Path) -> str | None:
+    doc, _ = load_file(path)
+    meta = doc.data.get("metadata") if doc is not None and isinstance(doc.data, dict) else None
+    return meta.get("name") if isinstance(meta, dict) else None

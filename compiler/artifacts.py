@@ -83,6 +83,7 @@ def _resolve(analysis: Analysis, target: Target, dep: Artifact,
                 f"run before {dep.task}", "read it in a later phase or step")])
         return
     target.assets_in.setdefault(dep.path, dep)
+    target.needs.setdefault(producer.name, set()).add(dep.path)
     producer.outlets.setdefault(out.task, set()).add(out.path)
     edges[producer.name].setdefault(target.name, dep)
 

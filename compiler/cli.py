@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--check", action="store_true", help="change nothing; exit 1 when the output is stale"
     )
+    compile_.add_argument(
+        "--only", metavar="NAME", help="compile one spec and the specs whose artifacts it reads"
+    )
     compile_.set_defaults(handler=_compile)
 
     render = commands.add_parser("render", help="print the DAG file one spec compiles to")
@@ -71,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-workspace", action="store_true", help="leave the workspace on disk")
     run.add_argument("--conf", default="{}", help="more trigger params as a JSON object")
     run.set_defaults(handler=_run)
+
+    graph = commands.add_parser("graph", help="draw one spec's DAG, or the project's DAGs")
+    graph.add_argument("spec", nargs="?", help="spec file or name (default: the whole project)")
+    graph.add_argument("--format", choices=["mermaid", "dot", "png"], default="mermaid")
+    graph.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    graph.set_defaults(handler=_graph)
 
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
@@ -99,7 +108,7 @@ def _lint(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     root = _root(args)
     result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check,
-                                 cached=not args.check)
+                                 cached=not args.check, only=args.only)
     if result.findings:
         sys.stderr.write(REPORTERS["text"](result.findings, root))
     if not result.ok or result.plan is None:
@@ -172,6 +181,27 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("dagspec run: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from compiler.graph import FORMATS, png
+
+    spec = Path(args.spec) if args.spec else None
+    root = _root(args, spec if spec is not None and spec.exists() else None)
+    picture, findings = api.graph(root, args.spec)
+    if picture is None:
+        sys.stderr.write(REPORTERS["text"](findings, root))
+        return EXIT_FINDINGS
+    data = png(picture) if args.format == "png" else FORMATS[args.format](picture).encode()
+    if args.output is None:
+        if args.format == "png":
+            print("dagspec graph: PNG needs -o FILE", file=sys.stderr)
+            return EXIT_USAGE
+        sys.stdout.write(data.decode())
+    else:
+        args.output.write_bytes(data)
+        print(f"wrote {args.output}")
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:

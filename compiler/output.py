@@ -94,8 +94,9 @@ def is_generated(path: Path) -> bool:
         return False
 
 
-def plan(targets: list[Target], out: Path) -> Plan:
-    """Render only what changed since the last compile; list generated files now orphaned."""
+def plan(targets: list[Target], out: Path, *, prune: bool = True) -> Plan:
+    """Render only what changed since the last compile; list generated files now orphaned
+    (unless `prune` is off, for a compile of some specs only)."""
     result = Plan(out)
     wanted = set()
     for target in sorted(targets, key=lambda t: t.name):
@@ -105,7 +106,7 @@ def plan(targets: list[Target], out: Path) -> Plan:
             result.unchanged.append(name)
             continue
         result.files[name] = render_file(target)
-    if out.is_dir():
+    if prune and out.is_dir():
         result.removed = sorted(
             p.name for p in out.glob("*.py") if p.name not in wanted and is_generated(p)
         )

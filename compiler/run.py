@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from compiler import api
-from compiler.loader import load_file
 from compiler.reporters import REPORTERS
 
 EXIT_CONFIG = 2
@@ -67,8 +66,4 @@ def airflow_env(root: Path) -> dict[str, str]:
 
 def _spec_name(spec: str) -> str | None:
     path = Path(spec)
-    if not path.is_file():
-        return spec
-    doc, _ = load_file(path)
-    meta = doc.data.get("metadata") if doc is not None and isinstance(doc.data, dict) else None
-    return meta.get("name") if isinstance(meta, dict) else None
+    return api._spec_name(path) if path.is_file() else spec

@@ -71,6 +71,7 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), chain)
     _add_artifacts(target, spec.name, body, origin)
+    _add_graph(target)
     return target, findings
 
 
@@ -298,6 +299,22 @@ def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) ->
         Artifact(item["to"].replace("{entity}", entity), "promote", promote_spec,
                  ("spec", "promote", i, "to"))
         for i, item in enumerate(body["promote"]))
+
+
+def _add_graph(target: Target) -> None:
+    """Tasks (grouped by phase) and edges, as the template wires them."""
+    previous = ["prepare_workspace"]
+    target.tasks["prepare_workspace"] = None
+    for phase in target.model["phases"]:
+        gate = f"{phase['name']}.gate"
+        for module in phase["modules"]:
+            task = f"{phase['name']}.{module['name']}"
+            target.tasks[task] = phase["name"]
+            target.edges += [(p, task) for p in previous] + [(task, gate)]
+        target.tasks[gate] = phase["name"]
+        previous = [gate]
+    target.tasks.update({"promote": None, "pipeline_result": None})
+    target.edges += [(previous[0], "promote"), ("promote", "pipeline_result")]
 
 
 def _argv(command: str | list[str]) -> list[str]:

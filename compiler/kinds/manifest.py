@@ -49,6 +49,8 @@ def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tupl
 
     gates = target.model["gates"]
     target.order.update({gate: i for i, gate in enumerate(gates)})
+    target.tasks.update(dict.fromkeys(gates))
+    target.edges += list(zip(gates, gates[1:], strict=False))
     target.consumes.extend(Artifact(path, "extract", spec, (*at, "deps", i))
                            for i, path in enumerate(process["deps"]))
     target.produces.extend(Artifact(path, gates[-1], spec, (*at, "outs", i))

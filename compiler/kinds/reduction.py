@@ -177,12 +177,37 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
     }
 
 
+def _add_graph(target: Target) -> None:
+    """Tasks (grouped by mapped task group) and edges, as the template wires them."""
+    model = target.model
+    target.tasks["register_software"] = None
+    if model["continuous"]:
+        target.tasks["wait_for_new_data"] = None
+        target.edges.append(("wait_for_new_data", "register_software"))
+    by_result = {g["result"]: g for g in model["groups"]}
+    for group in model["groups"]:
+        var_to_task = {s["var"]: f"{group['group_id']}.{s['name']}" for s in group["steps"]}
+        target.tasks[group["discover"]] = None
+        target.edges.append(("register_software", group["discover"]))
+        for step in group["steps"]:
+            task = var_to_task[step["var"]]
+            target.tasks[task] = group["group_id"]
+            target.edges += [(var_to_task[u], task) for u in step["upstream"]]
+            if not step["upstream"]:
+                target.edges.append((group["discover"], task))
+                for after in group["after"]:
+                    upstream = by_result[after]
+                    target.edges.append((f"{upstream['group_id']}.{upstream['steps'][-1]['name']}",
+                                         task))
+
+
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
     """Deps are read by the first task; outs come from the step that declares them."""
     from compiler.artifacts import Artifact
 
     first = "wait_for_new_data" if target.model["continuous"] else "register_software"
     target.order[first] = 0
+    _add_graph(target)
     for rank, group in enumerate(target.model["groups"], start=1):
         for offset, step in enumerate(group["steps"]):
             target.order[f"{group['group_id']}.{step['name']}"] = rank * 100 + offset

@@ -164,3 +164,41 @@ def test_dangling_dep_is_an_error_and_a_source_file_a_warning(tmp_path: Path) ->
     (source,) = _findings(root, "DS211")
     assert source.severity is Severity.WARNING
     assert api.compile_project(root).ok
+
+
+def test_project_graph_draws_an_edge_per_artifact(tmp_path: Path) -> None:
+    from compiler.cli import main
+
+    root = make_project(tmp_path, PARENT_CHILD)
+    out = tmp_path / "graph.mmd"
+    assert main(["--project", str(root), "graph", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("flowchart LR")
+    assert 'n_data_prep -->|"shared/data.csv"| n_analysis' in text
+
+
+def test_dag_graph_as_png_and_dot(tmp_path: Path) -> None:
+    from compiler.cli import main
+
+    root = make_project(tmp_path, PARENT_CHILD)
+    picture = tmp_path / "analysis.png"
+    assert main(["--project", str(root), "graph", "analysis", "--format", "png",
+                 "-o", str(picture)]) == 0
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dot = tmp_path / "analysis.dot"
+    assert main(["--project", str(root), "graph", "analysis", "--format", "dot",
+                 "-o", str(dot)]) == 0
+    assert "subgraph cluster_n_analyze" in dot.read_text()
+
+
+def test_compile_only_takes_the_spec_and_its_producers(tmp_path: Path) -> None:
+    layout = {**PARENT_CHILD, "other.yaml": producer("other", "elsewhere/x.csv")}
+    root = make_project(tmp_path, layout)
+    result = api.compile_project(root, only="analysis")
+    assert result.ok, result.findings
+    assert sorted(p.name for p in (root / "generated_dags").glob("*.py")) == [
+        "analysis.py", "data-prep.py"]
+    assert api.compile_project(root).ok
+    again = api.compile_project(root, only="data-prep")
+    assert again.plan is not None and again.plan.removed == []
+    assert (root / "generated_dags" / "other.py").exists()

@@ -110,3 +110,15 @@ def test_reduction_run_submits_slurm_jobs_and_records_products(
         ("grid", "all")]
     assert all(job for _, _, job in steps)
     assert {"SCIENCE", "LOG"} <= kinds
+
+
+def test_entity_output_feeds_the_manifest_that_depends_on_it(project: Path) -> None:
+    assert dagspec(project, "run", "waste-tracking").returncode == 0
+    landing = project / "landing" / "waste-tracking" / "records.jsonl"
+    assert "contact_email" not in landing.read_text()  # PII stays behind
+    done = dagspec(project, "run", "waste-etl")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with sqlite3.connect(project / "var" / "meta.sqlite") as db:
+        assert db.execute("select count(*) from waste_records").fetchone()[0] == 5
+        categories = db.execute("select count(*) from waste_by_category").fetchone()[0]
+    assert categories >= 1
