@@ -86,6 +86,7 @@ class Analysis:
     findings: list[Finding] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
+    texts: dict[str, str] = field(default_factory=dict)  # file → source, for inline ignores
 
     def add(self, findings: Iterable[Finding]) -> None:
         self.findings.extend(findings)
@@ -93,6 +94,7 @@ class Analysis:
 
 def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     """Load and check the project's specs (plus `extra_files`), then plan the DAG files."""
+    from compiler import ignores
     from compiler.artifacts import wire
     from compiler.kinds import KINDS
 
@@ -100,7 +102,7 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     result.add(project.findings)
     files = dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)])
     for path in files:
-        spec, findings, name = _load_spec(project, path, list(KINDS))
+        spec, findings, name = _load_spec(project, path, list(KINDS), result.texts)
         result.add(findings)
         if spec is None:
             result.broken.add(name)
@@ -128,17 +130,18 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
             if target is not None:
                 result.targets.append(target)
     wire(result)
-    result.findings.sort()
+    result.findings = sorted(ignores.apply(result.findings, result.texts))
     return result
 
 
 def _load_spec(
-    project: Project, path: Path, kinds: list[str]
+    project: Project, path: Path, kinds: list[str], texts: dict[str, str]
 ) -> tuple[Spec | None, list[Finding], str]:
     """The spec if it is structurally valid, its findings, and the name it means to have."""
     doc, findings = load_file(path, project.display(path))
     if doc is None:
         return None, findings, ""
+    texts[doc.file] = doc.raw.decode("utf-8")
     meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
     name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
     kind, kind_findings = kind_of(doc, kinds)

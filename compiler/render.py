@@ -11,13 +11,14 @@ import keyword
 import math
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+from compiler.resources import resource_dir
+
+TEMPLATE_DIR = resource_dir("templates")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -23,6 +23,7 @@ _RULES = [
     Rule("DS007", "empty-file", "The file holds no document."),
     Rule("DS008", "unreadable", "The file cannot be read."),
     Rule("DS009", "changed-during-compile", "The file changed while it was being compiled."),
+    Rule("DS010", "unused-ignore", "An inline `# dagspec: ignore[...]` silences nothing."),
     # DS1xx: structure (JSON Schema)
     Rule("DS101", "unknown-key", "A key the schema does not know (often a typo)."),
     Rule("DS102", "missing-key", "A required key is missing."),
@@ -41,6 +42,11 @@ _RULES = [
     Rule("DS210", "double-producer", "Two tasks declare the same path in `outs`."),
     Rule("DS211", "source-file-dep", "A dep no spec produces is read from a file on disk."),
     Rule("DS212", "finer-group-by", "A step's group_by is finer than that of a step it needs."),
+    # DS22x: compiles, but will surprise people in Airflow (warnings)
+    Rule("DS220", "implicit-catchup", "A scheduled DAG does not say whether it catches up."),
+    Rule("DS221", "module-without-outputs", "A module declares no outputs to promote or pass on."),
+    Rule("DS222", "pool-narrower-than-phase", "A phase runs more modules than its pool has slots."),
+    Rule("DS223", "resources-exceed-node", "A step asks for more than the Slurm node has."),
 ]
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -47,7 +47,7 @@ def sarif(findings: list[Finding], root: Path) -> str:
         "version": "2.1.0",
         "runs": [
             {
-                "tool": {"driver": {"name": "dagspec", "informationUri": DOCS, "rules": rules}},
+                "tool": {"driver": {"name": "dagspec", "rules": rules}},
                 "results": results,
                 "columnKind": "unicodeCodePoints",
             }

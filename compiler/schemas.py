@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+from compiler.resources import resource_dir
+
+SCHEMA_DIR = resource_dir("schemas")
 
 #: kind → schema file; the project config is a kind of its own.
 KIND_FILES = {

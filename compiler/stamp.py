@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from compiler.project import CONFIG_NAME, Project
+from compiler.resources import resource_dir
 
 PACKAGE = Path(__file__).resolve().parent
 CACHE = Path(".dagspec") / "build-stamp"
@@ -21,7 +22,7 @@ CACHE = Path(".dagspec") / "build-stamp"
 @cache
 def _tool_digest() -> str:
     digest = hashlib.sha256()
-    folders = [PACKAGE, PACKAGE / "kinds", PACKAGE.parent / "schemas", PACKAGE.parent / "templates"]
+    folders = [PACKAGE, PACKAGE / "kinds", resource_dir("schemas"), resource_dir("templates")]
     for folder in folders:
         for path in sorted(folder.glob("*")):
             if path.is_file() and path.suffix in (".py", ".json", ".j2"):

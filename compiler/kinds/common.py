@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.analysis import Analysis, Spec
-from compiler.findings import Finding
+from compiler.findings import Finding, Severity
 from compiler.render import literal
 
 
@@ -46,3 +46,15 @@ def dag_basics(spec: Spec, analysis: Analysis, dag_id: str, docstring: str, desc
         "outlets": {},
         "start_date": (year, month, day),
     }
+
+
+def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -> Finding | None:
+    """A scheduled DAG should say whether missed intervals run (Airflow 3 defaults to not)."""
+    if schedule is None or stated or schedule.startswith("@continuous"):
+        return None
+    return spec.finding(
+        at, "DS220",
+        f"schedule `{schedule}` without `catchup`: runs missed while the DAG was paused or new "
+        "will not happen",
+        "state `catchup: false` (or `true` to run every missed interval)",
+        severity=Severity.WARNING)

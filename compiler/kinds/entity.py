@@ -8,7 +8,7 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
-from compiler.kinds.common import dag_basics
+from compiler.kinds.common import catchup_warning, dag_basics
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -227,7 +227,31 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
                 or f"add `{pool}` under `spec.pools` in dagspec.yaml",
             )
         )
-    return findings
+    return findings + _surprises(body, origin, pools.get(pool))
+
+
+def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> list[Finding]:  # noqa: ANN001
+    """Warnings for what compiles but will surprise people once Airflow runs it."""
+    phases = origin("phases")
+    stated = "catchup" in origin("catchup").body
+    findings = [catchup_warning(origin("schedule"), body["schedule"], stated, ("spec", "schedule"))]
+    for p, phase in enumerate(body["phases"]):
+        if pool is not None and len(phase["modules"]) > pool["slots"]:
+            findings.append(phases.finding(
+                ("spec", "phases", p, "modules"), "DS222",
+                f"phase `{phase['name']}` runs {len(phase['modules'])} modules at once, but its "
+                f"pool has {pool['slots']} slots: the rest wait",
+                "raise the pool's slots in dagspec.yaml, or split the phase",
+                severity=Severity.WARNING))
+        for m, module in enumerate(phase["modules"]):
+            if not module["outputs"]:
+                findings.append(phases.finding(
+                    ("spec", "phases", p, "modules", m, "name"), "DS221",
+                    f"module `{module['name']}` declares no outputs: nothing it writes can be "
+                    "promoted or read by a later phase",
+                    "list what it writes under `outputs:` (or ignore this for a check-only "
+                    "module)", severity=Severity.WARNING))
+    return [f for f in findings if f is not None]
 
 
 def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:

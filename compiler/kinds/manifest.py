@@ -10,7 +10,7 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding
-from compiler.kinds.common import dag_basics, duplicate_names
+from compiler.kinds.common import catchup_warning, dag_basics, duplicate_names
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
 
@@ -31,7 +31,8 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("Manifest", spec.doc.data)["spec"]
     processes = body["processes"]
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
-    plans: list[tuple[Target | None, list[Finding]]] = [(None, findings)]
+    late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
+    plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
         model = None if problems or findings else _model(spec, body, process, analysis)

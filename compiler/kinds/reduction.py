@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
-from compiler.findings import Finding
-from compiler.kinds.common import dag_basics, duplicate_names
+from compiler.findings import Finding, Severity
+from compiler.kinds.common import catchup_warning, dag_basics, duplicate_names
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -32,7 +32,26 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
         return [(None, findings)]
     target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), [spec])
     _add_artifacts(target, spec, body)
-    return [(target, [])]
+    return [(target, _surprises(spec, body, analysis.project.config["slurm"]["node"]))]
+
+
+def _surprises(spec: Spec, body: dict[str, Any], node: dict[str, Any]) -> list[Finding]:
+    """A CRON trigger that leaves catchup implicit; steps larger than the cluster's node."""
+    trigger = body["trigger"]
+    late = catchup_warning(spec, trigger.get("cron"), "catchup" in spec.body, ("spec", "trigger"))
+    findings = [late] if late else []
+    limits = {"cpu": node.get("cpus"), "memory_gb": node.get("memory_gb"), "gpu": node.get("gpus")}
+    for i, step in enumerate(body["steps"]):
+        resources = step["config"]["resources"]
+        for key, limit in limits.items():
+            if limit is not None and resources.get(key, 0) > limit:
+                findings.append(spec.finding(
+                    ("spec", "steps", i, "config", "resources", key), "DS223",
+                    f"step `{step['name']}` asks for {key} {resources[key]}, but the Slurm node "
+                    f"has {limit}: the job is refused or pends forever",
+                    "lower the request, or update `slurm.node` in dagspec.yaml if the node grew",
+                    severity=Severity.WARNING))
+    return findings
 
 
 def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
