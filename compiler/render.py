@@ -107,7 +107,11 @@ def render(template: str, model: dict[str, Any]) -> str:
 
 @cache
 def template_digest(name: str) -> str:
-    """A digest of one template, so editing it re-renders exactly the files made from it."""
+    """A digest of one template and the shared partials (`_*.j2`) it may include, so editing
+    either re-renders exactly the files made from them."""
     import hashlib
 
-    return hashlib.sha256((TEMPLATE_DIR / name).read_bytes()).hexdigest()
+    digest = hashlib.sha256((TEMPLATE_DIR / name).read_bytes())
+    for partial in sorted(TEMPLATE_DIR.glob("_*.j2")):
+        digest.update(partial.read_bytes())
+    return digest.hexdigest()

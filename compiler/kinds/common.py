@@ -58,3 +58,20 @@ def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -
         "will not happen",
         "state `catchup: false` (or `true` to run every missed interval)",
         severity=Severity.WARNING)
+
+
+def param(name: str, default: Any, kind: str, title: str, description: str,
+          **schema: Any) -> dict[str, Any]:
+    """One built-in trigger-form field, as the templates emit it: Param(default, **options)."""
+    options = [("type", kind), *schema.items(), ("title", title), ("description", description)]
+    return {"name": name, "default": default, "options": options}
+
+
+def trigger_params(builtin: list[dict[str, Any]],
+                   declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The built-in fields, then those the spec author declared under `params:`."""
+    return builtin + [
+        {"name": name, "default": spec.get("default"),
+         "options": [(k, v) for k, v in spec.items() if k != "default"]}
+        for name, spec in declared.items()
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
-from compiler.kinds.common import catchup_warning, dag_basics
+from compiler.kinds.common import catchup_warning, dag_basics, param, trigger_params
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -346,39 +346,16 @@ def _argv(command: str | list[str]) -> list[str]:
 
 
 def _params(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trigger-form fields: the built-in three, then the spec author's own."""
+    """Trigger-form fields: target, dry run and keep workspace, then the spec author's own."""
     targets = config["targets"]
-    params = [
-        {
-            "name": "target",
-            "default": targets[0],
-            "options": [
-                ("type", "string"),
-                ("enum", targets),
-                ("title", "Target"),
-                ("description", "Environment the modules deploy to."),
-            ],
-        },
-        {
-            "name": "dry_run",
-            "default": False,
-            "options": [
-                ("type", "boolean"),
-                ("title", "Dry run"),
-                ("description", "Modules skip side effects; nothing is promoted."),
-            ],
-        },
-        {
-            "name": "keep_workspace",
-            "default": body["keep_workspace"],
-            "options": [
-                ("type", "boolean"),
-                ("title", "Keep workspace"),
-                ("description", "Leave the run's workspace on disk for debugging."),
-            ],
-        },
-    ]
-    for name, declared in body["params"].items():
-        options = [(k, v) for k, v in declared.items() if k != "default"]
-        params.append({"name": name, "default": declared.get("default"), "options": options})
-    return params
+    return trigger_params(
+        [
+            param("target", targets[0], "string", "Target", "Environment the modules deploy to.",
+                  enum=targets),
+            param("dry_run", False, "boolean", "Dry run",
+                  "Modules skip side effects; nothing is promoted."),
+            param("keep_workspace", body["keep_workspace"], "boolean", "Keep workspace",
+                  "Leave the run's workspace on disk for debugging."),
+        ],
+        body["params"],
+    )

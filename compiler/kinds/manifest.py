@@ -10,7 +10,13 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding
-from compiler.kinds.common import catchup_warning, dag_basics, duplicate_names
+from compiler.kinds.common import (
+    catchup_warning,
+    dag_basics,
+    duplicate_names,
+    param,
+    trigger_params,
+)
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
 
@@ -94,8 +100,14 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
     return {
         **dag_basics(spec, analysis, name, f"ETL process `{name}`: {description}", description,
                      tags=["manifest", process["name"]], schedule=body["schedule"],
-                     catchup=body["catchup"], sdk_imports=("DAG", "chain")),
+                     catchup=body["catchup"], sdk_imports=("DAG", "Param", "chain")),
         "process": runtime,
+        "params": trigger_params(
+            [param("process", process["name"], "string", "Process",
+                   "The manifest process this DAG runs (`dagspec run --selector`).",
+                   enum=[process["name"]])],
+            body["params"],
+        ),
         "gates": gates,
         "meta_conn_id": meta["conn_id"],
         "meta_sqlite_path": meta["sqlite_path"],

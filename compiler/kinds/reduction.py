@@ -12,7 +12,13 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
-from compiler.kinds.common import catchup_warning, dag_basics, duplicate_names
+from compiler.kinds.common import (
+    catchup_warning,
+    dag_basics,
+    duplicate_names,
+    param,
+    trigger_params,
+)
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -174,7 +180,7 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
         **dag_basics(spec, analysis, spec.name, f"Reduction pipeline `{spec.name}`: "
                      f"{description}", description, tags=["reduction", trigger["type"].lower()],
                      schedule=schedule, catchup=body["catchup"] and schedule is not None,
-                     sdk_imports=("DAG", "task_group")),
+                     sdk_imports=("DAG", "Param", "task_group")),
         "paused": not body["enabled"],
         "continuous": trigger["type"] == "CONTINUOUS",
         "poll_seconds": trigger.get("poll_seconds", 60),
@@ -193,6 +199,12 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
         "products_root": body["products_root"],
         "priority": body["priority"],
         "groups": list(groups.values()),
+        "params": trigger_params(
+            [param("filter_rules", {}, "object", "Extra filter rules",
+                   "Package metadata that must also match, e.g. "
+                   '{"executed_obs_unit": "scan1"}: reduce only those sub-groups.')],
+            body["params"],
+        ),
     }
 
 

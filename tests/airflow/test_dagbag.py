@@ -71,3 +71,10 @@ def test_reduction_dag_maps_each_group_by_over_discovered_sub_groups(bag) -> Non
     calibrate = dag.get_task("per_executed_obs_unit.calibrate")
     assert calibrate.retries == 1 and calibrate.max_active_tis_per_dagrun == 2
     assert calibrate.priority_weight == 10
+
+
+def test_every_dag_kind_offers_trigger_params(bag) -> None:  # noqa: ANN001
+    process = bag.dags["orders-etl.orders"].params.get_param("process").schema
+    assert process["enum"] == ["orders"] and process["title"] == "Process"
+    rules = bag.dags["chai-ngc253"].params.get_param("filter_rules").schema
+    assert rules["type"] == "object" and rules["title"] == "Extra filter rules"

@@ -58,3 +58,20 @@ def test_each_run_waits_until_the_matching_data_change(tmp_path: Path) -> None:
     data = next(f for f in scan.iterdir() if f.name != "package.json")
     data.write_bytes(data.read_bytes() + b"\n")
     assert wait.execute_complete({}) != first  # new data: the run goes on
+
+
+def test_the_filter_rules_param_narrows_the_sub_groups(tmp_path: Path) -> None:
+    from dagspec_runtime.reduction import DiscoverSubGroupsOperator
+
+    shutil.copytree(ROOT / "examples" / "reduction" / "raw", tmp_path / "raw")
+    pipeline = {"name": "p", "data_grouping": {"name": "g", "catalogue": "raw",
+                                               "filter_rules": {"source": "NGC253"}},
+                "software": {}}
+    discover = DiscoverSubGroupsOperator(
+        task_id="discover", pipeline=pipeline, group_by=["executed_obs_unit"],
+        project_root=str(tmp_path), meta_sqlite_path=str(tmp_path / "meta.sqlite"))
+    everything = discover.execute({"params": {}})
+    assert sorted(g["key"] for g in everything) == [
+        "executed_obs_unit=scan1", "executed_obs_unit=scan2"]
+    only = discover.execute({"params": {"filter_rules": {"executed_obs_unit": "scan2"}}})
+    assert [g["key"] for g in only] == ["executed_obs_unit=scan2"]

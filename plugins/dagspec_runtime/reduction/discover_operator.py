@@ -22,6 +22,15 @@ from dagspec_runtime.reduction.meta_db import open_store, project_path
 from dagspec_runtime.reduction.step_spec import PipelineSpec
 
 
+def run_filter(context: Any) -> dict[str, Any]:
+    """Extra filter rules given when the run was triggered (the `filter_rules` param)."""
+    params = context.get("params") or {}
+    rules = params.get("filter_rules") or {}
+    if not isinstance(rules, dict):
+        raise ValueError(f"param filter_rules must be an object, got {rules!r}")
+    return dict(rules)
+
+
 class DiscoverSubGroupsOperator(BaseOperator):
     """Sub-groups of the pipeline's data grouping by `group_by`, once no input changed for
     `cooldown_seconds` (the task defers, holding no worker slot, until then)."""
@@ -49,16 +58,16 @@ class DiscoverSubGroupsOperator(BaseOperator):
         self.meta_sqlite_path = meta_sqlite_path
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        return self._discover_or_wait()
+        return self._discover_or_wait(run_filter(context))
 
     def execute_complete(self, context: Any, event: Any = None) -> list[dict[str, Any]]:
         """Woken after the cooldown: look again, inputs may have changed meanwhile."""
-        return self._discover_or_wait()
+        return self._discover_or_wait(run_filter(context))
 
-    def _discover_or_wait(self) -> list[dict[str, Any]]:
+    def _discover_or_wait(self, extra_rules: dict[str, Any]) -> list[dict[str, Any]]:
         spec = PipelineSpec.parse(self.pipeline)
         root = project_path(spec.catalogue, self.project_root)
-        packages = scan_catalogue(root, spec.filter_rules)
+        packages = scan_catalogue(root, {**spec.filter_rules, **extra_rules})
         if packages and self.cooldown_seconds > 0:
             newest = max(p.newest_mtime for p in packages)
             remaining = newest + self.cooldown_seconds - time.time()
