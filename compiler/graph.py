@@ -52,12 +52,16 @@ def _id(name: str) -> str:
     return "n_" + re.sub(r"\W", "_", name)
 
 
+def _by_cluster(graph: Graph) -> dict[str | None, list[str]]:
+    groups: dict[str | None, list[str]] = {}
+    for node, (_, cluster) in graph.nodes.items():
+        groups.setdefault(cluster, []).append(node)
+    return groups
+
+
 def mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
-    by_cluster: dict[str | None, list[str]] = {}
-    for node, (_, cluster) in graph.nodes.items():
-        by_cluster.setdefault(cluster, []).append(node)
-    for cluster, nodes in by_cluster.items():
+    for cluster, nodes in _by_cluster(graph).items():
         indent = "    "
         if cluster is not None:
             lines.append(f'    subgraph {_id(cluster)}["{_label(graph.clusters[cluster])}"]')
@@ -75,10 +79,7 @@ def dot(graph: Graph) -> str:
     lines = [f'digraph "{_label(graph.title)}" {{', "    rankdir=LR;",
              '    node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
              'fontname="Helvetica"];', '    edge [fontname="Helvetica", fontsize=10];']
-    by_cluster: dict[str | None, list[str]] = {}
-    for node, (_, cluster) in graph.nodes.items():
-        by_cluster.setdefault(cluster, []).append(node)
-    for cluster, nodes in by_cluster.items():
+    for cluster, nodes in _by_cluster(graph).items():
         indent = "    "
         if cluster is not None:
             lines += [f"    subgraph cluster_{_id(cluster)} {{",

@@ -7,9 +7,13 @@ module imports Airflow.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,11 +43,38 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
+@dataclass
+class ClusterInfo:
+    """How long scripts/slurm-up.sh took in this session, and what it said."""
+
+    seconds: float
+    output: str
+
+
 @pytest.fixture(scope="session")
-def slurm_up() -> None:
+def slurm_up() -> ClusterInfo:
     """The project's single-node Slurm (scripts/slurm-up.sh is idempotent; `make test` also
-    starts it before and stops it after the whole run)."""
+    starts it before and stops it after the whole run). Fails loudly when it cannot start."""
+    started = time.monotonic()
     done = subprocess.run([str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, stdin=subprocess.DEVNULL, timeout=600)
     if done.returncode != 0:
-        pytest.fail(f"scripts/slurm-up.sh failed:\n{done.stdout}\n{done.stderr}")
+        pytest.fail(f"scripts/slurm-up.sh failed ({done.returncode}):\n{done.stdout}\n"
+                    f"{done.stderr}", pytrace=False)
+    return ClusterInfo(time.monotonic() - started, done.stdout + done.stderr)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A throwaway PostgreSQL (scripts/pg-up.sh) for the session: its SQLAlchemy URL. Fails
+    loudly when it cannot start; always stopped."""
+    folder = Path(tempfile.mkdtemp(prefix="dagspec-pg-"))
+    try:
+        done = subprocess.run([str(ROOT / "scripts" / "pg-up.sh"), str(folder)],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            pytest.fail(f"pg-up.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        yield done.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(folder)], timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)

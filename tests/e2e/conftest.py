@@ -105,6 +105,11 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "DAGSPEC_AIRFLOW_PORT": str(port),
         "DAGSPEC_PYTHON": sys.executable,
         "RDT_WORKSPACE_DIR": str(home / "workspaces"),
+        # The DAGs' bookkeeping goes to a meta database of this test session, not the repo's.
+        "AIRFLOW_CONN_DAGSPEC_META": json.dumps({
+            "conn_type": "sqlite",
+            "extra": {"sqlalchemy_url": f"sqlite:///{home / 'meta.sqlite'}"},
+        }),
     }
     stack = Stack(url=f"http://127.0.0.1:{port}", home=home, env=env, record={}, password="")
     try:

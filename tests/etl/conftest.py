@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +15,6 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "examples" / "landing" / "orders"
 _db_counter = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """Start PostgreSQL once; fail loudly if it cannot start; always stop it."""
-    folder = Path(tempfile.mkdtemp(prefix="dagspec-pg-"))
-    try:
-        done = subprocess.run(
-            [str(ROOT / "scripts" / "pg-up.sh"), str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"pg-up.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        yield done.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(folder)], timeout=120)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -79,41 +79,6 @@ def copy_catalogue(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A throwaway PostgreSQL (scripts/pg-up.sh) for the store tests; always stopped."""
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="dagspec-red-pg-"))
-    try:
-        done = subprocess.run(
-            [str(ROOT / "scripts" / "pg-up.sh"), str(folder)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"pg-up.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        yield done.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(folder)], timeout=120)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def slurm_up() -> None:
-    """The single-node Slurm of scripts/slurm-up.sh; the tests fail loudly without it."""
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "slurm-up.sh")],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"scripts/slurm-up.sh failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-
-
 @pytest.fixture(scope="module")
 def reduction_env(
     airflow_db: Path, slurm_up: None, tmp_path_factory: pytest.TempPathFactory

@@ -173,7 +173,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ReductionStore:
     """An empty store on SQLite, or in a fresh database of the throwaway PostgreSQL."""
     if request.param == "sqlite":
         return ReductionStore(engine_for(f"sqlite:///{tmp_path / 'meta.sqlite'}")).ensure()
-    server = request.getfixturevalue("pg_url")
+    server = request.getfixturevalue("pg_server")
     name = f"red_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -8,7 +8,6 @@ module's duration (never at generated_dags/, which other tests own).
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,32 +19,10 @@ import pytest
 from .helpers import ROOT
 
 
-@dataclass
-class ClusterInfo:
-    """How long slurm-up.sh took in this session, and what it said."""
-
-    seconds: float
-    output: str
-
-
 @pytest.fixture(scope="session")
-def slurm_cluster() -> ClusterInfo:
-    """The project's single-node Slurm, started by scripts/slurm-up.sh; failing loudly if not."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "slurm-up.sh")],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"scripts/slurm-up.sh failed ({done.returncode}); the Slurm tests need it:\n"
-            f"{done.stdout}\n{done.stderr}",
-            pytrace=False,
-        )
-    return ClusterInfo(time.monotonic() - started, done.stdout + done.stderr)
+def slurm_cluster(slurm_up: Any) -> Any:
+    """The project's single-node Slurm: the root conftest's `slurm_up` (seconds, output)."""
+    return slurm_up
 
 
 @dataclass
@@ -60,7 +37,7 @@ class StepRun:
 
 @pytest.fixture(scope="module")
 def run_step(
-    airflow_db: Path, slurm_cluster: ClusterInfo, tmp_path_factory: pytest.TempPathFactory
+    airflow_db: Path, slurm_cluster: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., StepRun]]:
     """Run a one-task DAG (`SlurmSubmitOperator(**kwargs)`) with `dag.test()`."""
     dags = tmp_path_factory.mktemp("dags")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from .conftest import ClusterInfo
 from .helpers import ROOT
 
 pytestmark = pytest.mark.slurm
 
 
-def test_up_again_is_idempotent_and_fast(slurm_cluster: ClusterInfo) -> None:
+def test_up_again_is_idempotent_and_fast(slurm_cluster: Any) -> None:
     started = time.monotonic()
     done = subprocess.run(
         [str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True, text=True, check=True
@@ -22,6 +23,17 @@ def test_up_again_is_idempotent_and_fast(slurm_cluster: ClusterInfo) -> None:
     assert time.monotonic() - started < 2.0
 
 
-def test_node_is_usable(slurm_cluster: ClusterInfo) -> None:
+def test_node_is_usable(slurm_cluster: Any) -> None:
     state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
     assert state.stdout.split()[0] in {"idle", "mix", "alloc"}
+
+
+def test_daemons_listen_on_loopback_only(slurm_cluster: Any) -> None:
+    """slurmctld (6817) and slurmd (6818) bind 127.0.0.1, not every interface."""
+    listening = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port = local.split(":")
+        if state == "0A":  # LISTEN
+            listening[int(port, 16)] = address
+    assert listening.get(6817) == "0100007F" and listening.get(6818) == "0100007F"

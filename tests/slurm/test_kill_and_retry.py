@@ -19,14 +19,13 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from dagspec_runtime.slurm import SlurmJobTrigger, SlurmSubmitOperator
 from dagspec_runtime.slurm.slurm_cli import list_jobs
 
-from .conftest import ClusterInfo
 from .helpers import FakeTI, live_jobs, scontrol_fields
 
 pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture
-def submitted(slurm_cluster: ClusterInfo, tmp_path: Path) -> Iterator[list[str]]:
+def submitted(slurm_cluster: Any, tmp_path: Path) -> Iterator[list[str]]:
     """Collects job ids a test started and cancels whatever is still live afterwards."""
     ids: list[str] = []
     yield ids
