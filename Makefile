@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test airflow-up airflow-down slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs test bench fuzz airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,19 @@ test: $(STAMP)
 	scripts/slurm-up.sh
 	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
+
+# Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
+# overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_lint.py
+	$(BIN)/python bench/bench_metalog.py
+	scripts/slurm-up.sh
+	$(BIN)/python bench/bench_slurm.py
+
+# At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
+fuzz: $(STAMP)
+	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
 
 airflow-up: $(STAMP)
 	scripts/airflow-up.sh

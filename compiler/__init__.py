@@ -1,1 +1,27 @@
-"""dagspec: YAML specs compiled into static Airflow 3 DAG files."""
+"""dagspec: YAML specs compiled into static Airflow 3 DAG files.
+
+The public API, for tools that embed the compiler (the CLI is built on the same calls):
+
+    from compiler import compile_project, lint
+    findings = lint(Path("."))
+"""
+
+from __future__ import annotations
+
+from compiler.api import CompileResult, compile_project, graph, lint, render_spec
+from compiler.findings import Finding, Severity
+from compiler.reporters import REPORTERS
+from compiler.rules import RULES, Rule
+
+__all__ = [
+    "REPORTERS",
+    "RULES",
+    "CompileResult",
+    "Finding",
+    "Rule",
+    "Severity",
+    "compile_project",
+    "graph",
+    "lint",
+    "render_spec",
+]

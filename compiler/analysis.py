@@ -6,7 +6,10 @@ structure is broken are left out of the cross-spec checks, so one typo does not 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,10 +103,11 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
 
     result = Analysis(project)
     result.add(project.findings)
-    files = dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)])
-    for path in files:
-        spec, findings, name = _load_spec(project, path, list(KINDS), result.texts)
+    files = list(dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)]))
+    for spec, findings, name, source in _load_all(project, files, list(KINDS)):
         result.add(findings)
+        if source is not None:
+            result.texts[source[0]] = source[1]
         if spec is None:
             result.broken.add(name)
             continue
@@ -134,14 +138,36 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     return result
 
 
-def _load_spec(
-    project: Project, path: Path, kinds: list[str], texts: dict[str, str]
-) -> tuple[Spec | None, list[Finding], str]:
-    """The spec if it is structurally valid, its findings, and the name it means to have."""
+#: (spec if structurally valid, findings, the name it means to have, (file, text) if readable)
+Loaded = tuple[Spec | None, list[Finding], str, tuple[str, str] | None]
+PARALLEL_FROM = 200  # files; below this, starting worker processes costs more than it saves
+
+
+def _load_all(project: Project, files: list[Path], kinds: list[str]) -> list[Loaded]:
+    """Load and validate every file, on every core when there are many (results in order)."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < PARALLEL_FROM or workers < 2:
+        return [_load_spec(project, path, kinds) for path in files]
+    chunks = [files[i::workers] for i in range(workers)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        parts = list(pool.map(_load_chunk, [(project, chunk, kinds) for chunk in chunks]))
+    by_path = {path: loaded for chunk, part in zip(chunks, parts, strict=True)
+               for path, loaded in zip(chunk, part, strict=True)}
+    return [by_path[path] for path in files]
+
+
+def _load_chunk(job: tuple[Project, list[Path], list[str]]) -> list[Loaded]:
+    project, paths, kinds = job
+    return [_load_spec(project, path, kinds) for path in paths]
+
+
+def _load_spec(project: Project, path: Path, kinds: list[str]) -> Loaded:
+    """Load and validate one file (see `Loaded`; the text serves the inline ignores)."""
     doc, findings = load_file(path, project.display(path))
     if doc is None:
-        return None, findings, ""
-    texts[doc.file] = doc.raw.decode("utf-8")
+        return None, findings, "", None
+    source = (doc.file, doc.raw.decode("utf-8"))
     meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
     name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
     kind, kind_findings = kind_of(doc, kinds)
@@ -149,5 +175,5 @@ def _load_spec(
     if kind is not None:
         findings += validate(doc, kind)
     if kind is None or findings:
-        return None, findings, name
-    return Spec(doc, kind), findings, name
+        return None, findings, name, source
+    return Spec(doc, kind), findings, name, source

@@ -2,7 +2,7 @@
 
 The text is parsed exactly as the author wrote it (no templating or env expansion first), so
 every line and column points into their file. Only plain data is built: any tag other than the
-YAML core schema is refused, as are oversized files and alias bombs.
+YAML core schema is refused, as are oversized files, alias bombs and absurd nesting.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from compiler.findings import Finding, Path
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CORE_TAGS = {
@@ -156,6 +157,13 @@ class _Builder:
         self.count = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise _Refused(
+                "DS011",
+                f"the document nests deeper than {MAX_DEPTH} levels",
+                node.start_mark,
+                "specs are shallow; flatten this value",
+            )
         self.count += 1
         if self.count > MAX_NODES:
             raise _Refused(

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compiler.findings import Finding, Severity
-from compiler.rules import RULES
 from compiler.sarif import sarif
 
 Reporter = Callable[[list[Finding], Path], str]
@@ -85,5 +84,3 @@ REPORTERS: dict[str, Reporter] = {
     "github": github,
     "sarif": sarif,
 }
-
-__all__ = ["REPORTERS", "RULES"]

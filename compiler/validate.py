@@ -12,7 +12,7 @@ from jsonschema.exceptions import best_match
 
 from compiler.findings import Finding, format_path
 from compiler.loader import Document
-from compiler.schemas import KIND_FILES, validator
+from compiler.schemas import validator
 
 API_VERSION = "dagspec/v1"
 _JSON_TYPES = {
@@ -198,5 +198,3 @@ def _at(
     line, col = doc.marks.locate(path, key=key)
     return Finding(doc.file, line, col, code, message, format_path(path), suggestion)
 
-
-__all__ = ["API_VERSION", "KIND_FILES", "did_you_mean", "kind_of", "validate"]

@@ -218,7 +218,7 @@ class ModuleOperator(BaseOperator):
 
     :param entity: entity id (written to the manifest, checked in the envelope).
     :param phase: phase folder the module writes into.
-    :param module: module name; names the manifest and result files.
+    :param module: module name (default: the task id); names the manifest and result files.
     :param command: argv before ``--manifest FILE --json``; ``python`` means the worker's Python.
     :param required: informational here; the phase gate decides with it.
     :param inputs: named input paths relative to the workspace.
@@ -235,15 +235,16 @@ class ModuleOperator(BaseOperator):
         *,
         entity: str,
         phase: str,
-        module: str,
         command: Sequence[str],
+        project_root: str,
+        module: str | None = None,
         required: bool = True,
         inputs: Mapping[str, str] | None = None,
-        project_root: str,
         env: Mapping[str, str] | None = None,
-        timeout_seconds: float = 600,
+        timeout_seconds: float = 1800,
         **kwargs: Any,
     ) -> None:
+        module = module or kwargs["task_id"]  # the module's name is its task id by default
         super().__init__(**kwargs)
         if not command:
             raise ValueError(f"module {module!r}: command must not be empty")

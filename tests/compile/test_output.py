@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from compiler import api
 from compiler.cli import main
 
@@ -109,3 +111,26 @@ def test_a_no_op_compile_skips_analysis_until_an_input_or_output_changes(project
     generated.write_text(generated.read_text() + "# hand edit\n")
     repaired = api.compile_project(project, cached=True)
     assert repaired.plan is not None and list(repaired.plan.files) == ["beta.py"]
+
+
+def test_many_specs_load_in_parallel_with_the_same_findings_and_output(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from compiler import analysis
+
+    config = project / "dagspec.yaml"
+    names = [f"e{i:03d}" for i in range(60)]
+    data = yaml.safe_load(config.read_text())
+    data["spec"]["entities"] = ["alpha", "beta", *names]
+    config.write_text(yaml.safe_dump(data))
+    for name in names:
+        (project / "valid" / f"{name}.yaml").write_text(
+            f"apiVersion: dagspec/v1\nkind: Entity\nmetadata: {{name: {name}}}\n"
+            "spec: {extends: base}\n")
+    shutil.copy(CASES / "invalid" / "wrong-type.yaml", project / "valid" / "zz.yaml")
+    monkeypatch.setattr(analysis, "PARALLEL_FROM", 10**9)
+    sequential = api.lint(project)
+    monkeypatch.setattr(analysis, "PARALLEL_FROM", 10)
+    assert api.lint(project) == sequential
+    assert any(f.file == "valid/zz.yaml" and (f.line, f.col) == (11, 28) for f in sequential)
