@@ -136,16 +136,17 @@ def test_no_call_or_name_comes_from_a_spec_value(tmp_path: Path) -> None:
     hostile = _hostile(BASELINE, itertools.cycle(PAYLOADS), {})
     tree = ast.parse(_compile(tmp_path, hostile))
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    assert not {"os", "system", "__import__", "eval", "exec"} & names
+    assert not {"system", "subprocess", "__import__", "eval", "exec"} & names
     calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     assert calls <= {
         "DAG",
         "Param",
         "TaskGroup",
         "datetime",
-        "str",
-        "Path",
-        "(Path(__file__).parent / '..').resolve",
+        "os.path.normpath",
+        "os.path.join",
+        "os.path.dirname",
+        "os.path.abspath",
         "PrepareWorkspaceOperator",
         "ModuleOperator",
         "PhaseGateOperator",

@@ -254,13 +254,14 @@ def spec_bytes(draw: st.DrawFn, kind: str) -> tuple[bytes, Any]:
 
 # --- what a generated module may contain -------------------------------------------------------
 
-ALLOWED_IMPORTS = {"__future__", "datetime", "pathlib", "airflow.sdk"}
+ALLOWED_IMPORTS = {"__future__", "datetime", "airflow.sdk"}
+ALLOWED_MODULES = {"os"}  # plain `import x`
 ALLOWED_NODES = {
     "Module", "Expr", "Assign", "Attribute", "BinOp", "Div", "RShift", "Call", "Constant",
     "Dict", "List", "Tuple", "Load", "Store", "Name", "With", "withitem", "alias", "keyword",
-    "ImportFrom", "FunctionDef", "arguments", "arg", "Subscript", "UnaryOp", "USub",
+    "Import", "ImportFrom", "FunctionDef", "arguments", "arg", "Subscript", "UnaryOp", "USub",
 }
-ALLOWED_ATTRS = {"utc", "parent", "resolve", "expand", "output"}
+ALLOWED_ATTRS = {"utc", "expand", "output", "path", "normpath", "join", "dirname", "abspath"}
 BUILTINS = {"str", "__file__"}
 
 
@@ -274,7 +275,11 @@ def code_problems(text: str) -> list[str]:
         kind = type(node).__name__
         if kind not in ALLOWED_NODES:
             problems.append(f"node {kind}: {ast.unparse(node)[:80]}")
-        if isinstance(node, ast.ImportFrom):
+        if isinstance(node, ast.Import):
+            bad = [a.name for a in node.names if a.name not in ALLOWED_MODULES]
+            problems += [f"import {name}" for name in bad]
+            imported |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
             if module not in ALLOWED_IMPORTS and not module.startswith("dagspec_runtime."):
                 problems.append(f"import from {module}")
@@ -296,10 +301,6 @@ def code_problems(text: str) -> list[str]:
             func = node.func
             while isinstance(func, ast.Attribute):
                 func = func.value
-            if isinstance(func, ast.Call):
-                continue  # (Path(__file__).parent / '..').resolve(): checked as its parts
-            if isinstance(func, ast.BinOp):
-                continue
             if not isinstance(func, ast.Name):
                 problems.append(f"call {ast.unparse(node.func)}")
     return problems
