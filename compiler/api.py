@@ -12,7 +12,7 @@ from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
 from compiler.output import Plan, is_generated, plan, render_file, write
-from compiler.project import load_project
+from compiler.project import CONFIG_NAME, load_project
 from compiler.render import UnsafeValue
 
 
@@ -30,11 +30,13 @@ class CompileResult:
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     """Findings for `paths` (files or folders), or for the whole project when none are given."""
     project = load_project(root)
-    files = [f for p in paths for f in _spec_files(p)]
+    requested = [f.resolve() for p in paths for f in _spec_files(p)]
+    config = project.root / CONFIG_NAME
+    files = [f for f in requested if f != config]  # the config is checked as the project's
     analysis = analyse(project, files)
-    if not files:
+    if not requested:
         return analysis.findings
-    shown = {project.display(f) for f in files}
+    shown = {project.display(f) for f in requested}
     return [f for f in analysis.findings if f.file in shown]
 
 

@@ -8,7 +8,13 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
-from compiler.kinds.common import catchup_warning, dag_basics, param, trigger_params
+from compiler.kinds.common import (
+    catchup_warning,
+    dag_basics,
+    duplicate_names,
+    param,
+    trigger_params,
+)
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -139,22 +145,11 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
             )
         ]
     phases_spec = origin("phases")
-    seen_phases: dict[str, int] = {}
-    seen_modules: dict[str, tuple[int, int]] = {}
+    findings += duplicate_names(phases_spec, body["phases"], ("spec", "phases"), "phase")
+    seen_modules: dict[str, tuple[int, str, int]] = {}
     produced: dict[str, str] = {}  # workspace path → module, from earlier phases
     for p, phase in enumerate(body["phases"]):
         at = ("spec", "phases", p)
-        if phase["name"] in seen_phases:
-            first = phases_spec.where(("spec", "phases", seen_phases[phase["name"]], "name"))
-            findings.append(
-                phases_spec.finding(
-                    (*at, "name"),
-                    "DS201",
-                    f"phase `{phase['name']}` is already defined at {first}",
-                    "give every phase its own name",
-                )
-            )
-        seen_phases.setdefault(phase["name"], p)
         this_phase: dict[str, str] = {}
         for m, module in enumerate(phase["modules"]):
             mat = (*at, "modules", m)
@@ -168,7 +163,7 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
                         "module names are task ids: make them unique in the entity",
                     )
                 )
-            seen_modules.setdefault(module["name"], (p, "modules", m))  # type: ignore[arg-type]
+            seen_modules.setdefault(module["name"], (p, "modules", m))
             for i, output in enumerate(module["outputs"]):
                 if not output.startswith(f"{phase['name']}/"):
                     findings.append(
