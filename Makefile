@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
 	scripts/slurm-up.sh
-	$(BIN)/python bench/bench_slurm.py
+	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
 
 # At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
 fuzz: $(STAMP)

@@ -23,8 +23,8 @@ _RULES = [
     Rule("DS007", "empty-file", "The file holds no document."),
     Rule("DS008", "unreadable", "The file cannot be read."),
     Rule("DS009", "changed-during-compile", "The file changed while it was being compiled."),
-    Rule("DS011", "too-deep", "The document nests deeper than any spec needs."),
     Rule("DS010", "unused-ignore", "An inline `# dagspec: ignore[...]` silences nothing."),
+    Rule("DS011", "too-deep", "The document nests deeper than any spec needs."),
     # DS1xx: structure (JSON Schema)
     Rule("DS101", "unknown-key", "A key the schema does not know (often a typo)."),
     Rule("DS102", "missing-key", "A required key is missing."),
