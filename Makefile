@@ -46,7 +46,7 @@ bench: $(STAMP)
 
 # At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
 fuzz: $(STAMP)
-	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/fuzz -p no:cacheprovider -q
+	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/fuzz -p no:cacheprovider -q -s
 
 airflow-up: $(STAMP)
 	scripts/airflow-up.sh

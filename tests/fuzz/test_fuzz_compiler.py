@@ -31,9 +31,9 @@ SPEC = "specs/spec.yaml"
 def _project(base: Path, raw: bytes, data: Any) -> Path:
     root = Path(tempfile.mkdtemp(dir=base))
     (root / "specs").mkdir()
-    name = data.get("metadata", {}).get("name") if isinstance(data, dict) else None
-    name = name if isinstance(data.get("metadata") if isinstance(data, dict) else None, dict) \
-        and isinstance(name, str) else "x"
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    name = name if isinstance(name, str) else "x"
     config = {
         "apiVersion": "dagspec/v1",
         "kind": "Project",
@@ -170,8 +170,11 @@ def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
     base = tmp_path / "examples"
     base.mkdir()
 
+    compiled = {"n": 0}
+
     @given(spec=hostile_entity(), unicode=st.booleans())
     def run(spec: dict[str, Any], unicode: bool) -> None:
+        compiled["n"] += 1
         raw = specgen.dump(spec, unicode).encode("utf-8")
         note(raw.decode()[:3000])
         root = _project(base, raw, spec)
@@ -180,7 +183,9 @@ def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
             assert result.ok, [f.as_dict() for f in result.findings]
             text = (root / "generated_dags" / f"{spec['metadata']['name']}.py").read_text()
             strings = specgen.string_constants(text)
-            for phase in spec["spec"]["phases"]:
+            # What the file says, by YAML's rules (a NEL inside a scalar is a line break, say).
+            written = yaml.safe_load(raw.decode("utf-8"))
+            for phase in written["spec"]["phases"]:
                 for module in phase["modules"]:
                     for part in module["command"]:
                         assert part in strings, f"{part!r} did not arrive verbatim"
@@ -189,4 +194,6 @@ def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
 
     run()
     assert collected, "no hostile spec compiled"
+    print(f"fuzz: {compiled['n']} hostile specs compiled to template code, "
+          f"{len(collected)} import-checked")
     _import_check(collected, tmp_path)
