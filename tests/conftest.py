@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +78,21 @@ def pg_server() -> Iterator[str]:
     finally:
         subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(folder)], timeout=120)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def new_pg_database(pg_server: str) -> Callable[[], str]:
+    """A factory: each call creates an empty database on the session's PostgreSQL, its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    def create() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return sa.make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+
+    return create

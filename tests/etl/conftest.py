@@ -3,18 +3,15 @@ a fresh database per test on SQLite or PostgreSQL, and a landing folder with the
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "examples" / "landing" / "orders"
-_db_counter = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -22,13 +19,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh empty database for this test (a new PostgreSQL database per test)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta.sqlite'}"
-    server = request.getfixturevalue("pg_server")
-    name = f"t{next(_db_counter)}_{abs(hash(request.node.nodeid)) % 10**8}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    return request.getfixturevalue("new_pg_database")()
 
 
 @pytest.fixture

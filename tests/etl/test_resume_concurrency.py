@@ -120,9 +120,9 @@ def _rows(url: str, table: str) -> list[Any]:
 
 
 def test_concurrent_runs_on_postgres_never_process_a_file_twice(
-    pg_server: str, make_process: Any, tmp_path: Path, landing: Path
+    new_pg_database: Any, make_process: Any, tmp_path: Path, landing: Path
 ) -> None:
-    url = _fresh_pg(pg_server)
+    url = new_pg_database()
     for i in range(40):
         rows = "".join(
             f"{100000 + i * 100 + j},c{j % 3},{j}.25,2026-11-05T10:{j:02d}:00\n" for j in range(25)
@@ -168,12 +168,3 @@ def test_concurrent_runs_on_postgres_never_process_a_file_twice(
     assert per_run["run-0"] > 0 and per_run["run-1"] > 0, per_run
     assert ledger.state().units_committed == 42
     assert {r.state for r in _rows(url, "ingestion_log")} == {"COMMITTED"}
-
-
-def _fresh_pg(server: str) -> str:
-    name = f"conc_{os.getpid()}_{int(time.time() * 1000) % 10**6}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return sa.make_url(server).set(database=name).render_as_string(hide_password=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import uuid
 from pathlib import Path
 
 import pytest
@@ -173,13 +172,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ReductionStore:
     """An empty store on SQLite, or in a fresh database of the throwaway PostgreSQL."""
     if request.param == "sqlite":
         return ReductionStore(engine_for(f"sqlite:///{tmp_path / 'meta.sqlite'}")).ensure()
-    server = request.getfixturevalue("pg_server")
-    name = f"red_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    url = request.getfixturevalue("new_pg_database")()
     return ReductionStore(engine_for(url)).ensure()
 
 
