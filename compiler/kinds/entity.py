@@ -288,6 +288,7 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
         "pool": body.get("pool") or config["defaults"]["pool"],
         "params": _params(body, config),
         "workspace": config["workspace"],
+        "storage": config["storage"]["url"],
         "phase_names": [p["name"] for p in body["phases"]],
         "phases": phases,
         "phase_modules": {p["name"]: [m["name"] for m in p["modules"]] for p in body["phases"]},

@@ -111,5 +111,6 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
         "gates": gates,
         "meta_conn_id": meta["conn_id"],
         "meta_sqlite_path": meta["sqlite_path"],
+        "storage": analysis.project.config["storage"]["url"],
         "retries": process["retries"],
     }

@@ -22,7 +22,7 @@ from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.module import result_path
 from dagspec_runtime.entity.status import ERROR, NOT_RUN, phase_status
-from dagspec_runtime.entity.workspace import workspace_from_context
+from dagspec_runtime.entity.workspace import workspace_checkout
 
 PHASE_RESULT = "phase-result.json"
 
@@ -92,7 +92,11 @@ class PhaseGateOperator(BaseOperator):
         self.modules = dict(modules)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        workspace = workspace_from_context(context)
+        with workspace_checkout(context) as handle:
+            return self.decide(handle.path if handle else None)
+
+    def decide(self, workspace: Path | None) -> dict[str, Any]:
+        """Evaluate the phase in a local ``workspace`` folder (None: it was never made)."""
         document = evaluate_phase(workspace, self.phase, self.modules)
         if workspace is not None:
             write_json(phase_result_path(workspace, self.phase), document)

@@ -30,7 +30,7 @@ from airflow.sdk.exceptions import AirflowException
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
 from dagspec_runtime.entity.status import ERROR, SUCCEEDED
-from dagspec_runtime.entity.workspace import run_params, workspace_from_context
+from dagspec_runtime.entity.workspace import run_params, workspace_checkout
 
 _PYTHONS = frozenset({"python", "python3"})
 _KILL_GRACE_SECONDS = 5.0
@@ -260,9 +260,13 @@ class ModuleOperator(BaseOperator):
         self._proc: subprocess.Popen[str] | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        workspace = workspace_from_context(context)
-        if workspace is None:
-            raise AirflowException(f"module {self.module!r}: no workspace (prepare_workspace)")
+        with workspace_checkout(context) as handle:
+            if handle is None:
+                raise AirflowException(f"module {self.module!r}: no workspace (prepare_workspace)")
+            return self.run_in(handle.path, context)
+
+    def run_in(self, workspace: Path, context: Any) -> dict[str, Any]:
+        """Run the module against a local ``workspace`` folder."""
         target, dry_run, _ = run_params(context)
         manifest = {
             "entity_id": self.entity,

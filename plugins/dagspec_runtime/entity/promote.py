@@ -29,7 +29,7 @@ from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.status import pipeline_status, promotable
-from dagspec_runtime.entity.workspace import run_params, workspace_from_context, workspace_info
+from dagspec_runtime.entity.workspace import run_params, workspace_checkout, workspace_info
 
 REPORT_NAME = "promote-report.json"
 DEFAULT_REPORT_PATH = "models/{entity}/promote-report.json"
@@ -244,9 +244,13 @@ class PromoteOperator(BaseOperator):
         self.report_path = report_path
 
     def execute(self, context: Any) -> dict[str, Any]:
-        workspace = workspace_from_context(context)
-        if workspace is None:
-            raise AirflowSkipException("nothing to promote: the workspace was never created")
+        with workspace_checkout(context) as handle:
+            if handle is None:
+                raise AirflowSkipException("nothing to promote: the workspace was never created")
+            return self.promote_from(handle.path, context)
+
+    def promote_from(self, workspace: Path, context: Any) -> dict[str, Any]:
+        """Promote from a local ``workspace`` folder (object storage: a fresh local copy)."""
         _, dry_run, _ = run_params(context)
         status, _ = run_status(workspace)
         if not promotable(status, dry_run):

@@ -7,7 +7,6 @@ status is partial or error, so "red run" and "bad pipeline result" always agree.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,8 @@ from dagspec_runtime.entity.status import (
     pipeline_status,
     promotable,
 )
-from dagspec_runtime.entity.workspace import run_params, workspace_from_context
+from dagspec_runtime.entity.workspace import run_params, workspace_checkout
+from dagspec_runtime.storage import Checkout
 
 RESULT_NAME = "pipeline-result.json"
 DEFAULT_RESULT_PATH = "models/{entity}/pipeline-result.json"
@@ -153,7 +153,16 @@ class PipelineResultOperator(BaseOperator):
         self.result_path = result_path
 
     def execute(self, context: Any) -> dict[str, Any]:
-        workspace = workspace_from_context(context)
+        with workspace_checkout(context) as handle:
+            result = self.record(handle, context)
+        context["ti"].xcom_push(key="return_value", value=result)
+        if result["status"] in (PARTIAL, ERROR):
+            raise AirflowException(f"entity {self.entity} finished with status {result['status']}")
+        return result
+
+    def record(self, handle: Checkout | None, context: Any) -> dict[str, Any]:
+        """Write the result files and clean the workspace (``handle``: its local view)."""
+        workspace = handle.path if handle else None
         target, dry_run, keep = run_params(context)
         result = build_result(
             entity=self.entity,
@@ -163,6 +172,8 @@ class PipelineResultOperator(BaseOperator):
             workspace=workspace,
             phases=self.phases,
         )
+        if handle is not None:
+            result["workspace"] = handle.location  # where it is stored, not the local copy
         schema.check("pipeline-result", result, "pipeline result")
         if workspace is not None:
             write_json(workspace / RESULT_NAME, result)
@@ -173,10 +184,7 @@ class PipelineResultOperator(BaseOperator):
             write_json(destination, result)
             self.log.info("Pipeline result written to %s", destination)
         self.log.info("Pipeline result:\n%s", format_result(result))
-        if workspace is not None and not keep:
-            shutil.rmtree(workspace, ignore_errors=True)
-            self.log.info("Removed workspace %s (set keep_workspace to keep it)", workspace)
-        context["ti"].xcom_push(key="return_value", value=result)
-        if result["status"] in (PARTIAL, ERROR):
-            raise AirflowException(f"entity {self.entity} finished with status {result['status']}")
+        if handle is not None and not keep:
+            handle.remove()
+            self.log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
         return result

@@ -7,16 +7,19 @@ task ``prepare_workspace``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from dagspec_runtime import storage
 from dagspec_runtime.entity.files import read_json, write_json
 
 PREPARE_TASK_ID = "prepare_workspace"
@@ -77,6 +80,22 @@ def workspace_from_context(context: Mapping[str, Any]) -> Path | None:
     return path if path.is_dir() else None
 
 
+@contextlib.contextmanager
+def workspace_checkout(context: Mapping[str, Any]) -> Iterator[storage.Checkout | None]:
+    """The run's workspace as a local folder, wherever it is stored; None if it never ran.
+
+    A workspace that ``prepare_workspace`` made but this worker cannot see raises
+    ``StorageUnavailable`` (never an empty or stale folder). Changes are written back to object
+    storage when the block ends.
+    """
+    value = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
+    if not value:
+        yield None
+        return
+    with storage.checkout(str(value), required=WORKSPACE_FILE) as handle:
+        yield handle
+
+
 def workspace_info(workspace: Path) -> dict[str, Any]:
     """What ``prepare_workspace`` recorded about the run (entity, phases, ...)."""
     return read_json(workspace / WORKSPACE_FILE)
@@ -90,6 +109,9 @@ class PrepareWorkspaceOperator(BaseOperator):
     :param base_dir: parent folder; None resolves $RDT_WORKSPACE_DIR > $TMPDIR > /tmp at run time.
     :param prefix: folder name prefix.
     :param project_root: what a relative ``base_dir`` is relative to (default: worker cwd).
+    :param storage: declared run storage (``dagspec.yaml`` ``spec.storage.url``): a shared
+        folder or an object URL; workspaces then go to ``<storage>/workspaces`` and
+        ``base_dir`` is not used. None: a local folder on this worker.
     """
 
     ui_color = "#e8f0fe"
@@ -102,9 +124,11 @@ class PrepareWorkspaceOperator(BaseOperator):
         base_dir: str | None = None,
         prefix: str = "rdt",
         project_root: str | None = None,
+        storage: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.storage = storage
         self.entity = entity
         self.phases = list(phases)
         self.base_dir = base_dir
@@ -113,7 +137,14 @@ class PrepareWorkspaceOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         target, dry_run, keep = run_params(context)
-        base = resolve_base(self.base_dir, self.project_root)
+        storage.check(self.storage)
+        root = storage.workspace_root(self.storage)
+        if root is None:
+            base = resolve_base(self.base_dir, self.project_root)
+        elif storage.is_url(root):
+            base = Path(tempfile.mkdtemp(prefix="dagspec-prepare-"))
+        else:
+            base = Path(root)
         workspace = create_workspace(self.entity, self.phases, base, self.prefix)
         write_json(
             workspace / WORKSPACE_FILE,
@@ -127,5 +158,15 @@ class PrepareWorkspaceOperator(BaseOperator):
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         )
+        if root is not None and storage.is_url(root):
+            location = storage.join(root, workspace.name)
+            for phase in self.phases:  # object stores keep no empty folders
+                (workspace / phase / ".keep").touch()
+            with storage.checkout(location) as handle:
+                os.rmdir(handle.path)
+                os.rename(workspace, handle.path)
+            os.rmdir(base)
+            self.log.info("Workspace for %s: %s", self.entity, location)
+            return location
         self.log.info("Workspace for %s: %s", self.entity, workspace)
         return str(workspace)

@@ -8,6 +8,8 @@ a small summary goes to XCom.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,12 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from dagspec_runtime import storage as run_storage
 from dagspec_runtime.etl.config import ProcessConfig
 from dagspec_runtime.etl.context import make_context
 from dagspec_runtime.etl.errors import GateRefused
 from dagspec_runtime.etl.gates import GATES, run_gate
+from dagspec_runtime.etl.runfolder import safe_name
 from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID, resolve_meta_url
 
 
@@ -33,7 +37,11 @@ def default_sqlite_path() -> Path:
 
 
 class ManifestGateOperator(BaseOperator):
-    """Run gate `gate` of `process`; refusals fail the task without retries."""
+    """Run gate `gate` of `process`; refusals fail the task without retries.
+
+    ``storage`` is the declared run storage (``dagspec.yaml`` ``spec.storage.url``): run
+    folders then live in ``<storage>/runs``, so the next gate finds them on any worker.
+    """
 
     ui_color = "#e8f0fe"
 
@@ -46,6 +54,7 @@ class ManifestGateOperator(BaseOperator):
         meta_sqlite_path: str | None = None,
         run_root: str | None = None,
         project_root: str | None = None,
+        storage: str | None = None,
         **kwargs: Any,
     ) -> None:
         if gate not in GATES:
@@ -61,6 +70,7 @@ class ManifestGateOperator(BaseOperator):
         self.meta_sqlite_path = meta_sqlite_path
         self.run_root = run_root
         self.project_root = project_root
+        self.storage = storage
 
     def execute(self, context: Any) -> dict[str, Any]:
         sqlite_path = Path(self.meta_sqlite_path) if self.meta_sqlite_path else None
@@ -70,9 +80,24 @@ class ManifestGateOperator(BaseOperator):
             if sqlite_path is not None and not sqlite_path.is_absolute():
                 sqlite_path = Path(self.project_root) / sqlite_path
         meta_url = resolve_meta_url(self.meta_conn_id, sqlite_path or default_sqlite_path())
-        ctx = make_context(
-            self.process, context["run_id"], meta_url=meta_url, run_root=self.run_root
-        )
+        run_storage.check(self.storage)
+        root = run_storage.run_root(self.storage) or self.run_root
+        if not run_storage.is_url(root):
+            ctx = make_context(self.process, context["run_id"], meta_url=meta_url, run_root=root)
+            return self._run(ctx)
+        # Object storage: work on a local copy of this run's folder, write back what changed.
+        run_id = str(context["run_id"])
+        location = run_storage.join(str(root), safe_name(self.process["name"]), safe_name(run_id))
+        base = Path(tempfile.mkdtemp(prefix="dagspec-runs-"))
+        try:
+            local = base / safe_name(self.process["name"]) / safe_name(run_id)
+            with run_storage.checkout(location, local=local):
+                ctx = make_context(self.process, run_id, meta_url=meta_url, run_root=base)
+                return self._run(ctx)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    def _run(self, ctx: Any) -> dict[str, Any]:
         self.log.info("gate %s of process %s, run folder %s", self.gate, ctx.cfg.name, ctx.dir)
         try:
             summary = run_gate(self.gate, ctx)
