@@ -48,8 +48,10 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/fuzz -p no:cacheprovider -q -s
 
+# EXECUTOR=celery: Redis, PostgreSQL and two Celery workers, each a separate host (docs/distributed.md).
+EXECUTOR ?= $(or $(DAGSPEC_AIRFLOW_EXECUTOR),local)
 airflow-up: $(STAMP)
-	scripts/airflow-up.sh
+	DAGSPEC_AIRFLOW_EXECUTOR=$(EXECUTOR) scripts/airflow-up.sh
 
 airflow-down:
 	scripts/airflow-down.sh

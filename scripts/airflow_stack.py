@@ -6,11 +6,23 @@ The parts run separately (api-server, scheduler, dag-processor, triggerer) becau
 SIGTERM. Every part starts in its own process group and carries a per-stack marker in its
 environment, so ``down`` stops exactly what ``up`` started, by PID, and nothing else.
 
+With ``DAGSPEC_AIRFLOW_EXECUTOR=celery`` (``make airflow-up EXECUTOR=celery``) the stack is
+distributed: Redis as the Celery broker (Debian ``redis-server``, 127.0.0.1, a free port),
+PostgreSQL as the metadata database, and Celery workers that each run as a separate host
+(scripts/worker_host.py in their own mount and UTS namespaces: private /tmp, own hostname; only
+the project and the storage dagspec.yaml declares are visible from the host's /tmp).
+
 Environment:
   DAGSPEC_AIRFLOW_HOME (else AIRFLOW_HOME, else <repo>/.airflow)  state, logs, pid file
   DAGSPEC_AIRFLOW_PORT (default 8080)                              api-server port
   DAGSPEC_AIRFLOW_DB=postgres                                      PostgreSQL via scripts/pg-up.sh
   DAGSPEC_AIRFLOW_START_TIMEOUT / DAGSPEC_AIRFLOW_STOP_TIMEOUT    seconds (180 / 30)
+  DAGSPEC_AIRFLOW_EXECUTOR=local|celery                           default local
+  DAGSPEC_PROJECT_DIR (default: the repo)       dagspec.yaml, generated DAGs and pools read here
+  DAGSPEC_CELERY_WORKERS (default 2)            Celery workers (hosts worker-a, worker-b, ...)
+  DAGSPEC_CELERY_CONCURRENCY (default 1)        task slots per worker
+  DAGSPEC_CELERY_QUEUES (default "default")     queues every worker listens on, comma-separated;
+                                                each worker also listens on its own host name
 """
 
 from __future__ import annotations
@@ -42,6 +54,34 @@ PARTS: dict[str, list[str]] = {
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+WORKER_VAR = "DAGSPEC_WORKER"
+WORKER_READY = " ready."
+
+
+def project_dir() -> Path:
+    """The dagspec project the stack serves (its dagspec.yaml, DAGs, pools)."""
+    value = os.environ.get("DAGSPEC_PROJECT_DIR")
+    return Path(value).resolve() if value else REPO
+
+
+def project_config() -> dict[str, Any]:
+    import yaml
+
+    path = project_dir() / "dagspec.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return (data or {}).get("spec") or {}
+
+
+def declared_storage() -> str | None:
+    """``spec.storage.url`` of dagspec.yaml (None: local folders, one machine)."""
+    return (project_config().get("storage") or {}).get("url") or None
+
+
+def executor() -> str:
+    value = os.environ.get("DAGSPEC_AIRFLOW_EXECUTOR", "local").lower()
+    if value not in ("local", "celery"):
+        raise SystemExit(f"DAGSPEC_AIRFLOW_EXECUTOR must be local or celery, got {value!r}")
+    return value
 
 
 def log(message: str) -> None:
@@ -89,13 +129,29 @@ def _all_pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
 
 
-def _has_marker(pid: int, marker: str) -> bool:
+def _has_marker(pid: int, marker: str, var: str = MARKER_VAR) -> bool:
     """True if the process's environment carries this stack's id (inherited by all children)."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return False
-    return f"{MARKER_VAR}={marker}".encode() in environ.split(b"\0")
+    return f"{var}={marker}".encode() in environ.split(b"\0")
+
+
+def worker_processes(record: dict[str, Any], name: str) -> set[int]:
+    """Every live process of one Celery worker host: the worker, its task supervisors, the
+    tasks and their module subprocesses (all inherit the worker's marker)."""
+    tag = f"{record['stack_id']}:{name}"
+    return {pid for pid in _all_pids() if pid != os.getpid() and _has_marker(pid, tag, WORKER_VAR)}
+
+
+def kill_worker(record: dict[str, Any], name: str) -> list[int]:
+    """``kill -9`` a whole worker host at once, as a crashed machine would vanish."""
+    pids = sorted(worker_processes(record, name))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def stack_processes(record: dict[str, Any]) -> set[int]:
@@ -191,7 +247,7 @@ def stack_env(home: Path, port: int, db_url: str, stack_id: str) -> dict[str, st
             "DO_NOT_TRACK": "1",
             "SCARF_ANALYTICS": "false",
             "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "generated_dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder()),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -224,12 +280,148 @@ def stack_env(home: Path, port: int, db_url: str, stack_id: str) -> dict[str, st
     return env
 
 
+def dags_folder() -> Path:
+    return project_dir() / str(project_config().get("output_dir") or "generated_dags")
+
+
+def celery_env(env: dict[str, str], redis_port: int) -> dict[str, str]:
+    """Settings of the distributed stack on top of ``stack_env``."""
+    broker = f"redis://127.0.0.1:{redis_port}/0"
+    env = dict(env)
+    env.update(
+        {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://127.0.0.1:{redis_port}/1",
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            "AIRFLOW__CELERY__DEFAULT_QUEUE": "default",
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
+        }
+    )
+    return env
+
+
+def worker_env(env: dict[str, str], stack_id: str, name: str) -> dict[str, str]:
+    """A worker host keeps its home and task logs in its own private /tmp."""
+    env = dict(env)
+    env.update(
+        {
+            WORKER_VAR: f"{stack_id}:{name}",
+            "AIRFLOW_HOME": "/tmp/airflow",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": "/tmp/airflow/logs",
+            "TMPDIR": "/tmp",
+        }
+    )
+    return env
+
+
+def ensure_package(binary: str, package: str) -> str:
+    """Path of ``binary``; installed from Debian with apt-get (as root) when missing."""
+    found = shutil.which(binary) or (Path("/usr/bin") / binary).exists() and f"/usr/bin/{binary}"
+    if found:
+        return str(found)
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(f"{binary} not found; install the Debian package {package!r}")
+    log(f"installing {package} (apt-get)")
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=apt_env)
+    found = shutil.which(binary)
+    if not found:
+        raise SystemExit(f"{binary} still missing after installing {package}")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _spawn(record: dict[str, Any], name: str, argv: list[str], env: dict[str, str],
+           logfile: Path, home: Path) -> subprocess.Popen[bytes]:
+    """Start one part in its own session, log to ``logfile``, and record it at once."""
+    with logfile.open("a") as out:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    record["processes"].append(
+        {"name": name, "pid": proc.pid, "start_time": start_time(proc.pid) or 0}
+    )
+    write_record(home, record)
+    return proc
+
+
+def start_redis(record: dict[str, Any], home: Path, env: dict[str, str]) -> int:
+    """Redis for the Celery broker: 127.0.0.1, a free port, no persistence."""
+    server = ensure_package("redis-server", "redis-server")
+    folder = home / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--daemonize", "no", "--dir", str(folder)]
+    _spawn(record, "redis", argv, env, home / "logs" / "stack" / "redis.log", home)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return port
+        time.sleep(0.2)
+    raise SystemExit(f"redis-server did not listen on 127.0.0.1:{port}")
+
+
+def worker_keeps() -> list[str]:
+    """What a worker host sees of the host's /tmp: the code, the project, shared storage."""
+    keep = [str(REPO), str(Path(sys.prefix)), str(project_dir())]
+    storage = declared_storage()
+    if storage and "://" not in storage:
+        keep.append(storage)
+    return keep
+
+
+def start_worker(record: dict[str, Any], home: Path, env: dict[str, str], name: str,
+                 queues: list[str], keeps: list[str]) -> None:
+    """One Celery worker as a separate host (scripts/worker_host.py in new namespaces)."""
+    unshare = ensure_package("unshare", "util-linux")
+    concurrency = os.environ.get("DAGSPEC_CELERY_CONCURRENCY", "1")
+    argv = [
+        unshare, "--mount", "--uts", "--propagation", "private",
+        sys.executable, str(REPO / "scripts" / "worker_host.py"), "--hostname", name,
+        *[arg for path in keeps for arg in ("--keep", path)], "--",
+        str(venv_bin() / "airflow"), "celery", "worker", "--queues", ",".join(queues),
+        "--concurrency", concurrency, "--skip-serve-logs", "--celery-hostname", f"{name}@%h",
+    ]
+    logfile = home / "logs" / "stack" / f"{name}.log"
+    _spawn(record, name, argv, worker_env(env, record["stack_id"], name), logfile, home)
+    record.setdefault("workers", {})[name] = {"queues": queues, "log": str(logfile)}
+    write_record(home, record)
+
+
+def wait_for_worker(record: dict[str, Any], name: str, timeout: float) -> None:
+    """Until the worker's log says it is ready; fail if it exits first."""
+    logfile = Path(record["workers"][name]["log"])
+    part = next(p for p in record["processes"] if p["name"] == name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if WORKER_READY in logfile.read_text(errors="replace"):
+            return
+        if start_time(part["pid"]) != part["start_time"]:
+            raise SystemExit(f"{name} exited early:\n{tail(logfile)}")
+        time.sleep(0.5)
+    raise SystemExit(f"{name} not ready after {timeout:.0f}s:\n{tail(logfile)}")
+
+
+def worker_names(count: int) -> list[str]:
+    return [f"worker-{chr(ord('a') + i)}" for i in range(count)]
+
+
 def project_pools() -> dict[str, dict[str, Any]]:
     """Pools declared in dagspec.yaml (``spec.pools``) in `airflow pools import` format."""
-    import yaml
-
-    project = yaml.safe_load((REPO / "dagspec.yaml").read_text()) or {}
-    pools = (project.get("spec") or {}).get("pools") or {}
+    pools = project_config().get("pools") or {}
     return {
         name: {
             "slots": int(value.get("slots", 1)),
@@ -336,7 +528,9 @@ def up() -> int:
     stack_logs = home / "logs" / "stack"
     stack_logs.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
+    mode = executor()
     record: dict[str, Any] = {
+        "executor": mode,
         "stack_id": secrets.token_hex(8),
         "url": url,
         "port": port,
@@ -347,13 +541,22 @@ def up() -> int:
     write_record(home, record)
     started = time.monotonic()
     try:
-        if os.environ.get("DAGSPEC_AIRFLOW_DB", "sqlite") == "postgres":
+        if mode == "celery" or os.environ.get("DAGSPEC_AIRFLOW_DB", "sqlite") == "postgres":
             db_url, pg_dir = start_postgres(home)
             record["postgres_dir"] = str(pg_dir)
             write_record(home, record)
         else:
             db_url = f"sqlite:///{home / 'airflow.db'}"
         env = stack_env(home, port, db_url, record["stack_id"])
+        if mode == "celery":
+            redis_port = start_redis(record, home, env)
+            record["redis_port"] = redis_port
+            env = celery_env(env, redis_port)
+            storage = declared_storage()
+            if storage:
+                log(f"declared run storage: {storage}")
+                run_cli_python(["-m", "dagspec_runtime.storage", "init", storage], env,
+                               stack_logs / "setup.log")
         log(f"migrating the metadata database ({db_url.split(':', 1)[0]})")
         run_cli(["db", "migrate"], env, stack_logs / "setup.log")
         pools = project_pools()
@@ -362,21 +565,18 @@ def up() -> int:
             pools_json.write_text(json.dumps(pools, indent=2))
             run_cli(["pools", "import", str(pools_json)], env, stack_logs / "setup.log")
         for name, args in PARTS.items():
-            logfile = (stack_logs / f"{name}.log").open("a")
-            proc = subprocess.Popen(
-                [str(venv_bin() / "airflow"), *args],
-                env=env,
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            logfile.close()
-            record["processes"].append(
-                {"name": name, "pid": proc.pid, "start_time": start_time(proc.pid) or 0}
-            )
-            write_record(home, record)
+            _spawn(record, name, [str(venv_bin() / "airflow"), *args], env,
+                   stack_logs / f"{name}.log", home)
+        if mode == "celery":
+            queues = [q for q in os.environ.get("DAGSPEC_CELERY_QUEUES", "default").split(",")
+                      if q]
+            count = int(os.environ.get("DAGSPEC_CELERY_WORKERS", "2"))
+            for name in worker_names(count):
+                start_worker(record, home, env, name, [*queues, name], worker_keeps())
+            for name in worker_names(count):
+                wait_for_worker(record, name, timeout)
+            (home / "stack-env.json").write_text(json.dumps(env))
+            (home / "stack-env.json").chmod(0o600)
         parts = ", ".join(f"{p['name']}={p['pid']}" for p in record["processes"])
         log(f"started {parts}")
         deadline = time.monotonic() + timeout
@@ -393,7 +593,7 @@ def up() -> int:
             raise SystemExit(f"not healthy after {timeout:.0f}s; last health: {report}")
     except (SystemExit, KeyboardInterrupt, Exception) as error:
         log(f"start failed: {error}")
-        for name in ["setup", *PARTS]:
+        for name in ["setup", *PARTS, *record.get("workers", {})]:
             path = stack_logs / f"{name}.log"
             print(f"----- {path} (tail) -----\n{tail(path)}", file=sys.stderr)
         down()
@@ -404,6 +604,50 @@ def up() -> int:
     print(f"AIRFLOW_HOME: {home}")
     print(f"Logs:         {stack_logs}")
     print("Stop with:    scripts/airflow-down.sh")
+    return 0
+
+
+def run_cli_python(args: list[str], env: dict[str, str], logfile: Path) -> None:
+    """``python ARGS`` with the stack's environment; fail with the output's tail."""
+    with logfile.open("a") as out:
+        done = subprocess.run([sys.executable, *args], env=env, cwd=REPO, stdout=out,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"`python {' '.join(args)}` failed:\n{tail(logfile)}")
+
+
+def add_worker(argv: list[str]) -> int:
+    """``add-worker NAME [--without-storage] [--queues Q1,Q2]``: one more worker host.
+
+    ``--without-storage`` leaves the declared shared storage out of its view: a misconfigured
+    host, to see that its tasks fail with a clear message.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="airflow_stack.py add-worker")
+    parser.add_argument("name")
+    parser.add_argument("--without-storage", action="store_true")
+    parser.add_argument("--queues", default="default")
+    args = parser.parse_args(argv)
+    home = airflow_home()
+    record = read_record(home)
+    if not record or record.get("executor") != "celery":
+        log("no Celery stack is running here")
+        return 1
+    env = json.loads((home / "stack-env.json").read_text())
+    keeps = worker_keeps()
+    storage = declared_storage()
+    if args.without_storage and storage:
+        keeps = [k for k in keeps if k != storage]
+    queues = [q for q in args.queues.split(",") if q]
+    start_worker(record, home, env, args.name, [*queues, args.name], keeps)
+    timeout = float(os.environ.get("DAGSPEC_AIRFLOW_START_TIMEOUT", "180"))
+    try:
+        wait_for_worker(record, args.name, timeout)
+    except SystemExit as error:
+        log(str(error))
+        return 1
+    print(f"{args.name}: queues {','.join([*queues, args.name])}")
     return 0
 
 
@@ -439,8 +683,10 @@ def status() -> int:
 
 def main(argv: list[str]) -> int:
     commands = {"up": up, "down": down, "status": status}
+    if len(argv) >= 2 and argv[1] == "add-worker":
+        return add_worker(argv[2:])
     if len(argv) != 2 or argv[1] not in commands:
-        print(f"usage: {argv[0]} up|down|status", file=sys.stderr)
+        print(f"usage: {argv[0]} up|down|status|add-worker NAME", file=sys.stderr)
         return 2
     return commands[argv[1]]()
 
