@@ -1,0 +1,105 @@
+"""The declared-storage module on its own: markers, checkouts and their failure messages.
+
+The object-store cases use moto in server mode, an S3-API *emulator* on 127.0.0.1 (no real S3
+server can run here), read through Airflow's ObjectStoragePath and the Amazon provider.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagspec_runtime import storage
+
+
+def test_kinds() -> None:
+    assert storage.kind_of(None) == storage.LOCAL
+    assert storage.kind_of("/srv/dagspec") == storage.SHARED
+    assert storage.kind_of("s3://conn@bucket/prefix") == storage.OBJECT
+    assert storage.workspace_root(None) is None
+    assert storage.run_root("s3://b/p/") == "s3://b/p/runs"
+
+
+def test_shared_folder_without_marker_is_refused(tmp_path: Path) -> None:
+    """An unmounted (or never initialised) shared folder fails with who, what and the fix."""
+    with pytest.raises(storage.StorageUnavailable) as error:
+        storage.check(str(tmp_path / "missing"))
+    message = str(error.value)
+    assert storage.worker_name() in message and "spec.storage.url" in message
+    with pytest.raises(storage.StorageUnavailable):
+        storage.init(str(tmp_path / "missing"))  # a mount point is never created
+    storage.init(str(tmp_path))
+    storage.check(str(tmp_path))
+    assert json.loads((tmp_path / storage.MARKER).read_text())["storage"] == str(tmp_path)
+
+
+def test_checkout_of_a_folder_another_worker_wrote(tmp_path: Path) -> None:
+    """A folder checkout is the folder itself; a missing required file is a clear error."""
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "workspace.json").write_text("{}")
+    with storage.checkout(str(tmp_path / "ws"), required="workspace.json") as handle:
+        assert handle.path == tmp_path / "ws" and not handle.remote
+    missing = storage.checkout(str(tmp_path / "elsewhere"), required="workspace.json")
+    with pytest.raises(storage.StorageUnavailable, match="cannot find workspace.json in"), missing:
+        pass
+
+
+@pytest.fixture(scope="module")
+def s3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A bucket on moto_server (127.0.0.1, free port) and an Airflow connection to it."""
+    import os
+
+    import boto3
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="t",
+                     aws_secret_access_key="t", region_name="us-east-1").create_bucket(Bucket="run-state")
+        os.environ["AIRFLOW_CONN_STORAGE_TEST"] = json.dumps({
+            "conn_type": "aws", "login": "t", "password": "t",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
+        yield "s3://storage_test@run-state/state"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_object_store_round_trip(s3_url: str) -> None:
+    """Marker, upload of only what changed, download elsewhere, removal."""
+    with pytest.raises(storage.StorageUnavailable, match="marker is missing"):
+        storage.check(s3_url)
+    storage.init(s3_url)
+    storage.check(s3_url)
+    location = storage.join(s3_url, "workspaces", "w1")
+    with storage.checkout(location) as handle:
+        assert handle.remote
+        (handle.path / "pull").mkdir()
+        (handle.path / "pull" / "model.json").write_text('{"a": 1}')
+        (handle.path / "workspace.json").write_text("{}")
+    with storage.checkout(location, required="workspace.json") as handle:
+        assert (handle.path / "pull" / "model.json").read_text() == '{"a": 1}'
+        (handle.path / "pull" / "more.json").write_text("{}")
+        assert handle.upload() == ["pull/more.json"]
+    with storage.checkout(location) as handle:
+        handle.remove()
+    gone = storage.checkout(location, required="workspace.json")
+    with pytest.raises(storage.StorageUnavailable, match="cannot find workspace.json"), gone:
+        pass
