@@ -142,16 +142,30 @@ def worker_processes(record: dict[str, Any], name: str) -> set[int]:
     """Every live process of one Celery worker host: the worker, its task supervisors, the
     tasks and their module subprocesses (all inherit the worker's marker)."""
     tag = f"{record['stack_id']}:{name}"
-    return {pid for pid in _all_pids() if pid != os.getpid() and _has_marker(pid, tag, WORKER_VAR)}
+    found = {pid for pid in _all_pids() if pid != os.getpid() and _has_marker(pid, tag, WORKER_VAR)}
+    parents = {pid: info[0] for pid in _all_pids() if (info := _stat(pid))}
+    changed = True
+    while changed:  # descendants too, whatever environment they were given
+        grown = {pid for pid, ppid in parents.items() if ppid in found} - found
+        found |= grown
+        changed = bool(grown)
+    found.discard(os.getpid())
+    return found
 
 
 def kill_worker(record: dict[str, Any], name: str) -> list[int]:
     """``kill -9`` a whole worker host at once, as a crashed machine would vanish."""
-    pids = sorted(worker_processes(record, name))
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return pids
+    killed: set[int] = set()
+    for _ in range(20):  # again until none is left (a process may fork while we kill)
+        pids = worker_processes(record, name)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed |= pids
+        time.sleep(0.1)
+    return sorted(killed)
 
 
 def stack_processes(record: dict[str, Any]) -> set[int]:

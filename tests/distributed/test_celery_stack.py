@@ -205,6 +205,13 @@ def test_worker_without_the_storage_fails_with_a_clear_message(celery_stack: Cel
     assert "spec.storage.url" in prepare_log
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_killed_worker_task_is_retried_on_the_other(celery_stack: CeleryStack) -> None:
     """kill -9 of the worker host running a module: Airflow notices the lost heartbeat, retries
     the module on the other worker, the run completes, and nothing is promoted or loaded twice."""
@@ -224,9 +231,13 @@ def test_killed_worker_task_is_retried_on_the_other(celery_stack: CeleryStack) -
             assert time.monotonic() < deadline, f"{task_id} never ran: {ti}"
             time.sleep(1)
         victim = ti["hostname"]
-        time.sleep(2)  # the module process is waiting on the hold file
+        while not any("hold.py" in cmdline(pid)
+                      for pid in stack_module.worker_processes(stack.record, victim)):
+            assert time.monotonic() < deadline, f"the module never started on {victim}"
+            time.sleep(0.5)
         killed = stack_module.kill_worker(stack.record, victim)
-        assert len(killed) >= 3, killed  # worker, task supervisor, task, module at least
+        assert stack.worker_pid(victim) in killed, killed
+        assert not stack_module.worker_processes(stack.record, victim)
     finally:
         hold.unlink()
     final = wait_run(stack, ENTITY, run_id)
