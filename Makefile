@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test bench fuzz airflow-up airflow-down slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs test test-distributed bench fuzz airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -35,12 +35,18 @@ test: $(STAMP)
 	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
+# The Celery stack suite alone (also part of `make test`): two worker hosts, shared and object
+# storage, a killed worker.
+test-distributed: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/distributed -m celery -s
+
 # Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
+	$(BIN)/python bench/bench_dag_processor.py 1000 2
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
 

@@ -140,9 +140,24 @@ def _has_marker(pid: int, marker: str, var: str = MARKER_VAR) -> bool:
 
 def worker_processes(record: dict[str, Any], name: str) -> set[int]:
     """Every live process of one Celery worker host: the worker, its task supervisors, the
-    tasks and their module subprocesses (all inherit the worker's marker)."""
+    tasks and their module subprocesses.
+
+    They share the worker's mount namespace, which identifies the "host" exactly (the marker in
+    the environment is a fallback: Celery's process titles overwrite what /proc shows of it).
+    """
     tag = f"{record['stack_id']}:{name}"
-    found = {pid for pid in _all_pids() if pid != os.getpid() and _has_marker(pid, tag, WORKER_VAR)}
+    own = _mount_ns(os.getpid())
+    spaces = {
+        ns
+        for p in record["processes"]
+        if p["name"] == name and start_time(p["pid"]) == p["start_time"]
+        and (ns := _mount_ns(p["pid"])) not in (None, own)
+    }
+    found = {
+        pid
+        for pid in _all_pids()
+        if pid != os.getpid() and (_mount_ns(pid) in spaces or _has_marker(pid, tag, WORKER_VAR))
+    }
     parents = {pid: info[0] for pid in _all_pids() if (info := _stat(pid))}
     changed = True
     while changed:  # descendants too, whatever environment they were given
@@ -151,6 +166,13 @@ def worker_processes(record: dict[str, Any], name: str) -> set[int]:
         changed = bool(grown)
     found.discard(os.getpid())
     return found
+
+
+def _mount_ns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
 
 
 def kill_worker(record: dict[str, Any], name: str) -> list[int]:

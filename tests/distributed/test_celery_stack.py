@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -260,18 +261,20 @@ def test_same_entity_on_object_storage(celery_stack: CeleryStack, moto_s3: Moto)
     run folders in the object store (emulated by moto), across both workers."""
     stack = celery_stack
     url = f"s3://{STORAGE_CONN}@{BUCKET}/state"
-    versions = stack.api.get(f"/api/v2/dags/{ENTITY}/dagVersions")["total_entries"]
+    switched = datetime.now(UTC)
     stack.project.set_storage(url)
     stack.project.compile()
     done = subprocess.run([sys.executable, "-m", "dagspec_runtime.storage", "init", url],
                           env=stack.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    # Workers run tasks from the DAG file on disk; wait until the dag-processor read it too.
     deadline = time.monotonic() + 180
-    while stack.api.get(f"/api/v2/dags/{ENTITY}/dagVersions")["total_entries"] == versions:
-        assert time.monotonic() < deadline, "the recompiled DAG was not re-parsed"
-        time.sleep(2)
-    wait_parsed(stack, {ENTITY, ETL})
-    time.sleep(6)  # the ETL file is re-parsed in the same loop as the entity's
+    for dag_id in (ENTITY, ETL):
+        while datetime.fromisoformat(
+            stack.api.get(f"/api/v2/dags/{dag_id}")["last_parsed_time"]
+        ) <= switched:
+            assert time.monotonic() < deadline, f"the recompiled {dag_id} was not re-parsed"
+            time.sleep(2)
     run_id, result, etl_run = run_entity_and_etl(stack, "object storage")
     assert hosts(stack, ENTITY, run_id) == WORKERS, tasks(stack, ENTITY, run_id)
     assert result["workspace"].startswith(f"{url}/workspaces/"), result["workspace"]
