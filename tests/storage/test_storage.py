@@ -71,8 +71,9 @@ def s3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 time.sleep(0.1)
         endpoint = f"http://127.0.0.1:{port}"
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="t",
-                     aws_secret_access_key="t", region_name="us-east-1").create_bucket(Bucket="run-state")
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="t",
+                              aws_secret_access_key="t", region_name="us-east-1")
+        client.create_bucket(Bucket="run-state")
         os.environ["AIRFLOW_CONN_STORAGE_TEST"] = json.dumps({
             "conn_type": "aws", "login": "t", "password": "t",
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}})
