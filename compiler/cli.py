@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("spec", type=Path)
     render.set_defaults(handler=_render)
 
-    run = commands.add_parser("run", help="run one DAG locally (Airflow dag.test) and report")
+    run = commands.add_parser(
+        "run", help="run one DAG locally and report (fast; --airflow: through dag.test)")
     run.add_argument("spec", help="spec file or spec name")
     run.add_argument("--entity", help="the entity whose DAG to run (default: the spec's name)")
     run.add_argument("--selector", help="the manifest process to run (default: the only one)")
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="modules skip side effects")
     run.add_argument("--keep-workspace", action="store_true", help="leave the workspace on disk")
     run.add_argument("--conf", default="{}", help="more trigger params as a JSON object")
+    run.add_argument("--run-id", help="the run's id (default: manual__<time>)")
+    run.add_argument("--airflow", action="store_true",
+                     help="run the generated DAG file with Airflow's dag.test() (slower; "
+                     "proves the DAG file itself)")
     run.set_defaults(handler=_run)
 
     graph = commands.add_parser("graph", help="draw one spec's DAG, or the project's DAGs")
@@ -155,32 +160,41 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from compiler.run import run_spec
+    from compiler.run import RunRequest, config_error, run_spec
 
     try:
         conf = json.loads(args.conf)
+        if not isinstance(conf, dict):
+            raise ValueError("it must be a JSON object")
     except ValueError as exc:
-        print(f"dagspec run: --conf is not JSON: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        message = f"--conf is not a JSON object: {exc}"
+        print(f"dagspec run: {message}", file=sys.stderr)
+        return _print_report(config_error(args.spec, [message]), args.format)
     if args.target is not None:
         conf["target"] = args.target
     if args.dry_run:
         conf["dry_run"] = True
     if args.keep_workspace:
         conf["keep_workspace"] = True
-    extra = ["--format", args.format]
-    if args.retry_attempts is not None:
-        extra += ["--retries", str(args.retry_attempts)]
-    if args.retry_backoff_seconds is not None:
-        extra += ["--retry-delay", str(args.retry_backoff_seconds)]
     spec = Path(args.spec)
     root = _root(args, spec if spec.exists() else None)
+    request = RunRequest(args.spec, entity=args.entity, selector=args.selector, conf=conf,
+                         retries=args.retry_attempts, retry_delay=args.retry_backoff_seconds,
+                         airflow=args.airflow, run_id=args.run_id)
     try:
-        return run_spec(root, args.spec, entity=args.entity, selector=args.selector, conf=conf,
-                        extra=extra)
-    except KeyboardInterrupt:
+        return run_spec(root, request, args.format)
+    except KeyboardInterrupt:  # before or after the run itself (that reports on its own)
         print("dagspec run: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        from compiler.run import interrupted
+
+        return _print_report(interrupted(args.spec, "", 2, []), args.format)
+
+
+def _print_report(report: dict, fmt: str) -> int:
+    from dagspec_runtime import run_report
+
+    sys.stdout.write(run_report.FORMATS[fmt](report) + "\n")
+    return int(report["exit_code"])
 
 
 def _graph(args: argparse.Namespace) -> int:

@@ -14,12 +14,16 @@ imported lazily so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from dagspec_runtime import run_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULT_TASK_ID = "pipeline_result"
@@ -82,83 +86,74 @@ def load_dag(path: Path, dag_id: str | None = None) -> Any:
 
 def task_states(dagrun: Any, order: Sequence[str] = ()) -> list[tuple[str, str]]:
     """(task_id, state) for every task instance of the run, in ``order`` (DAG definition order)."""
+    return [(row["task_id"], row["state"]) for row in task_rows(dagrun, order)]
+
+
+def task_rows(dagrun: Any, order: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every task instance of the run as the report wants it, in ``order`` (DAG order)."""
     position = {task_id: index for index, task_id in enumerate(order)}
     rows = [
-        (ti.task_id, str(ti.state) if ti.state else "none") for ti in dagrun.get_task_instances()
+        {
+            "task_id": ti.task_id,
+            "state": str(ti.state) if ti.state else "none",
+            "attempts": int(ti.try_number or 0),
+            "max_attempts": int(ti.max_tries or 0) + 1,
+            "error": None,  # Airflow keeps the message in the task log only
+            "duration_s": float(ti.duration or 0.0),
+        }
+        for ti in dagrun.get_task_instances()
     ]
-    return sorted(rows, key=lambda row: (position.get(row[0], len(position)), row[0]))
+    return sorted(rows, key=lambda row: (position.get(row["task_id"], len(position)),
+                                         row["task_id"]))
+
+
+def return_values(dagrun: Any) -> dict[str, Any]:
+    """What each task of the run returned (XCom ``return_value``), by task id."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    values: dict[str, Any] = {}
+    with create_session() as session:
+        rows = session.query(XComModel).filter(
+            XComModel.dag_id == dagrun.dag_id,
+            XComModel.run_id == dagrun.run_id,
+            XComModel.key == "return_value",
+        )
+        for row in rows:
+            value = row.value
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            values[row.task_id] = value
+    return values
 
 
 def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
     """The pipeline result the entity DAG pushed as XCom, if there is one."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter(
-                XComModel.dag_id == dagrun.dag_id,
-                XComModel.run_id == dagrun.run_id,
-                XComModel.task_id == RESULT_TASK_ID,
-                XComModel.key == "return_value",
-            )
-            .first()
-        )
-        value = row.value if row is not None else None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
+    value = return_values(dagrun).get(RESULT_TASK_ID)
     return value if isinstance(value, dict) else None
+
+
+def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
+            duration_s: float = 0.0) -> dict[str, Any]:
+    """The run as data: what `--format json` prints (the same report as the fast runner's)."""
+    values = return_values(dagrun)
+    if kind is None:
+        kind = "Entity" if RESULT_TASK_ID in order else "Manifest"
+    return run_report.build(
+        dag_id=dagrun.dag_id, kind=kind, run_id=str(dagrun.run_id), state=str(dagrun.state),
+        tasks=task_rows(dagrun, order), values=values, duration_s=duration_s, path="airflow",
+    )
 
 
 def report(dagrun: Any, order: Sequence[str] = ()) -> str:
     """Plain-text summary of a finished run."""
-    lines = [f"DAG {dagrun.dag_id}  run {dagrun.run_id}  state {dagrun.state}", ""]
-    rows = task_states(dagrun, order)
-    width = max((len(task) for task, _ in rows), default=4)
-    lines.append(f"{'task':<{width}}  state")
-    lines += [f"{task:<{width}}  {state}" for task, state in rows]
-    result = pipeline_result(dagrun)
-    if result is not None:
-        from dagspec_runtime.entity.result import format_result
-
-        lines += ["", format_result(result)]
-    return "\n".join(lines)
-
-
-def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
-    """The run as data: what `--format json` prints."""
-    return {
-        "dag_id": dagrun.dag_id,
-        "run_id": dagrun.run_id,
-        "state": str(dagrun.state),
-        "tasks": [
-            {"task_id": task, "state": state} for task, state in task_states(dagrun, order)
-        ],
-        "pipeline_result": pipeline_result(dagrun),
-    }
+    return run_report.text(summary(dagrun, order))
 
 
 def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    data = summary(dagrun, order)
-    lines = [f"**{data['dag_id']}** run `{data['run_id']}`: **{data['state']}**", "",
-             "| task | state |", "|---|---|"]
-    lines += [f"| {t['task_id']} | {t['state']} |" for t in data["tasks"]]
-    result = data["pipeline_result"]
-    if result is not None:
-        lines += ["", f"Pipeline status **{result['status']}**, promoted: "
-                  f"{'yes' if result['promoted'] else 'no'}", "",
-                  "| phase | module | required | status | ms |", "|---|---|---|---|---|"]
-        for phase in result["phases"]:
-            for module in phase["modules"]:
-                lines.append(f"| {phase['name']} | {module['name']} | "
-                             f"{'yes' if module['required'] else 'no'} | {module['status']} | "
-                             f"{module.get('duration_ms') or ''} |")
-    return "\n".join(lines)
+    return run_report.markdown(summary(dagrun, order))
 
 
 def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
@@ -184,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     parser.add_argument("--retries", type=int, help="retries of each task (overrides the DAG)")
     parser.add_argument("--retry-delay", type=float, help="seconds before each retry")
+    parser.add_argument("--kind", help="the spec kind (Entity, Manifest, ReductionPipeline)")
     args = parser.parse_args(argv)
     try:
         conf = json.loads(args.conf)
@@ -201,20 +197,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow.sdk.exceptions import ParamValidationError
 
     ensure_bundle(args.dag_file)
+    started = time.monotonic()
     try:
-        dagrun = run(dag, conf, args.retries, args.retry_delay)
+        with logs_to_stderr():
+            dagrun = run(dag, conf, args.retries, args.retry_delay)
     except ParamValidationError as exc:
         print(f"error: invalid params for {dag.dag_id}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     order = list(dag.task_dict)
-    if args.format == "json":
-        print(json.dumps(summary(dagrun, order), indent=2, default=str))
-    elif args.format == "markdown":
-        print(markdown(dagrun, order))
-    else:
-        print(report(dagrun, order))
-    return EXIT_OK if str(dagrun.state) == "success" else EXIT_FAILED
+    data = summary(dagrun, order, args.kind, time.monotonic() - started)
+    sys.stdout.write(run_report.FORMATS[args.format](data) + "\n")
+    sys.stdout.flush()
+    return run_report.exit_code(data)
 
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """Whatever Airflow and the tasks print while the run lasts goes to stderr (file
+    descriptor 1 itself is pointed at 2), so stdout holds the report alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 if __name__ == "__main__":
     sys.exit(main())

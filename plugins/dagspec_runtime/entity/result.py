@@ -7,14 +7,12 @@ status is partial or error, so "red run" and "bad pipeline result" always agree.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException
 
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
@@ -27,7 +25,8 @@ from dagspec_runtime.entity.status import (
     pipeline_status,
     promotable,
 )
-from dagspec_runtime.entity.workspace import run_params, workspace_from_context
+from dagspec_runtime.entity.workspace import run_params
+from dagspec_runtime.errors import StepFailed
 
 RESULT_NAME = "pipeline-result.json"
 DEFAULT_RESULT_PATH = "models/{entity}/pipeline-result.json"
@@ -119,64 +118,39 @@ def format_result(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class PipelineResultOperator(BaseOperator):
-    """Write pipeline-result.json, clean the workspace, and fail the run if it was not clean.
-
-    The result is written into the workspace and copied to ``result_path`` under the project
-    root, except on a dry run: a dry run promises no side effects outside the workspace, so its
-    result only goes to the workspace, the task log and XCom. The workspace is then removed
-    unless the ``keep_workspace`` param is true. The task fails when the status is partial or
-    error; the result dict is pushed as XCom (``return_value``) either way.
-
-    :param entity: entity id.
-    :param phases: phase -> module names, in run order.
-    :param project_root: root that ``result_path`` must stay inside.
-    :param result_path: project-relative destination, ``{entity}`` is filled in.
-    """
-
-    ui_color = "#e8eaf6"
-
-    def __init__(
-        self,
-        *,
-        entity: str,
-        phases: Mapping[str, Sequence[str]],
-        project_root: str,
-        result_path: str = DEFAULT_RESULT_PATH,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
-        super().__init__(**kwargs)
-        self.entity = entity
-        self.phases = {phase: list(modules) for phase, modules in phases.items()}
-        self.project_root = project_root
-        self.result_path = result_path
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        workspace = workspace_from_context(context)
-        target, dry_run, keep = run_params(context)
-        result = build_result(
-            entity=self.entity,
-            run_id=str(context["run_id"]),
-            target=target,
-            dry_run=dry_run,
-            workspace=workspace,
-            phases=self.phases,
-        )
-        schema.check("pipeline-result", result, "pipeline result")
-        if workspace is not None:
-            write_json(workspace / RESULT_NAME, result)
-        if not dry_run:
-            destination = contained(
-                Path(self.project_root), expand(self.result_path, self.entity), "result path"
-            )
-            write_json(destination, result)
-            self.log.info("Pipeline result written to %s", destination)
-        self.log.info("Pipeline result:\n%s", format_result(result))
-        if workspace is not None and not keep:
-            shutil.rmtree(workspace, ignore_errors=True)
-            self.log.info("Removed workspace %s (set keep_workspace to keep it)", workspace)
-        context["ti"].xcom_push(key="return_value", value=result)
-        if result["status"] in (PARTIAL, ERROR):
-            raise AirflowException(f"entity {self.entity} finished with status {result['status']}")
-        return result
+def finish_run(
+    *,
+    workspace: Path | None,
+    run_id: str,
+    params: Mapping[str, Any],
+    entity: str,
+    phases: Mapping[str, Sequence[str]],
+    project_root: str,
+    result_path: str = DEFAULT_RESULT_PATH,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """Write pipeline-result.json (not into the project on a dry run), remove the workspace
+    unless kept; the result, or ``StepFailed`` carrying it when the run was partial or error."""
+    target, dry_run, keep = run_params({"params": params})
+    result = build_result(
+        entity=entity,
+        run_id=run_id,
+        target=target,
+        dry_run=dry_run,
+        workspace=workspace,
+        phases={phase: list(modules) for phase, modules in phases.items()},
+    )
+    schema.check("pipeline-result", result, "pipeline result")
+    if workspace is not None:
+        write_json(workspace / RESULT_NAME, result)
+    if not dry_run:
+        destination = contained(Path(project_root), expand(result_path, entity), "result path")
+        write_json(destination, result)
+        log.info("Pipeline result written to %s", destination)
+    log.info("Pipeline result:\n%s", format_result(result))
+    if workspace is not None and not keep:
+        shutil.rmtree(workspace, ignore_errors=True)
+        log.info("Removed workspace %s (set keep_workspace to keep it)", workspace)
+    if result["status"] in (PARTIAL, ERROR):
+        raise StepFailed(f"entity {entity} finished with status {result['status']}", result)
+    return result

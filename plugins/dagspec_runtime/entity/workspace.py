@@ -7,6 +7,7 @@ task ``prepare_workspace``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
@@ -14,8 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from airflow.sdk import BaseOperator
 
 from dagspec_runtime.entity.files import read_json, write_json
 
@@ -82,50 +81,32 @@ def workspace_info(workspace: Path) -> dict[str, Any]:
     return read_json(workspace / WORKSPACE_FILE)
 
 
-class PrepareWorkspaceOperator(BaseOperator):
-    """Create the run's isolated workspace and return its path (XCom ``return_value``).
-
-    :param entity: entity id, part of the folder name.
-    :param phases: phase names; one subfolder each.
-    :param base_dir: parent folder; None resolves $RDT_WORKSPACE_DIR > $TMPDIR > /tmp at run time.
-    :param prefix: folder name prefix.
-    :param project_root: what a relative ``base_dir`` is relative to (default: worker cwd).
-    """
-
-    ui_color = "#e8f0fe"
-
-    def __init__(
-        self,
-        *,
-        entity: str,
-        phases: Sequence[str],
-        base_dir: str | None = None,
-        prefix: str = "rdt",
-        project_root: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.entity = entity
-        self.phases = list(phases)
-        self.base_dir = base_dir
-        self.prefix = prefix
-        self.project_root = project_root
-
-    def execute(self, context: Any) -> str:
-        target, dry_run, keep = run_params(context)
-        base = resolve_base(self.base_dir, self.project_root)
-        workspace = create_workspace(self.entity, self.phases, base, self.prefix)
-        write_json(
-            workspace / WORKSPACE_FILE,
-            {
-                "entity": self.entity,
-                "phases": self.phases,
-                "run_id": context["run_id"],
-                "target": target,
-                "dry_run": dry_run,
-                "keep_workspace": keep,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
-        self.log.info("Workspace for %s: %s", self.entity, workspace)
-        return str(workspace)
+def prepare(
+    *,
+    entity: str,
+    phases: Sequence[str],
+    base_dir: str | None,
+    prefix: str,
+    project_root: str | None,
+    run_id: str,
+    params: Mapping[str, Any],
+    log: logging.Logger,
+) -> str:
+    """Create the run's workspace with its ``workspace.json``; its path (what later tasks read)."""
+    target, dry_run, keep = run_params({"params": params})
+    base = resolve_base(base_dir, project_root)
+    workspace = create_workspace(entity, phases, base, prefix)
+    write_json(
+        workspace / WORKSPACE_FILE,
+        {
+            "entity": entity,
+            "phases": list(phases),
+            "run_id": run_id,
+            "target": target,
+            "dry_run": dry_run,
+            "keep_workspace": keep,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    log.info("Workspace for %s: %s", entity, workspace)
+    return str(workspace)

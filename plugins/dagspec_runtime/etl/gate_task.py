@@ -1,0 +1,60 @@
+"""One gate of one manifest process as a task step: resolve the databases, run the gate.
+
+What ManifestGateOperator.execute does, without Airflow, so the fast local runner and the
+operator run a gate the same way. ``lookup`` finds a connection's URL (the operator asks
+Airflow; the local runner reads ``AIRFLOW_CONN_<ID>`` from the environment).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dagspec_runtime.errors import StepFailed
+from dagspec_runtime.etl.context import make_context
+from dagspec_runtime.etl.errors import GateRefused
+from dagspec_runtime.etl.gates import run_gate
+from dagspec_runtime.metalog.engine import resolve_meta_url
+
+
+def default_sqlite_path() -> Path:
+    """Embedded meta DB when no connection is defined: $DAGSPEC_META_SQLITE, else under
+    $AIRFLOW_HOME (kept across runs, unlike a temp folder)."""
+    explicit = os.environ.get("DAGSPEC_META_SQLITE")
+    if explicit:
+        return Path(explicit)
+    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home) / "dagspec" / "meta.sqlite"
+
+
+def run_gate_task(
+    *,
+    gate: str,
+    process: dict[str, Any],
+    run_id: str,
+    meta_conn_id: str | None,
+    meta_sqlite_path: str | None = None,
+    run_root: str | None = None,
+    project_root: str | None = None,
+    log: logging.Logger,
+    lookup: Callable[[str], str | None] | None = None,
+) -> dict[str, Any]:
+    """Run gate ``gate``; its summary. A refusal is a ``StepFailed`` that no retry can help."""
+    sqlite_path = Path(meta_sqlite_path) if meta_sqlite_path else None
+    if project_root is not None:
+        # The process's relative paths (landing, evidence, quarantine) are project paths.
+        os.environ["DAGSPEC_PROJECT_DIR"] = project_root
+        if sqlite_path is not None and not sqlite_path.is_absolute():
+            sqlite_path = Path(project_root) / sqlite_path
+    meta_url = resolve_meta_url(meta_conn_id, sqlite_path or default_sqlite_path(), lookup=lookup)
+    ctx = make_context(process, run_id, meta_url=meta_url, run_root=run_root, lookup=lookup)
+    log.info("gate %s of process %s, run folder %s", gate, ctx.cfg.name, ctx.dir)
+    try:
+        summary = run_gate(gate, ctx)
+    except GateRefused as exc:
+        raise StepFailed(str(exc), retry=False) from exc
+    log.info("gate %s: %s", gate, summary)
+    return summary

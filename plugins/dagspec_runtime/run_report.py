@@ -1,0 +1,183 @@
+"""The run report both ways of running print: fast local runner and ``dag.test()``.
+
+Built from what both have (each task's state, tries, error and return value), so the two
+paths report alike. The seed-001 fields sit under ``result``: ``status``, ``attempts``,
+``max_attempts``, ``inserted_rows``, ``quarantined_rows``, ``errors`` (messages),
+``duration_s``, ``reconciliation_metrics.data_contract_evidence``; ``passed`` says whether
+the run counts as a success (exit 0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+RESULT_TASK_ID = "pipeline_result"
+PASSING_ENTITY = frozenset({"ok", "warning"})
+
+
+def build(
+    *,
+    dag_id: str,
+    kind: str,
+    run_id: str,
+    state: str,
+    tasks: Sequence[Mapping[str, Any]],
+    values: Mapping[str, Any],
+    duration_s: float,
+    path: str = "fast",
+    interrupted: str | None = None,
+    cancelled: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The report of one run. ``tasks``: task_id, state, attempts, max_attempts, error,
+    duration_s (DAG order); ``values``: what tasks returned, by task id."""
+    rows = [
+        {
+            "task_id": t["task_id"],
+            "state": t["state"],
+            "attempts": int(t.get("attempts") or 0),
+            "max_attempts": int(t.get("max_attempts") or 1),
+            "error": t.get("error"),
+            "duration_s": round(float(t.get("duration_s") or 0.0), 3),
+        }
+        for t in tasks
+    ]
+    pipeline = values.get(RESULT_TASK_ID) if kind == "Entity" else None
+    pipeline = pipeline if isinstance(pipeline, dict) else None
+    errors = _errors(rows, pipeline)
+    if interrupted:
+        errors.append(f"interrupted by {interrupted}")
+    if kind == "Entity" and pipeline is not None:
+        status = str(pipeline["status"])
+        passed = status in PASSING_ENTITY and state == "success"
+    else:
+        passed = state == "success"
+        status = "success" if passed else "failed"
+    if interrupted:
+        status, passed = "interrupted", False
+    ran = [r for r in rows if r["attempts"]]
+    result = {
+        "status": status,
+        "attempts": max((r["attempts"] for r in ran), default=0),
+        "max_attempts": max((r["max_attempts"] for r in rows), default=1),
+        "inserted_rows": _gate(values, "finalize", "rows_loaded"),
+        "quarantined_rows": _gate(values, "contract", "rejected"),
+        "errors": errors,
+        "duration_s": round(duration_s, 3),
+        "reconciliation_metrics": {"data_contract_evidence": _gate(values, "evidence", "path")},
+    }
+    return {
+        "dag_id": dag_id,
+        "kind": kind,
+        "run_id": run_id,
+        "path": path,
+        "state": state,
+        "passed": passed,
+        "status": status,
+        "result": result,
+        "tasks": rows,
+        "pipeline_result": pipeline,
+        "cancelled": list(cancelled),
+    }
+
+
+def _gate(values: Mapping[str, Any], task: str, key: str) -> Any:
+    value = values.get(task)
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _errors(rows: Sequence[Mapping[str, Any]], pipeline: Mapping[str, Any] | None) -> list[str]:
+    """Messages, never tracebacks: module errors from the pipeline result, then failed tasks."""
+    errors: list[str] = []
+    if pipeline is not None:
+        for phase in pipeline.get("phases", []):
+            for module in phase.get("modules", []):
+                for error in module.get("errors") or []:
+                    text = error if isinstance(error, str) else error.get("message", str(error))
+                    errors.append(f"{phase['name']}.{module['name']}: {text}")
+    for row in rows:
+        if row["state"] == "failed" and row["task_id"] != RESULT_TASK_ID:
+            message = (row["error"] or "failed").strip().splitlines()
+            errors.append(f"task {row['task_id']}: {message[-1] if message else 'failed'}")
+    return list(dict.fromkeys(errors))
+
+
+def text(report: Mapping[str, Any]) -> str:
+    """Plain text: the verdict, the seed-001 fields, the task table, the pipeline result."""
+    result = report["result"]
+    lines = [
+        f"DAG {report['dag_id']}  run {report['run_id']}  state {report['state']}",
+        f"status {result['status']}  passed {'yes' if report['passed'] else 'no'}  "
+        f"attempts {result['attempts']}/{result['max_attempts']}  "
+        f"duration {result['duration_s']:.2f} s",
+    ]
+    if result["inserted_rows"] is not None or result["quarantined_rows"] is not None:
+        lines.append(f"inserted_rows {result['inserted_rows']}  "
+                     f"quarantined_rows {result['quarantined_rows']}  evidence "
+                     f"{result['reconciliation_metrics']['data_contract_evidence']}")
+    lines.append("")
+    rows = report["tasks"]
+    width = max((len(t["task_id"]) for t in rows), default=4)
+    lines.append(f"{'task':<{width}}  {'state':<15} tries")
+    lines += [f"{t['task_id']:<{width}}  {t['state']:<15} {t['attempts']}/{t['max_attempts']}"
+              for t in rows]
+    if report["pipeline_result"] is not None:
+        from dagspec_runtime.entity.result import format_result
+
+        lines += ["", format_result(report["pipeline_result"])]
+    if result["errors"]:
+        lines += ["", "errors:"] + [f"  - {e}" for e in result["errors"]]
+    if report["cancelled"]:
+        lines += ["", "cancelled: " + ", ".join(report["cancelled"])]
+    return "\n".join(lines)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """Markdown tables (for CI step summaries and pull request comments)."""
+    result = report["result"]
+    lines = [f"**{report['dag_id']}** run `{report['run_id']}`: **{report['state']}**", "",
+             "| status | passed | attempts | max_attempts | inserted_rows | quarantined_rows "
+             "| duration_s | evidence |", "|---|---|---|---|---|---|---|---|",
+             f"| {result['status']} | {'yes' if report['passed'] else 'no'} | "
+             f"{result['attempts']} | {result['max_attempts']} | "
+             f"{_cell(result['inserted_rows'])} | {_cell(result['quarantined_rows'])} | "
+             f"{result['duration_s']:.2f} | "
+             f"{_cell(result['reconciliation_metrics']['data_contract_evidence'])} |", "",
+             "| task | state | tries |", "|---|---|---|"]
+    lines += [f"| {t['task_id']} | {t['state']} | {t['attempts']}/{t['max_attempts']} |"
+              for t in report["tasks"]]
+    pipeline = report["pipeline_result"]
+    if pipeline is not None:
+        lines += ["", f"Pipeline status **{pipeline['status']}**, promoted: "
+                  f"{'yes' if pipeline['promoted'] else 'no'}", "",
+                  "| phase | module | required | status | ms |", "|---|---|---|---|---|"]
+        for phase in pipeline["phases"]:
+            for module in phase["modules"]:
+                lines.append(f"| {phase['name']} | {module['name']} | "
+                             f"{'yes' if module['required'] else 'no'} | {module['status']} | "
+                             f"{module.get('duration_ms') or ''} |")
+    if result["errors"]:
+        lines += ["", "Errors:", ""] + [f"- {_escape(e)}" for e in result["errors"]]
+    if report["cancelled"]:
+        lines += ["", "Cancelled: " + ", ".join(report["cancelled"])]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else _escape(str(value))
+
+
+def _escape(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def as_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=str)
+
+
+FORMATS = {"text": text, "json": as_json, "markdown": markdown}
+
+
+def exit_code(report: Mapping[str, Any]) -> int:
+    return 0 if report["passed"] else 1
