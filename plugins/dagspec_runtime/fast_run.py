@@ -83,7 +83,11 @@ def run(
         outcomes = run_plan(plan, STEPS, ctx, handle_signals=handle_signals)
     except Interrupted as exc:
         interrupted, outcomes = exc, exc.outcomes
-    failed = any(o.state in ("failed", "upstream_failed") for o in outcomes.values())
+    # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
+    # gate and pipeline result succeed leaves a successful run (status warning).
+    upstream = {u for task in plan.tasks for u in task.upstream}
+    leaves = [t.task_id for t in plan.tasks if t.task_id not in upstream]
+    failed = any(outcomes[t].state in ("failed", "upstream_failed") for t in leaves)
     state = "failed" if failed or interrupted else "success"
     report = run_report.build(
         dag_id=plan.dag_id, kind=plan.kind, run_id=run_id, state=state,
