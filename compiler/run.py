@@ -34,7 +34,7 @@ from compiler import api
 from compiler.reporters import REPORTERS
 
 EXIT_CONFIG = 2
-DB_LOCK = "dagspec-db.lock"
+RUN_LOCK = "dagspec-run.lock"
 DB_READY = "dagspec-db.ready"
 
 
@@ -149,7 +149,7 @@ def _airflow_run(root: Path, dag_file: Path, name: str, kind: str,
         command += ["--retry-delay", str(request.retry_delay)]
     proc: subprocess.Popen[str] | None = None
     try:
-        with signals_raise(True):
+        with signals_raise(True), airflow_lock(env):
             ensure_airflow_db(env)
             proc = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
                                     text=True)
@@ -174,24 +174,37 @@ def _airflow_run(root: Path, dag_file: Path, name: str, kind: str,
     return report
 
 
-def ensure_airflow_db(env: dict[str, str]) -> None:
-    """Create the local Airflow database once; concurrent first runs wait on a file lock
-    instead of racing on the same tables."""
+@contextlib.contextmanager
+def airflow_lock(env: dict[str, str]) -> Iterator[None]:
+    """One `--airflow` run at a time per local Airflow home: `airflow db migrate` and
+    `dag.test()` (which registers the DAGs) both write the one SQLite metadata database, and
+    two first runs racing there fail (`table ... already exists`, duplicate DAG rows). The
+    lock goes with the process, so a killed run never leaves it held."""
     import fcntl
 
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    with (home / RUN_LOCK).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"dagspec run: waiting for another --airflow run using {home} ...",
+                  file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def ensure_airflow_db(env: dict[str, str]) -> None:
+    """Create the local Airflow database once (called under `airflow_lock`); a marker file
+    says it is complete, so a migrate cut short is redone, not trusted."""
+    home = Path(env["AIRFLOW_HOME"])
     ready = home / DB_READY
     if ready.exists():
         return
-    with (home / DB_LOCK).open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ready.exists():
-            return  # another run made it while we waited
-        print("dagspec run: creating the local Airflow database (once) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        ready.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
+    print("dagspec run: creating the local Airflow database (once) ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    ready.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
 
 
 def airflow_env(root: Path) -> dict[str, str]:
