@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagspec_runtime.etl.config import ProcessConfig
+from dagspec_runtime.etl.decimals import ExactDecimal
 from dagspec_runtime.etl.target import (
     ROW_COL,
     UNIT_COL,
@@ -114,7 +115,11 @@ def _move(
 
 
 def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
-    """Rebuild the mart from the target in one transaction (group by + sums + count)."""
+    """Rebuild the mart from the target in one transaction (group by + sums + count).
+
+    Sums are exact: NUMERIC on PostgreSQL; on SQLite, where decimals are stored as text and SQL
+    SUM would go through float, the groups are summed in Python with Decimal.
+    """
     pub = cfg.publish
     assert pub is not None
     tgt = target_table(cfg)
@@ -124,16 +129,32 @@ def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
         cols.append(sa.Column(g, tgt.c[g].type))
     for s in pub.sums:
         t = tgt.c[s].type
-        cols.append(sa.Column(s, sa.Numeric(38, t.scale or 0) if isinstance(t, sa.Numeric) else t))
+        exact = isinstance(t, sa.Numeric | ExactDecimal)
+        cols.append(sa.Column(s, ExactDecimal(38, getattr(t, "scale", 0) or 0) if exact else t))
     cols.append(sa.Column(pub.count_as, sa.BigInteger))
     mart = sa.Table(name, sa.MetaData(), *cols, schema=schema)
-    sel = sa.select(
-        *[tgt.c[g] for g in pub.group_by],
-        *[sa.func.sum(tgt.c[s]) for s in pub.sums],
-        sa.func.count(),
-    ).group_by(*[tgt.c[g] for g in pub.group_by])
     mart.create(engine, checkfirst=True)
+    names = [c.name for c in cols]
     with engine.begin() as conn:
         conn.execute(sa.delete(mart))
-        res = conn.execute(sa.insert(mart).from_select([c.name for c in cols], sel))
+        if engine.dialect.name == "sqlite":
+            groups: dict[tuple[Any, ...], list[Any]] = {}
+            q = sa.select(*[tgt.c[g] for g in pub.group_by], *[tgt.c[s] for s in pub.sums])
+            width = len(pub.group_by)
+            for row in conn.execute(q):
+                acc = groups.setdefault(tuple(row[:width]), [None] * len(pub.sums) + [0])
+                for i, value in enumerate(row[width:]):
+                    if value is not None:
+                        acc[i] = value if acc[i] is None else acc[i] + value
+                acc[-1] += 1
+            payload = [dict(zip(names, (*key, *acc), strict=True)) for key, acc in groups.items()]
+            if payload:
+                conn.execute(sa.insert(mart), payload)
+            return len(payload)
+        sel = sa.select(
+            *[tgt.c[g] for g in pub.group_by],
+            *[sa.func.sum(tgt.c[s]) for s in pub.sums],
+            sa.func.count(),
+        ).group_by(*[tgt.c[g] for g in pub.group_by])
+        res = conn.execute(sa.insert(mart).from_select(names, sel))
     return int(res.rowcount or 0)

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,8 @@ def read_file(cfg: ProcessConfig, path: Path) -> Iterator[dict[str, Any]]:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
-                    yield json.loads(line)
+                    # Numbers keep their digits: a float would turn ...56.78 into ...56.80.
+                    yield json.loads(line, parse_float=Decimal)
     elif fmt == "parquet":
         try:
             import pyarrow.parquet as pq
