@@ -26,7 +26,14 @@ from dagspec_runtime.etl.runfolder import (
     write_json,
     write_jsonl,
 )
-from dagspec_runtime.etl.sources import file_hash, landing_files, read_file, read_table, rows_hash
+from dagspec_runtime.etl.sources import (
+    SourceOutsideLanding,
+    file_hash,
+    landing_files,
+    read_file,
+    read_table,
+    rows_hash,
+)
 from dagspec_runtime.metalog.ledger import UnitRef
 from dagspec_runtime.metalog.schema import FAIL, PASS, PENDING
 
@@ -73,7 +80,11 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     root = Path(cfg.source.landing_dir)
     on_disk: dict[str, tuple[Path, str]] = {}
     refs: list[UnitRef] = []
-    for p in landing_files(cfg):
+    try:
+        matched = landing_files(cfg)
+    except SourceOutsideLanding as exc:
+        raise GateRefused("extract", str(exc)) from None
+    for p in matched:
         rel = p.relative_to(root).as_posix()
         digest = file_hash(p)
         on_disk[rel] = (p, digest)
