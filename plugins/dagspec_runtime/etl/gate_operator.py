@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from dagspec_runtime.etl.claims import holding_claims, release_quietly
 from dagspec_runtime.etl.config import ProcessConfig
 from dagspec_runtime.etl.context import make_context
 from dagspec_runtime.etl.errors import GateRefused
@@ -74,9 +75,18 @@ class ManifestGateOperator(BaseOperator):
             self.process, context["run_id"], meta_url=meta_url, run_root=self.run_root
         )
         self.log.info("gate %s of process %s, run folder %s", self.gate, ctx.cfg.name, ctx.dir)
+        self._ledger, self._run_id = ctx.ledger, ctx.run_id
         try:
-            summary = run_gate(self.gate, ctx)
+            # Renewed while the gate works, released if it fails (Airflow then retries or not).
+            with holding_claims(ctx.ledger, ctx.run_id, ctx.cfg.lease_seconds):
+                summary = run_gate(self.gate, ctx)
         except GateRefused as exc:
             raise AirflowFailException(str(exc)) from exc
         self.log.info("gate %s: %s", self.gate, summary)
         return summary
+
+    def on_kill(self) -> None:
+        """Airflow marks the task failed or stops it (SIGTERM): give the files back now."""
+        ledger = getattr(self, "_ledger", None)
+        if ledger is not None:
+            release_quietly(ledger, self._run_id)

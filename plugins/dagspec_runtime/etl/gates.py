@@ -70,7 +70,11 @@ def extract(ctx: GateContext) -> Report:
         u["rows"] = n
         units.append(u)
     write_jsonl(ctx.path("extract", "rows.jsonl"), records)
-    report = {"units": units, "skipped_claimed_elsewhere": sorted(set(ids) - held)}
+    skipped = sorted(set(ids) - held)
+    claimed = [h for h in ctx.ledger.holders(skipped) if h["holder_run_id"]]
+    if limit is not None:  # over max_units_per_run: not claimed by anyone, just left for later
+        skipped = [h["unit_id"] for h in claimed]
+    report = {"units": units, "skipped_claimed_elsewhere": skipped, "skipped_claimed": claimed}
     write_json(ctx.path("extract", "units.json"), report)
     return {"units": len(units), "rows": len(records)}
 
@@ -299,27 +303,22 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
         if tstat.get(uid, ("", 0))[0] != PASS:
             ctx.ledger.set_status("transform", uid, ctx.run_id, PASS, message="recovered")
     todo = [i for i in ids if i not in done_before and tstat.get(i, ("", 0))[0] != PASS]
-    for uid in todo:
+    failed: dict[int, str] = {}
+    for uid in list(todo):
         st, retries = tstat.get(uid, (PENDING, 0))
         if st == FAIL and retries >= cfg.transform_retries:
-            raise GateRefused("finalize", f"unit {uid} failed its transform and its retry")
+            failed[uid] = "failed its transform and its retry"  # dealt with by `dagspec meta`
+            todo.remove(uid)
+            continue
         if st != PENDING or uid not in tstat:
             ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=st == FAIL)
     move = attempt or load.finalize
     result: Report = {"won": [], "rows_loaded": 0}
-    while todo:
+    if todo:
         try:
             result = move(ctx.sink, cfg, ctx.run_id, todo)
-            break
-        except Exception as exc:
-            tstat = ctx.ledger.statuses("transform", todo)
-            retry = all(tstat[u][1] < cfg.transform_retries for u in todo)
-            for uid in todo:
-                ctx.ledger.set_status("transform", uid, ctx.run_id, FAIL, message=str(exc)[:500])
-            if not retry:
-                raise
-            for uid in todo:
-                ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
+        except Exception as exc:  # noqa: BLE001 - counted per unit, then retried one by one
+            result = _finalize_one_by_one(ctx, move, todo, exc, failed)
     loaded = load.loaded_units(ctx.sink, cfg, ids)
     for uid in sorted(loaded):
         if uid in todo:
@@ -332,14 +331,77 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
                 message=None if mine else "loaded by another run",
             )
     finalized = sorted(loaded)
+    paths = {u["id"]: u["path"] for u in _read_units(ctx)}
+    messages = ctx.ledger.statuses_messages("transform", sorted(failed))
     report = {
         "units": finalized,
         "won": sorted(result["won"]),
         "rows_loaded": result["rows_loaded"],
         "strategy": cfg.strategy,
+        "failed_units": [
+            {
+                "unit_id": uid,
+                "path": paths.get(uid),
+                "message": f"{why}: {messages.get(uid) or 'no message'}",
+            }
+            for uid, why in sorted(failed.items())
+        ],
     }
     write_json(ctx.path("finalize", "report.json"), report)
-    return {"units": len(finalized), "rows_loaded": result["rows_loaded"]}
+    return {
+        "units": len(finalized),
+        "rows_loaded": result["rows_loaded"],
+        "failed_units": len(failed),
+    }
+
+
+def _finalize_one_by_one(
+    ctx: GateContext,
+    move: Callable[..., Report],
+    todo: list[int],
+    first: Exception,
+    failed: dict[int, str],
+) -> Report:
+    """The batch failed: that counts as one failed attempt of each unit; then each unit is
+    moved on its own with the retries it has left, so one bad unit cannot hold back the rest."""
+    cfg = ctx.cfg
+    result: Report = {"won": [], "rows_loaded": 0}
+    error: Exception = first
+    for uid in todo:
+        while True:
+            _, retries = ctx.ledger.statuses("transform", [uid]).get(uid, (PENDING, 0))
+            ctx.ledger.set_status("transform", uid, ctx.run_id, FAIL, message=str(error)[:500])
+            if retries >= cfg.transform_retries:
+                failed[uid] = "failed its transform and its retry"
+                break
+            ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
+            try:
+                one = move(ctx.sink, cfg, ctx.run_id, [uid])
+            except Exception as exc:  # noqa: BLE001 - next round records it
+                error = exc
+                continue
+            result["won"] += one["won"]
+            result["rows_loaded"] += one["rows_loaded"]
+            error = first
+            break
+    return result
+
+
+def _read_units(ctx: GateContext) -> list[dict[str, Any]]:
+    return read_json(ctx.path("extract", "units.json"))["units"]
+
+
+def _refuse_failed_units(ctx: GateContext) -> None:
+    """Last gate: the run loaded what it could; it still fails, naming the failed units."""
+    fin = _maybe(ctx.path("finalize", "report.json")) or {}
+    bad = fin.get("failed_units") or []
+    if bad:
+        names = ", ".join(f"unit {u['unit_id']} ({u['path']})" for u in bad)
+        raise GateRefused(
+            "finalize",
+            f"{names} failed its transform and its retry; the other units were loaded. "
+            f"Re-queue or skip with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
+        )
 
 
 # -- evidence, audit, state, publish ---------------------------------------------------------
@@ -408,6 +470,8 @@ def state(ctx: GateContext) -> Report:
         watermark = str(to_json(max(coerce(col, m) for m in marks)))
     done = ctx.ledger.commit_state(ctx.run_id, units, watermark) if units else 0
     ctx.ledger.release(ctx.run_id)
+    if ctx.cfg.publish is None:
+        _refuse_failed_units(ctx)
     return {"committed_units": done, "watermark": watermark}
 
 
@@ -415,9 +479,11 @@ def publish(ctx: GateContext) -> Report:
     cfg = ctx.cfg
     fin = read_json(ctx.path("finalize", "report.json"))
     if cfg.publish is None or not fin["units"]:
+        _refuse_failed_units(ctx)
         return {"published": False}
     rows = load.publish(ctx.sink, cfg)
     ctx.ledger.publish(ctx.run_id, cfg.publish.table, PASS, len(fin["units"]), rows)
+    _refuse_failed_units(ctx)
     return {"published": True, "rows": rows}
 
 
@@ -445,6 +511,16 @@ GATES: dict[str, Callable[[GateContext], Report]] = {
 
 
 def run_gate(name: str, ctx: GateContext) -> Report:
+    """Run one gate; its failure message is kept in `<gate>/error.json` for the run report."""
     if name not in GATES:
         raise ValueError(f"unknown gate {name!r}; expected one of {list(GATES)}")
-    return GATES[name](ctx)
+    error = ctx.path(name, "error.json")
+    try:
+        summary = GATES[name](ctx)
+    except Exception as exc:
+        kind = type(exc).__name__
+        message = str(exc) if isinstance(exc, GateRefused) else f"{name}: {kind}: {exc}"
+        write_json(error, {"gate": name, "message": message, "type": kind})
+        raise
+    error.unlink(missing_ok=True)
+    return summary

@@ -180,6 +180,48 @@ class Ledger:
                 .values(claimed_by=None, claimed_until=None)
             )
 
+    def renew(self, run_id: str, lease_seconds: float) -> int:
+        """Push this run's leases forward (the heartbeat of a live run); returns rows renewed."""
+        il = s.ingestion_log
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.update(il)
+                    .where(
+                        il.c.process == self.process,
+                        il.c.claimed_by == run_id,
+                        il.c.state == s.NEW,
+                    )
+                    .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+                ).rowcount
+                or 0
+            )
+
+    def holders(self, unit_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Who holds these units right now: unit id, path, holder run id, lease end."""
+        ids = list(unit_ids)
+        if not ids:
+            return []
+        il = s.ingestion_log
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                q = (
+                    sa.select(il.c.id, il.c.path, il.c.claimed_by, il.c.claimed_until)
+                    .where(il.c.id.in_(ids[start : start + 500]))
+                    .order_by(il.c.id)
+                )
+                out += [
+                    {
+                        "unit_id": r.id,
+                        "path": r.path,
+                        "holder_run_id": r.claimed_by,
+                        "claimed_until": r.claimed_until.isoformat() if r.claimed_until else None,
+                    }
+                    for r in conn.execute(q)
+                ]
+        return out
+
     def units(self, unit_ids: Sequence[int]) -> list[sa.Row[Any]]:
         il = s.ingestion_log
         q = sa.select(il).where(il.c.id.in_(list(unit_ids))).order_by(il.c.id)
@@ -197,6 +239,15 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return {r.unit_id: (r.status, r.retry_count) for r in conn.execute(q)}
+
+    def statuses_messages(self, step: str, unit_ids: Sequence[int]) -> dict[int, str | None]:
+        """unit id → the message of its row in the step's log."""
+        if not unit_ids:
+            return {}
+        t = s.STEP_LOGS[step]
+        q = sa.select(t.c.unit_id, t.c.message).where(t.c.unit_id.in_(list(unit_ids)))
+        with self.engine.connect() as conn:
+            return {r.unit_id: r.message for r in conn.execute(q)}
 
     def set_status(
         self,
