@@ -114,7 +114,46 @@ def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def report(dagrun: Any, order: Sequence[str] = ()) -> str:
+def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
+    """The manifest process report (etl.report.ProcessReport) of a manifest DAG's run."""
+    gates = [t for t in getattr(dag, "tasks", []) if hasattr(t, "gate") and hasattr(t, "process")]
+    if not gates:
+        return None
+    from dagspec_runtime.etl.config import ProcessConfig
+    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
+    from dagspec_runtime.etl.runfolder import run_dir
+
+    cfg = ProcessConfig.parse(gates[0].process)
+    tis = list(dagrun.get_task_instances())
+    attempts = max((int(ti.try_number or 0) for ti in tis), default=1) or 1
+    duration = 0.0
+    if dagrun.start_date and dagrun.end_date:
+        duration = (dagrun.end_date - dagrun.start_date).total_seconds()
+    folder = run_dir(gates[0].run_root, cfg.name, dagrun.run_id)
+    rep = from_run_folder(
+        folder, cfg.name, dagrun.run_id, attempts=attempts,
+        max_attempts=max(int(t.retries or 0) for t in gates) + 1,
+        status=SUCCESS if str(dagrun.state) == "success" else FAILED, duration_s=duration,
+    )
+    return rep.to_dict()
+
+
+def format_process_report(data: dict[str, Any]) -> str:
+    lines = [
+        f"process {data['process']}: {data['status']}  attempts {data['attempts']}/"
+        f"{data['max_attempts']}  inserted {data['inserted_rows']}  quarantined "
+        f"{data['quarantined_rows']}  {data['duration_s']} s",
+        f"evidence: {data['reconciliation_metrics']['data_contract_evidence'] or '-'}",
+    ]
+    lines += [f"error: {e}" for e in data["errors"]]
+    lines += [f"skipped (claimed by run {s['holder_run_id']}): {s['path']}"
+              for s in data["skipped_claimed"]]
+    lines += [f"failed unit {u['unit_id']} ({u['path']}): {u['message']}"
+              for u in data["failed_units"]]
+    return "\n".join(lines)
+
+
+def report(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """Plain-text summary of a finished run."""
     lines = [f"DAG {dagrun.dag_id}  run {dagrun.run_id}  state {dagrun.state}", ""]
     rows = task_states(dagrun, order)
@@ -126,10 +165,13 @@ def report(dagrun: Any, order: Sequence[str] = ()) -> str:
         from dagspec_runtime.entity.result import format_result
 
         lines += ["", format_result(result)]
+    process = process_report(dagrun, dag)
+    if process is not None:
+        lines += ["", format_process_report(process)]
     return "\n".join(lines)
 
 
-def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
+def summary(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> dict[str, Any]:
     """The run as data: what `--format json` prints."""
     return {
         "dag_id": dagrun.dag_id,
@@ -139,12 +181,13 @@ def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
             {"task_id": task, "state": state} for task, state in task_states(dagrun, order)
         ],
         "pipeline_result": pipeline_result(dagrun),
+        "process_report": process_report(dagrun, dag),
     }
 
 
-def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
+def markdown(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    data = summary(dagrun, order)
+    data = summary(dagrun, order, dag)
     lines = [f"**{data['dag_id']}** run `{data['run_id']}`: **{data['state']}**", "",
              "| task | state |", "|---|---|"]
     lines += [f"| {t['task_id']} | {t['state']} |" for t in data["tasks"]]
@@ -158,6 +201,19 @@ def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
                 lines.append(f"| {phase['name']} | {module['name']} | "
                              f"{'yes' if module['required'] else 'no'} | {module['status']} | "
                              f"{module.get('duration_ms') or ''} |")
+    process = data["process_report"]
+    if process is not None:
+        lines += ["", "| status | attempts | inserted rows | quarantined rows | duration s | "
+                  "evidence |", "|---|---|---|---|---|---|",
+                  f"| {process['status']} | {process['attempts']}/{process['max_attempts']} | "
+                  f"{process['inserted_rows']} | {process['quarantined_rows']} | "
+                  f"{process['duration_s']} | "
+                  f"{process['reconciliation_metrics']['data_contract_evidence'] or '-'} |"]
+        lines += [f"- error: {e}" for e in process["errors"]]
+        lines += [f"- skipped, claimed by run `{s['holder_run_id']}`: {s['path']}"
+                  for s in process["skipped_claimed"]]
+        lines += [f"- failed unit {u['unit_id']} ({u['path']}): {u['message']}"
+                  for u in process["failed_units"]]
     return "\n".join(lines)
 
 
@@ -208,11 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     order = list(dag.task_dict)
     if args.format == "json":
-        print(json.dumps(summary(dagrun, order), indent=2, default=str))
+        print(json.dumps(summary(dagrun, order, dag), indent=2, default=str))
     elif args.format == "markdown":
-        print(markdown(dagrun, order))
+        print(markdown(dagrun, order, dag))
     else:
-        print(report(dagrun, order))
+        print(report(dagrun, order, dag))
     return EXIT_OK if str(dagrun.state) == "success" else EXIT_FAILED
 
 
