@@ -25,8 +25,8 @@ from compiler import cli
 
 pytestmark = pytest.mark.postgres
 
-# Runs one process in a child that parks after staging its first unit, so the parent can
-# signal or kill it mid-stage (claims held, rows staged, nothing finalized).
+# Runs one process in a child that parks right after staging (before commit of the stage
+# log), so the parent can signal or kill it mid-stage (claims held, nothing finalized).
 CHILD = textwrap.dedent(
     """
     import json, sys, time
@@ -34,13 +34,13 @@ CHILD = textwrap.dedent(
     from dagspec_runtime.etl import load, run_process
 
     args = json.loads(sys.argv[1])
-    original = load.stage_unit
+    original = load.stage_units
     def parked(*a, **k):
         n = original(*a, **k)
-        Path(args["marker"]).write_text(str(n))
+        Path(args["marker"]).write_text(str(sum(n.values())))
         time.sleep(120)
         return n
-    load.stage_unit = parked
+    load.stage_units = parked
     run_process(args["process"], args["run_id"], meta_url=args["url"], run_root=args["root"])
     """
 )

@@ -185,20 +185,25 @@ def contract(ctx: GateContext) -> Report:
         }
         for item in bad:
             bad_all.append({"unit": uid, "path": unit["path"], **item})
+    bad_by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for b in bad_all:
+        bad_by_unit[b["unit"]].append(b)
     if cfg.enforcement == "strict" and bad_all:
         write_jsonl(ctx.path("contract", "rejected.jsonl"), bad_all)
-        for uid, info in per_unit.items():
-            status = FAIL if info["rejected"] else PASS
-            msg = next((b["reason"] for b in bad_all if b["unit"] == uid), None)
-            ctx.ledger.set_status(
-                "validation",
-                uid,
-                ctx.run_id,
-                status,
-                rows_in=info["rows_in"],
-                rows_out=info["valid"],
-                message=msg,
-            )
+        ctx.ledger.set_status_many(
+            "validation",
+            ctx.run_id,
+            [
+                {
+                    "unit_id": uid,
+                    "status": FAIL if info["rejected"] else PASS,
+                    "rows_in": info["rows_in"],
+                    "rows_out": info["valid"],
+                    "message": bad_by_unit[uid][0]["reason"] if bad_by_unit.get(uid) else None,
+                }
+                for uid, info in per_unit.items()
+            ],
+        )
         ctx.ledger.release(ctx.run_id)
         sample = "; ".join(f"{b['path']}:{b['line']}: {b['reason']}" for b in bad_all[:5])
         raise GateRefused("contract", f"{len(bad_all)} row(s) break the strict contract: {sample}")
@@ -206,22 +211,25 @@ def contract(ctx: GateContext) -> Report:
         qdir = Path(cfg.quarantine_dir or ctx.path("quarantine")) / safe_name(cfg.name)
         qdir = qdir / safe_name(ctx.run_id)
         for uid, info in per_unit.items():
-            bad = [b for b in bad_all if b["unit"] == uid]
+            bad = bad_by_unit.get(uid)
             if bad:
                 stem = f"{uid}_{safe_name(Path(info['path']).stem)}.rejected"
                 written = write_rejects(qdir / stem, cfg.quarantine_format, info["path"], bad)
                 info["quarantine_file"] = str(written)
-    for uid, info in per_unit.items():
-        msg = f"{info['rejected']} row(s) quarantined" if info["rejected"] else None
-        ctx.ledger.set_status(
-            "validation",
-            uid,
-            ctx.run_id,
-            PASS,
-            rows_in=info["rows_in"],
-            rows_out=info["valid"],
-            message=msg,
-        )
+    ctx.ledger.set_status_many(
+        "validation",
+        ctx.run_id,
+        [
+            {
+                "unit_id": uid,
+                "status": PASS,
+                "rows_in": info["rows_in"],
+                "rows_out": info["valid"],
+                "message": f"{info['rejected']} row(s) quarantined" if info["rejected"] else None,
+            }
+            for uid, info in per_unit.items()
+        ],
+    )
     write_jsonl(ctx.path("contract", "good.jsonl"), good_out)
     write_json(
         ctx.path("contract", "report.json"),
@@ -280,14 +288,14 @@ def stage(ctx: GateContext) -> Report:
             vals = {c.name: from_json(c, rec["values"].get(c.name)) for c in cfg.columns}
             vals[target.ROW_COL] = rec["line"]
             rows[rec["unit"]].append(vals)
-    staged = 0
-    for u in units:
-        if status.get(u["id"], ("", 0))[0] == PASS:
-            continue
-        n = load.stage_unit(ctx.sink, cfg, u["id"], rows.get(u["id"], []))
-        ctx.ledger.set_status("stage", u["id"], ctx.run_id, PASS, rows_in=n, rows_out=n)
-        staged += n
-    return {"units": len(units), "rows": staged}
+    todo = [u["id"] for u in units if status.get(u["id"], ("", 0))[0] != PASS]
+    counts = load.stage_units(ctx.sink, cfg, {uid: rows.get(uid, []) for uid in todo})
+    ctx.ledger.set_status_many(
+        "stage",
+        ctx.run_id,
+        [{"unit_id": u, "status": PASS, "rows_in": n, "rows_out": n} for u, n in counts.items()],
+    )
+    return {"units": len(units), "rows": sum(counts.values())}
 
 
 def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> Report:
@@ -299,19 +307,29 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
     ids = [i for i in ids if staged.get(i, ("", 0))[0] == PASS]
     done_before = load.loaded_units(ctx.sink, cfg, ids)
     tstat = ctx.ledger.statuses("transform", ids)
-    for uid in done_before:  # finalized by a run that died before logging it
-        if tstat.get(uid, ("", 0))[0] != PASS:
-            ctx.ledger.set_status("transform", uid, ctx.run_id, PASS, message="recovered")
+    ctx.ledger.set_status_many(  # finalized by a run that died before logging it
+        "transform",
+        ctx.run_id,
+        [
+            {"unit_id": uid, "status": PASS, "message": "recovered"}
+            for uid in sorted(done_before)
+            if tstat.get(uid, ("", 0))[0] != PASS
+        ],
+    )
     todo = [i for i in ids if i not in done_before and tstat.get(i, ("", 0))[0] != PASS]
     failed: dict[int, str] = {}
+    fresh, again = [], []
     for uid in list(todo):
         st, retries = tstat.get(uid, (PENDING, 0))
         if st == FAIL and retries >= cfg.transform_retries:
             failed[uid] = "failed its transform and its retry"  # dealt with by `dagspec meta`
             todo.remove(uid)
-            continue
-        if st != PENDING or uid not in tstat:
-            ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=st == FAIL)
+        elif st == FAIL:
+            again.append({"unit_id": uid, "status": PENDING})
+        elif uid not in tstat:
+            fresh.append({"unit_id": uid, "status": PENDING})
+    ctx.ledger.set_status_many("transform", ctx.run_id, fresh)
+    ctx.ledger.set_status_many("transform", ctx.run_id, again, bump_retry=True)
     move = attempt or load.finalize
     result: Report = {"won": [], "rows_loaded": 0}
     if todo:
@@ -320,16 +338,20 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
         except Exception as exc:  # noqa: BLE001 - counted per unit, then retried one by one
             result = _finalize_one_by_one(ctx, move, todo, exc, failed)
     loaded = load.loaded_units(ctx.sink, cfg, ids)
-    for uid in sorted(loaded):
-        if uid in todo:
-            mine = uid in result["won"]
-            ctx.ledger.set_status(
-                "transform",
-                uid,
-                ctx.run_id,
-                PASS,
-                message=None if mine else "loaded by another run",
-            )
+    won, waiting = set(result["won"]), set(todo)
+    ctx.ledger.set_status_many(
+        "transform",
+        ctx.run_id,
+        [
+            {
+                "unit_id": uid,
+                "status": PASS,
+                "message": None if uid in won else "loaded by another run",
+            }
+            for uid in sorted(loaded)
+            if uid in waiting
+        ],
+    )
     finalized = sorted(loaded)
     paths = {u["id"]: u["path"] for u in _read_units(ctx)}
     messages = ctx.ledger.statuses_messages("transform", sorted(failed))

@@ -34,14 +34,37 @@ def stage_unit(
     return len(rows)
 
 
+def stage_units(
+    engine: sa.Engine, cfg: ProcessConfig, rows_by_unit: dict[int, list[dict[str, Any]]]
+) -> dict[int, int]:
+    """stage_unit for many units in ONE transaction (all staged, or none); safe to repeat."""
+    if not rows_by_unit:
+        return {}
+    stage = staging_table(cfg)
+    ids = list(rows_by_unit)
+    payload = [{**r, UNIT_COL: uid} for uid, rows in rows_by_unit.items() for r in rows]
+    with engine.begin() as conn:
+        for start in range(0, len(ids), 500):
+            conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
+        for start in range(0, len(payload), 2000):
+            conn.execute(sa.insert(stage), payload[start : start + 2000])
+    return {uid: len(rows) for uid, rows in rows_by_unit.items()}
+
+
 def loaded_units(engine: sa.Engine, cfg: ProcessConfig, unit_ids: Sequence[int]) -> set[int]:
     """Units whose rows are already in the target (their marker committed)."""
     if not unit_ids:
         return set()
     m = markers_table(cfg)
-    q = sa.select(m.c.unit_id).where(m.c.process == cfg.name, m.c.unit_id.in_(list(unit_ids)))
+    ids = list(unit_ids)
+    found: set[int] = set()
     with engine.connect() as conn:
-        return set(conn.scalars(q))
+        for start in range(0, len(ids), 500):
+            q = sa.select(m.c.unit_id).where(
+                m.c.process == cfg.name, m.c.unit_id.in_(ids[start : start + 500])
+            )
+            found.update(conn.scalars(q))
+    return found
 
 
 def finalize(
@@ -56,39 +79,49 @@ def finalize(
     tgt, stage, markers = target_table(cfg), staging_table(cfg), markers_table(cfg)
     now = utcnow()
     won: list[int] = []
+    ids = list(unit_ids)
     with engine.begin() as conn:
-        guard = dialect_insert(conn, markers).on_conflict_do_nothing(
-            index_elements=["process", "unit_id"]
+        guard = (
+            dialect_insert(conn, markers)
+            .on_conflict_do_nothing(index_elements=["process", "unit_id"])
+            .returning(markers.c.unit_id)
         )
-        for uid in unit_ids:
-            res = conn.execute(
-                guard.values(
-                    process=cfg.name, unit_id=uid, run_id=run_id, rows_loaded=0, loaded_at=now
-                )
-            )
-            if res.rowcount == 1:
-                won.append(uid)
+        for start in range(0, len(ids), 500):
+            batch = [
+                {"process": cfg.name, "unit_id": uid, "run_id": run_id, "rows_loaded": 0,
+                 "loaded_at": now}
+                for uid in ids[start : start + 500]
+            ]
+            won += conn.scalars(guard, batch).all()
+        won.sort()
         rows = 0
         if won:
-            rows = _move(conn, cfg, tgt, stage, won)
+            # append moves in slices (bounded IN lists); replace and merge need the whole set
+            step = 500 if cfg.strategy == "append" else len(won)
+            for start in range(0, len(won), step):
+                rows += _move(conn, cfg, tgt, stage, won[start : start + step])
             per_unit = _count_by_unit(conn, stage, won)
-            for uid in won:
-                conn.execute(
-                    sa.update(markers)
-                    .where(markers.c.process == cfg.name, markers.c.unit_id == uid)
-                    .values(rows_loaded=per_unit.get(uid, 0))
-                )
-        conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(list(unit_ids))))
+            conn.execute(
+                sa.update(markers)
+                .where(markers.c.process == cfg.name, markers.c.unit_id == sa.bindparam("uid"))
+                .values(rows_loaded=sa.bindparam("n")),
+                [{"uid": uid, "n": per_unit.get(uid, 0)} for uid in won],
+            )
+        for start in range(0, len(ids), 500):
+            conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
     return {"won": won, "rows_loaded": rows}
 
 
 def _count_by_unit(conn: sa.Connection, stage: sa.Table, units: list[int]) -> dict[int, int]:
-    q = (
-        sa.select(stage.c[UNIT_COL], sa.func.count())
-        .where(stage.c[UNIT_COL].in_(units))
-        .group_by(stage.c[UNIT_COL])
-    )
-    return {u: int(n) for u, n in conn.execute(q)}
+    out: dict[int, int] = {}
+    for start in range(0, len(units), 500):
+        q = (
+            sa.select(stage.c[UNIT_COL], sa.func.count())
+            .where(stage.c[UNIT_COL].in_(units[start : start + 500]))
+            .group_by(stage.c[UNIT_COL])
+        )
+        out.update({u: int(n) for u, n in conn.execute(q)})
+    return out
 
 
 def _move(
