@@ -100,28 +100,23 @@ def finalize(
             step = 500 if cfg.strategy == "append" else len(won)
             for start in range(0, len(won), step):
                 rows += _move(conn, cfg, tgt, stage, won[start : start + step])
-            per_unit = _count_by_unit(conn, stage, won)
-            conn.execute(
-                sa.update(markers)
-                .where(markers.c.process == cfg.name, markers.c.unit_id == sa.bindparam("uid"))
-                .values(rows_loaded=sa.bindparam("n")),
-                [{"uid": uid, "n": per_unit.get(uid, 0)} for uid in won],
+            staged = (
+                sa.select(sa.func.count())
+                .where(stage.c[UNIT_COL] == markers.c.unit_id)
+                .scalar_subquery()
             )
+            for start in range(0, len(won), 500):
+                conn.execute(
+                    sa.update(markers)
+                    .where(
+                        markers.c.process == cfg.name,
+                        markers.c.unit_id.in_(won[start : start + 500]),
+                    )
+                    .values(rows_loaded=staged)
+                )
         for start in range(0, len(ids), 500):
             conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
     return {"won": won, "rows_loaded": rows}
-
-
-def _count_by_unit(conn: sa.Connection, stage: sa.Table, units: list[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for start in range(0, len(units), 500):
-        q = (
-            sa.select(stage.c[UNIT_COL], sa.func.count())
-            .where(stage.c[UNIT_COL].in_(units[start : start + 500]))
-            .group_by(stage.c[UNIT_COL])
-        )
-        out.update({u: int(n) for u, n in conn.execute(q)})
-    return out
 
 
 def _move(

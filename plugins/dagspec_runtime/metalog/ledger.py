@@ -84,11 +84,13 @@ class Ledger:
             for u in units
         ]
         with self.engine.begin() as conn:
-            stmt = dialect_insert(conn, il).on_conflict_do_nothing(
-                index_elements=["process", "path", "content_hash"]
+            stmt = (
+                dialect_insert(conn, il)
+                .on_conflict_do_nothing(index_elements=["process", "path", "content_hash"])
+                .returning(il.c.id)  # batched into multi-row INSERTs (see set_status_many)
             )
-            for start in range(0, len(rows), 500):
-                conn.execute(stmt, rows[start : start + 500])
+            for start in range(0, len(rows), 1000):
+                conn.execute(stmt, rows[start : start + 1000]).all()
         wanted = {(u.path, u.content_hash) for u in units}
         paths = sorted({u.path for u in units})
         found: dict[tuple[str, str], int] = {}
@@ -319,9 +321,13 @@ class Ledger:
             }
             if bump_retry:
                 update["retry_count"] = t.c.retry_count + 1
-            stmt = stmt.on_conflict_do_update(index_elements=["unit_id"], set_=update)
-            for start in range(0, len(rows), 500):
-                c.execute(stmt, rows[start : start + 500])
+            # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues");
+            # without it psycopg2 sends one statement per row.
+            stmt = stmt.on_conflict_do_update(index_elements=["unit_id"], set_=update).returning(
+                t.c.unit_id
+            )
+            for start in range(0, len(rows), 1000):
+                c.execute(stmt, rows[start : start + 1000]).all()
 
         if conn is None:
             with self.engine.begin() as own:
