@@ -86,3 +86,22 @@ def test_jsonl_numbers_are_exact_and_reasons_quote_the_file(
     assert "'99999999999999999.99' does not fit decimal(18,2)" in reasons["3"]
     assert "'0.125' has more than 2 decimal places" in reasons["4"]
     assert "e+" not in json.dumps(reasons).lower()
+
+
+def test_sqlite_numeric_target_is_refused_not_rounded(
+    make_process: Any, tmp_path: Path
+) -> None:
+    """A target made elsewhere with NUMERIC (REAL affinity on SQLite) would round the digits."""
+    from dagspec_runtime.etl import GateRefused
+
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    engine = engine_for(url)
+    md = sa.MetaData()
+    sa.Table("orders", md, sa.Column("order_id", sa.BigInteger), sa.Column("customer", sa.Text),
+             sa.Column("amount", sa.Numeric(18, 2)), sa.Column("ordered_at", sa.DateTime))
+    md.create_all(engine)
+    process = make_process(enforcement="quarantine")
+    with pytest.raises(GateRefused, match=r"amount: NUMERIC\(18, 2\) \(inexact on SQLite\)"):
+        run_process(process, "legacy", meta_url=url, run_root=tmp_path / "runs")
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM orders")) == 0

@@ -249,7 +249,9 @@ def evolution(ctx: GateContext) -> Report:
 
 def compatibility(ctx: GateContext) -> Report:
     """Narrowing is refused here, before any DDL and long before finalize."""
-    report = target.plan_compatibility(ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target))
+    report = target.plan_compatibility(
+        ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target), ctx.sink.dialect.name
+    )
     write_json(ctx.path("compatibility", "report.json"), report)
     if report["narrowing"]:
         what = ", ".join(
