@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     graph.set_defaults(handler=_graph)
 
+    from compiler import meta
+
+    meta.add_parser(commands).set_defaults(handler=_meta)
+
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
     schema.add_argument("--out", type=Path, help="write every schema file into this folder")
@@ -216,6 +220,12 @@ def _graph(args: argparse.Namespace) -> int:
         args.output.write_bytes(data)
         print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _meta(args: argparse.Namespace) -> int:
+    from compiler import meta
+
+    return meta.run(args, _root(args))
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -73,6 +73,7 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
             findings.append(spec.finding((*at, "contract", "columns", i, "scale"), "DS106",
                             f"scale {column['scale']} is larger than precision "
                             f"{column['precision']}", "scale must be at most the precision"))
+    findings += _table_clashes(spec, process, at)
     references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
     if "publish" in process:
         references += [("publish", "group_by", process["publish"]["group_by"]),
@@ -86,6 +87,35 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
                 findings.append(spec.finding(
                     where, "DS202", f"column `{name}` is not in the contract's columns",
                     did_you_mean(name, columns) or f"columns are: {', '.join(columns)}"))
+    return findings
+
+
+# Tables the runtime owns in the sink/meta database (plugins/dagspec_runtime/metalog/schema.py,
+# etl/target.py); a sink or mart with one of these names would overwrite the bookkeeping.
+META_TABLES = ("ingestion_log", "validation_log", "stage_load_log", "transform_log",
+               "publish_log", "load_audit", "process_state", "unit_actions",
+               "dagspec_loaded_units")
+
+
+def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+    """A mart equal to its sink would be rebuilt from itself; a sink or mart named like a
+    meta-log table would write into the run's own bookkeeping."""
+    findings: list[Finding] = []
+    sink = process["sink"]["table"]
+    tables = [(("sink", "table"), sink)]
+    if "publish" in process:
+        mart = process["publish"]["table"]
+        tables.append((("publish", "table"), mart))
+        if mart.lower() == sink.lower():
+            findings.append(spec.finding(
+                (*at, "publish", "table"), "DS207",
+                f"the mart table `{mart}` is the sink table", "give the mart its own table name"))
+    for where, name in tables:
+        bare = name.rpartition(".")[2].lower()
+        if bare in META_TABLES or bare.endswith("__dgs_stage"):
+            findings.append(spec.finding(
+                (*at, *where), "DS207", f"table `{name}` is a name the meta-log uses",
+                f"pick another name; reserved: {', '.join(META_TABLES)}, *__dgs_stage"))
     return findings
 
 

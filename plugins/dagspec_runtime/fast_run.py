@@ -90,6 +90,7 @@ def run(
     failed = any(outcomes[t].state in ("failed", "upstream_failed") for t in leaves)
     state = "failed" if failed or interrupted else "success"
     report = run_report.build(
+        process=_process_report(plan, run_id, state, outcomes, time.monotonic() - started),
         dag_id=plan.dag_id, kind=plan.kind, run_id=run_id, state=state,
         tasks=[vars(outcomes[t.task_id]) for t in plan.tasks],
         values={**ctx.values, **{k: o.value for k, o in outcomes.items()
@@ -100,3 +101,24 @@ def run(
     )
     report["exit_code"] = interrupted.exit_code if interrupted else run_report.exit_code(report)
     return report
+
+
+def _process_report(plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Any],
+                    duration_s: float) -> dict[str, Any] | None:
+    """A manifest run's process report, from the run folder its gates wrote (as the Airflow
+    path builds it)."""
+    if plan.kind != "Manifest" or not plan.tasks:
+        return None
+    from dagspec_runtime.etl.config import ProcessConfig
+    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
+    from dagspec_runtime.etl.runfolder import run_dir
+
+    first = plan.tasks[0]
+    cfg = ProcessConfig.parse(first.kwargs["process"])
+    folder = run_dir(first.kwargs.get("run_root"), cfg.name, run_id)
+    attempts = max((o.attempts for o in outcomes.values()), default=1) or 1
+    return from_run_folder(
+        folder, cfg.name, run_id, attempts=attempts,
+        max_attempts=max(t.max_attempts for t in plan.tasks),
+        status=SUCCESS if state == "success" else FAILED, duration_s=duration_s,
+    ).to_dict()

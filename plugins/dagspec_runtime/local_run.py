@@ -134,8 +134,32 @@ def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
+    """The manifest process report (etl.report.ProcessReport) of a manifest DAG's run."""
+    gates = [t for t in getattr(dag, "tasks", []) if hasattr(t, "gate") and hasattr(t, "process")]
+    if not gates:
+        return None
+    from dagspec_runtime.etl.config import ProcessConfig
+    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
+    from dagspec_runtime.etl.runfolder import run_dir
+
+    cfg = ProcessConfig.parse(gates[0].process)
+    tis = list(dagrun.get_task_instances())
+    attempts = max((int(ti.try_number or 0) for ti in tis), default=1) or 1
+    duration = 0.0
+    if dagrun.start_date and dagrun.end_date:
+        duration = (dagrun.end_date - dagrun.start_date).total_seconds()
+    folder = run_dir(gates[0].run_root, cfg.name, dagrun.run_id)
+    rep = from_run_folder(
+        folder, cfg.name, dagrun.run_id, attempts=attempts,
+        max_attempts=max(int(t.retries or 0) for t in gates) + 1,
+        status=SUCCESS if str(dagrun.state) == "success" else FAILED, duration_s=duration,
+    )
+    return rep.to_dict()
+
+
 def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
-            duration_s: float = 0.0) -> dict[str, Any]:
+            duration_s: float = 0.0, dag: Any = None) -> dict[str, Any]:
     """The run as data: what `--format json` prints (the same report as the fast runner's)."""
     values = return_values(dagrun)
     if kind is None:
@@ -143,17 +167,18 @@ def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
     return run_report.build(
         dag_id=dagrun.dag_id, kind=kind, run_id=str(dagrun.run_id), state=str(dagrun.state),
         tasks=task_rows(dagrun, order), values=values, duration_s=duration_s, path="airflow",
+        process=process_report(dagrun, dag),
     )
 
 
-def report(dagrun: Any, order: Sequence[str] = ()) -> str:
+def report(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """Plain-text summary of a finished run."""
-    return run_report.text(summary(dagrun, order))
+    return run_report.text(summary(dagrun, order, dag=dag))
 
 
-def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
+def markdown(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    return run_report.markdown(summary(dagrun, order))
+    return run_report.markdown(summary(dagrun, order, dag=dag))
 
 
 def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
@@ -205,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: invalid params for {dag.dag_id}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     order = list(dag.task_dict)
-    data = summary(dagrun, order, args.kind, time.monotonic() - started)
+    data = summary(dagrun, order, args.kind, time.monotonic() - started, dag)
     sys.stdout.write(run_report.FORMATS[args.format](data) + "\n")
     sys.stdout.flush()
     return run_report.exit_code(data)

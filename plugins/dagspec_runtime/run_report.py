@@ -29,9 +29,12 @@ def build(
     path: str = "fast",
     interrupted: str | None = None,
     cancelled: Sequence[str] = (),
+    process: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report of one run. ``tasks``: task_id, state, attempts, max_attempts, error,
-    duration_s (DAG order); ``values``: what tasks returned, by task id."""
+    duration_s (DAG order); ``values``: what tasks returned, by task id; ``process``: a
+    manifest run's process report (etl.report), whose counts and errors come from the run
+    folder the gates wrote."""
     rows = [
         {
             "task_id": t["task_id"],
@@ -46,6 +49,8 @@ def build(
     pipeline = values.get(RESULT_TASK_ID) if kind == "Entity" else None
     pipeline = pipeline if isinstance(pipeline, dict) else None
     errors = _errors(rows, pipeline)
+    if process is not None:
+        errors = list(dict.fromkeys([*process["errors"], *errors]))
     if interrupted:
         errors.append(f"interrupted by {interrupted}")
     if kind == "Entity" and pipeline is not None:
@@ -67,6 +72,10 @@ def build(
         "duration_s": round(duration_s, 3),
         "reconciliation_metrics": {"data_contract_evidence": _gate(values, "evidence", "path")},
     }
+    if process is not None:
+        result["inserted_rows"] = process["inserted_rows"]
+        result["quarantined_rows"] = process["quarantined_rows"]
+        result["reconciliation_metrics"] = {**process["reconciliation_metrics"]}
     return {
         "dag_id": dag_id,
         "kind": kind,
@@ -78,6 +87,7 @@ def build(
         "result": result,
         "tasks": rows,
         "pipeline_result": pipeline,
+        "process_report": dict(process) if process is not None else None,
         "cancelled": list(cancelled),
     }
 
@@ -126,6 +136,8 @@ def text(report: Mapping[str, Any]) -> str:
         from dagspec_runtime.entity.result import format_result
 
         lines += ["", format_result(report["pipeline_result"])]
+    if report.get("process_report") is not None:
+        lines += ["", *_process_lines(report["process_report"])]
     if result["errors"]:
         lines += ["", "errors:"] + [f"  - {e}" for e in result["errors"]]
     if report["cancelled"]:
@@ -157,11 +169,29 @@ def markdown(report: Mapping[str, Any]) -> str:
                 lines.append(f"| {phase['name']} | {module['name']} | "
                              f"{'yes' if module['required'] else 'no'} | {module['status']} | "
                              f"{module.get('duration_ms') or ''} |")
+    if report.get("process_report") is not None:
+        process = report["process_report"]
+        lines += ["", *(f"- {_escape(line)}" for line in _process_lines(process)[2:])]
     if result["errors"]:
         lines += ["", "Errors:", ""] + [f"- {_escape(e)}" for e in result["errors"]]
     if report["cancelled"]:
         lines += ["", "Cancelled: " + ", ".join(report["cancelled"])]
     return "\n".join(lines)
+
+
+def _process_lines(data: Mapping[str, Any]) -> list[str]:
+    """A manifest process: its counts, evidence, units skipped (claimed) or failed."""
+    lines = [
+        f"process {data['process']}: {data['status']}  attempts {data['attempts']}/"
+        f"{data['max_attempts']}  inserted {data['inserted_rows']}  quarantined "
+        f"{data['quarantined_rows']}  {data['duration_s']} s",
+        f"evidence: {data['reconciliation_metrics']['data_contract_evidence'] or '-'}",
+    ]
+    lines += [f"skipped (claimed by run {s['holder_run_id']}): {s['path']}"
+              for s in data.get("skipped_claimed", [])]
+    lines += [f"failed unit {u['unit_id']} ({u['path']}): {u['message']}"
+              for u in data.get("failed_units", [])]
+    return lines
 
 
 def _cell(value: Any) -> str:

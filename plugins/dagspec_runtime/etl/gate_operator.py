@@ -14,7 +14,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from dagspec_runtime.errors import StepFailed
+from dagspec_runtime.etl.claims import release_quietly
 from dagspec_runtime.etl.config import ProcessConfig
+from dagspec_runtime.etl.context import GateContext
 from dagspec_runtime.etl.gate_task import default_sqlite_path, run_gate_task
 from dagspec_runtime.etl.gates import GATES
 from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
@@ -58,6 +60,16 @@ class ManifestGateOperator(BaseOperator):
                 gate=self.gate, process=self.process, run_id=str(context["run_id"]),
                 meta_conn_id=self.meta_conn_id, meta_sqlite_path=self.meta_sqlite_path,
                 run_root=self.run_root, project_root=self.project_root, log=self.log,
+                on_start=self._remember,
             )
         except StepFailed as exc:
             raise AirflowFailException(str(exc)) from exc
+
+    def _remember(self, ctx: GateContext) -> None:
+        self._ledger, self._run_id = ctx.ledger, ctx.run_id
+
+    def on_kill(self) -> None:
+        """Airflow marks the task failed or stops it (SIGTERM): give the files back now."""
+        ledger = getattr(self, "_ledger", None)
+        if ledger is not None:
+            release_quietly(ledger, self._run_id)

@@ -2,7 +2,8 @@
 
 What ManifestGateOperator.execute does, without Airflow, so the fast local runner and the
 operator run a gate the same way. ``lookup`` finds a connection's URL (the operator asks
-Airflow; the local runner reads ``AIRFLOW_CONN_<ID>`` from the environment).
+Airflow; the local runner reads ``AIRFLOW_CONN_<ID>`` from the environment). The run's claims
+are renewed while the gate works and released when it fails or is interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dagspec_runtime.errors import StepFailed
-from dagspec_runtime.etl.context import make_context
+from dagspec_runtime.etl.claims import holding_claims
+from dagspec_runtime.etl.context import GateContext, make_context
 from dagspec_runtime.etl.errors import GateRefused
 from dagspec_runtime.etl.gates import run_gate
 from dagspec_runtime.metalog.engine import resolve_meta_url
@@ -41,6 +43,7 @@ def run_gate_task(
     project_root: str | None = None,
     log: logging.Logger,
     lookup: Callable[[str], str | None] | None = None,
+    on_start: Callable[[GateContext], None] | None = None,
 ) -> dict[str, Any]:
     """Run gate ``gate``; its summary. A refusal is a ``StepFailed`` that no retry can help."""
     sqlite_path = Path(meta_sqlite_path) if meta_sqlite_path else None
@@ -52,8 +55,12 @@ def run_gate_task(
     meta_url = resolve_meta_url(meta_conn_id, sqlite_path or default_sqlite_path(), lookup=lookup)
     ctx = make_context(process, run_id, meta_url=meta_url, run_root=run_root, lookup=lookup)
     log.info("gate %s of process %s, run folder %s", gate, ctx.cfg.name, ctx.dir)
+    if on_start is not None:
+        on_start(ctx)
     try:
-        summary = run_gate(gate, ctx)
+        # Renewed while the gate works, released if it fails, raises or is interrupted.
+        with holding_claims(ctx.ledger, ctx.run_id, ctx.cfg.lease_seconds):
+            summary = run_gate(gate, ctx)
     except GateRefused as exc:
         raise StepFailed(str(exc), retry=False) from exc
     log.info("gate %s: %s", gate, summary)
