@@ -10,11 +10,18 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from dagspec_runtime.slurm import slurm_cli
+from dagspec_runtime.slurm.outcome import cpu_time_s
 
 # Short jobs are the common case in tests and small steps: poll every 0.25 s for the first 5 s
 # before settling on poll_interval, so a one-second job is not charged a whole extra interval.
 _FAST_POLL_S = 0.25
 _FAST_WINDOW_S = 5.0
+# Airflow 3.3's scheduler mistakes the deferring worker's exit ("success") for a crash of the
+# resumed try when a trigger fires before that exit was processed (the resumed task instance is
+# already QUEUED or RUNNING under the same try number: apache/airflow#67287, #72716). The
+# operator finishes jobs that end quickly without deferring at all; a job that ends right after
+# the deferral is reported no sooner than this many seconds after the trigger started.
+SETTLE_S = 5.0
 
 
 class SlurmJobTrigger(BaseTrigger):
@@ -30,12 +37,14 @@ class SlurmJobTrigger(BaseTrigger):
         poll_interval: float = 1.0,
         lost_after_s: float = 120.0,
         context: dict[str, Any] | None = None,
+        settle_s: float = SETTLE_S,
     ) -> None:
         super().__init__()
         self.job_id = str(job_id)
         self.poll_interval = float(poll_interval)
         self.lost_after_s = float(lost_after_s)
         self.context = dict(context or {})
+        self.settle_s = float(settle_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -45,6 +54,7 @@ class SlurmJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "lost_after_s": self.lost_after_s,
                 "context": self.context,
+                "settle_s": self.settle_s,
             },
         )
 
@@ -59,6 +69,7 @@ class SlurmJobTrigger(BaseTrigger):
                 # restart before giving up.
                 unknown_since = unknown_since or time.monotonic()
                 if time.monotonic() - unknown_since > self.lost_after_s:
+                    await self._settle(started)
                     yield TriggerEvent(self._payload({"state": "UNKNOWN", "source": "none"}))
                     return
             else:
@@ -69,12 +80,20 @@ class SlurmJobTrigger(BaseTrigger):
                 if status.final:
                     payload = status.as_dict()
                     payload["peak_memory_gb"] = await slurm_cli.apeak_memory_gb(self.job_id)
+                    payload["cpu_time_s"] = cpu_time_s(await slurm_cli.ajob_fields(self.job_id))
+                    await self._settle(started)
                     yield TriggerEvent(self._payload(payload))
                     return
             fast = time.monotonic() - started < _FAST_WINDOW_S
             await asyncio.sleep(
                 min(self.poll_interval, _FAST_POLL_S) if fast else self.poll_interval
             )
+
+    async def _settle(self, started: float) -> None:
+        """Hold a quick result until `settle_s` after start (see SETTLE_S for why)."""
+        remaining = started + self.settle_s - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task (mark failed/success, clear): cancel the job."""
