@@ -9,20 +9,30 @@ succeeded, 1 it failed, 2 the DAG could not be loaded or the conf was rejected.
 
 Needs a migrated metadata database (``airflow db migrate``) in ``$AIRFLOW_HOME``. Airflow is
 imported lazily so ``--help`` stays fast.
+
+On SIGINT, SIGTERM or SIGHUP the run's Slurm jobs (tagged with ``$DAGSPEC_RUN_TAG``) are
+cancelled and the process exits 128 + the signal. Airflow's task runner takes SIGTERM over while
+a task runs; then the task's ``on_kill`` cancels the jobs and ``dagspec run`` ends the process.
+For every failed task that ran a Slurm job, the summary shows the job's id, state, exit code
+and output tail (XCom ``slurm_job``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULT_TASK_ID = "pipeline_result"
+SLURM_OUTCOME_KEY = "slurm_job"  # what SlurmSubmitOperator pushes once its job ended
 LOCAL_BUNDLE = "dagspec-local-run"
 _BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 
@@ -114,6 +124,56 @@ def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
+    """Outcome of every Slurm job a failed (or up-for-retry) task instance of the run ran."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        failed = {
+            (ti.task_id, ti.map_index)
+            for ti in dagrun.get_task_instances(session=session)
+            if str(ti.state) in {"failed", "up_for_retry"}
+        }
+        rows = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dagrun.dag_id,
+                XComModel.run_id == dagrun.run_id,
+                XComModel.key == SLURM_OUTCOME_KEY,
+            )
+            .all()
+        )
+        found = []
+        for row in rows:
+            if (row.task_id, row.map_index) not in failed:
+                continue
+            value = XComModel.deserialize_value(row)
+            if isinstance(value, dict):
+                found.append({"task_id": row.task_id, "map_index": row.map_index, **value})
+    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+
+
+def _failure_lines(failures: Sequence[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for item in failures:
+        where = item["task_id"] + (f"[{item['map_index']}]" if item["map_index"] >= 0 else "")
+        if item.get("sub_group_key"):
+            where += f" sub-group {item['sub_group_key']}"
+        extra = [f"exit code {item.get('exit_code')}"]
+        if item.get("signal"):
+            extra.append(f"signal {item['signal']}")
+        for label, key, unit in (("run time", "runtime_s", "s"), ("CPU time", "cpu_time_s", "s"),
+                                 ("peak memory", "peak_memory_gb", "GB")):
+            if item.get(key) is not None:
+                extra.append(f"{label} {item[key]:g} {unit}")
+        lines.append(f"{where}: Slurm job {item['job_id']} {item['state']}, {', '.join(extra)}")
+        tail = item.get("output_tail") or []
+        lines.append(f"  last {len(tail)} line(s) of {item.get('output_path') or 'its output'}:")
+        lines += [f"  | {line}" for line in tail]
+    return lines
+
+
 def report(dagrun: Any, order: Sequence[str] = ()) -> str:
     """Plain-text summary of a finished run."""
     lines = [f"DAG {dagrun.dag_id}  run {dagrun.run_id}  state {dagrun.state}", ""]
@@ -121,6 +181,9 @@ def report(dagrun: Any, order: Sequence[str] = ()) -> str:
     width = max((len(task) for task, _ in rows), default=4)
     lines.append(f"{'task':<{width}}  state")
     lines += [f"{task:<{width}}  {state}" for task, state in rows]
+    failures = slurm_failures(dagrun)
+    if failures:
+        lines += ["", "Failed Slurm jobs:", *_failure_lines(failures)]
     result = pipeline_result(dagrun)
     if result is not None:
         from dagspec_runtime.entity.result import format_result
@@ -139,6 +202,7 @@ def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
             {"task_id": task, "state": state} for task, state in task_states(dagrun, order)
         ],
         "pipeline_result": pipeline_result(dagrun),
+        "slurm_failures": slurm_failures(dagrun),
     }
 
 
@@ -148,6 +212,14 @@ def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
     lines = [f"**{data['dag_id']}** run `{data['run_id']}`: **{data['state']}**", "",
              "| task | state |", "|---|---|"]
     lines += [f"| {t['task_id']} | {t['state']} |" for t in data["tasks"]]
+    if data["slurm_failures"]:
+        lines += ["", "| failed task | sub-group | Slurm job | state | exit code | output tail |",
+                  "|---|---|---|---|---|---|"]
+        for item in data["slurm_failures"]:
+            tail = "<br>".join(_md_cell(line) for line in item.get("output_tail") or [])
+            lines.append(f"| {item['task_id']}[{item['map_index']}] | "
+                         f"{item.get('sub_group_key') or ''} | {item['job_id']} | {item['state']} "
+                         f"| {item.get('exit_code')} | {tail} |")
     result = data["pipeline_result"]
     if result is not None:
         lines += ["", f"Pipeline status **{result['status']}**, promoted: "
@@ -159,6 +231,57 @@ def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
                              f"{'yes' if module['required'] else 'no'} | {module['status']} | "
                              f"{module.get('duration_ms') or ''} |")
     return "\n".join(lines)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+class _OncePerChange(logging.Filter):
+    """dag.test() logs "No tasks to run. unrunnable tasks: ..." every second while a task is
+    deferred; let it through only when the list of waiting tasks changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("No tasks to run"):
+            return True
+        text = record.getMessage()
+        if text == self._last:
+            return False
+        self._last = text
+        return True
+
+
+def quiet_waiting() -> None:
+    """Install `_OncePerChange` on dag.test()'s logger (idempotent)."""
+    logger = logging.getLogger("airflow.sdk.definitions.dag")
+    if not any(isinstance(f, _OncePerChange) for f in logger.filters):
+        logger.addFilter(_OncePerChange())
+
+
+def cancel_on_interrupt() -> None:
+    """SIGINT/SIGTERM/SIGHUP: cancel this run's Slurm jobs, say which, exit 128 + signal."""
+    from dagspec_runtime.slurm import run_jobs
+
+    run_tag = run_jobs.current_run_tag()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        cancelled: list[str] = []
+        if run_tag:
+            try:
+                cancelled = run_jobs.cancel_run(run_tag=run_tag)
+            except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
+                print(f"local run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
+        name = signal.Signals(signum).name
+        what = ", ".join(cancelled) if cancelled else "none running"
+        print(f"local run: {name}: cancelled Slurm job(s): {what}", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
 
 
 def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
@@ -201,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow.sdk.exceptions import ParamValidationError
 
     ensure_bundle(args.dag_file)
+    quiet_waiting()
+    cancel_on_interrupt()
     try:
         dagrun = run(dag, conf, args.retries, args.retry_delay)
     except ParamValidationError as exc:
