@@ -22,8 +22,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from dagspec_runtime.slurm import run_jobs
-
 from compiler import api
 from compiler.lifeline import die_with_parent
 from compiler.reporters import REPORTERS
@@ -63,6 +61,8 @@ def run_spec(root: Path, spec: str, *, entity: str | None = None, selector: str 
                        stdout=subprocess.DEVNULL)
     command = [sys.executable, "-m", "dagspec_runtime.local_run", str(dag_file),
                "--dag-id", name, "--conf", json.dumps(conf), *extra]
+    from dagspec_runtime.slurm import run_jobs  # Airflow-free; imported only when running
+
     env[run_jobs.RUN_TAG_ENV] = run_jobs.new_run_tag()
     return supervise(command, env, root, env[run_jobs.RUN_TAG_ENV])
 
@@ -118,6 +118,8 @@ def _wait(child: subprocess.Popen[bytes], received: list[int]) -> int:
 def _cancel(run_tag: str) -> list[str]:
     """Cancel what is still live; also list jobs the child cancelled itself (the group signal
     reached it too). Without Slurm on this machine there is nothing to cancel."""
+    from dagspec_runtime.slurm import run_jobs
+
     try:
         mine = run_jobs.cancel_run(run_tag=run_tag)
         done = [row.job_id for row in run_jobs.jobs_of_run(run_tag=run_tag)
