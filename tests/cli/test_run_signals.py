@@ -1,4 +1,4 @@
-"""Interrupting `dagspec run` cancels the Slurm jobs it started, whichever way the signal comes.
+"""`dagspec run` on Slurm: interrupts cancel the jobs it started; failed jobs explain themselves.
 
 Real parts: `dagspec run` of a ReductionPipeline whose step sleeps on the project's Slurm, and
 real SIGINT / SIGTERM / SIGHUP sent to its PID or to its whole process group (as Ctrl-C in a
@@ -9,6 +9,7 @@ run), and the cancelled job ids printed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -60,6 +61,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, slurm_up: object) -> Path:
     for sig, whom in CASES:
         name = f"hold-{sig.name.lower()}-{whom}"
         (root / "specs" / f"{name}.yaml").write_text(SPEC.replace("NAME", name))
+    failing = SPEC.replace("NAME", "fails-with-3").replace(
+        "echo holding {sub_group_key}; sleep 300",
+        "echo reading {sub_group_key}; echo bad calibration table >&2; exit 3")
+    (root / "specs" / "fails-with-3.yaml").write_text(failing)
     return root
 
 
@@ -110,3 +115,27 @@ def test_interrupt_cancels_the_runs_jobs(project: Path, sig: signal.Signals, who
     assert all(job_id in err for job_id in running), err
     # every job carries the run's tag, so none can be missed
     assert all("@" in comment for _, _, comment in _squeue() if comment.startswith(prefix))
+
+
+def test_a_step_exiting_3_shows_job_id_state_exit_code_and_output_tail(project: Path) -> None:
+    """Also: while a retry waits out its delay, dag.test()'s "No tasks to run" line is printed
+    once per change, not once a second."""
+    env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
+    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    base = [sys.executable, "-m", "compiler.cli", "--project", str(project), "run",
+            "fails-with-3", "--retry-attempts", "1", "--retry-backoff-seconds", "8"]
+    done = subprocess.run(base, env=env, cwd=project, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Failed Slurm jobs:" in done.stdout, done.stdout
+    lines = done.stdout.splitlines()
+    failed = [line for line in lines if line.startswith("per_executed_obs_unit.hold[")]
+    assert len(failed) == 2, done.stdout  # two sub-groups, each failed its last try
+    for line, scan in zip(sorted(failed), ("scan1", "scan2"), strict=True):
+        assert re.search(rf"hold\[\d\] sub-group executed_obs_unit={scan}: Slurm job \d+ FAILED, exit code 3",
+                         line), line
+    assert "  | reading executed_obs_unit=scan1" in done.stdout and "  | bad calibration table" in done.stdout
+    jobs = re.findall(r"Slurm job (\d+) FAILED", "\n".join(failed))
+    states = {j: s for j, s, c in _squeue() if j in jobs}
+    assert states == dict.fromkeys(jobs, "FAILED")
+    assert done.stderr.count("No tasks to run") <= 4, done.stderr.count("No tasks to run")
