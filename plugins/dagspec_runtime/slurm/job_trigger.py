@@ -16,12 +16,28 @@ from dagspec_runtime.slurm.outcome import cpu_time_s
 # before settling on poll_interval, so a one-second job is not charged a whole extra interval.
 _FAST_POLL_S = 0.25
 _FAST_WINDOW_S = 5.0
-# Airflow 3.3's scheduler mistakes the deferring worker's exit ("success") for a crash of the
-# resumed try when a trigger fires before that exit was processed (the resumed task instance is
-# already QUEUED or RUNNING under the same try number: apache/airflow#67287, #72716). The
-# operator finishes jobs that end quickly without deferring at all; a job that ends right after
-# the deferral is reported no sooner than this many seconds after the trigger started.
-SETTLE_S = 5.0
+# Why a quick result is held back (measured on Airflow 3.3.2): after a task defers, its worker's
+# supervisor notices the task process exit only at its next poll, up to [workers]
+# min_heartbeat_interval (5 s) later, and only then does the executor report "success" for that
+# try. If the trigger fired meanwhile, the scheduler has already queued the resumed task under
+# the same try number, takes the late "success" for a crash of it and fails it (it guards only
+# the SCHEDULED state: apache/airflow#67287, #72716). So the operator finishes jobs that end
+# quickly without deferring at all, and the trigger reports no sooner than `settle_s` after it
+# started: twice that poll interval plus a few scheduler loops.
+SETTLE_FLOOR_S = 5.0
+
+
+def default_settle_s() -> float:
+    """2 x [workers] min_heartbeat_interval + 5 s (15 s with Airflow's defaults)."""
+    try:
+        from airflow.sdk.configuration import conf
+
+        interval = conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0)
+    except Exception:  # noqa: BLE001 - no config available: assume Airflow's default
+        interval = 5.0
+    return max(SETTLE_FLOOR_S, 2 * interval + 5.0)
+
+
 
 
 class SlurmJobTrigger(BaseTrigger):
@@ -37,14 +53,14 @@ class SlurmJobTrigger(BaseTrigger):
         poll_interval: float = 1.0,
         lost_after_s: float = 120.0,
         context: dict[str, Any] | None = None,
-        settle_s: float = SETTLE_S,
+        settle_s: float | None = None,
     ) -> None:
         super().__init__()
         self.job_id = str(job_id)
         self.poll_interval = float(poll_interval)
         self.lost_after_s = float(lost_after_s)
         self.context = dict(context or {})
-        self.settle_s = float(settle_s)
+        self.settle_s = default_settle_s() if settle_s is None else float(settle_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -90,7 +106,7 @@ class SlurmJobTrigger(BaseTrigger):
             )
 
     async def _settle(self, started: float) -> None:
-        """Hold a quick result until `settle_s` after start (see SETTLE_S for why)."""
+        """Hold a quick result until `settle_s` after start (see the note at the top)."""
         remaining = started + self.settle_s - time.monotonic()
         if remaining > 0:
             await asyncio.sleep(remaining)

@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowException
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.batch_script import render_batch_script
 from dagspec_runtime.slurm.job_states import SUCCESS_STATES
-from dagspec_runtime.slurm.job_trigger import SETTLE_S, SlurmJobTrigger
+from dagspec_runtime.slurm.job_trigger import SlurmJobTrigger
 from dagspec_runtime.slurm.outcome import TAIL_LINES, final_event, outcome_from_event
 from dagspec_runtime.slurm.run_jobs import (
     cancel_run,
@@ -57,7 +57,7 @@ class SlurmSubmitOperator(BaseOperator):
         workdir: str | None = None,
         poll_interval: float = 1.0,
         wait_in_worker_s: float = WAIT_IN_WORKER_S,
-        settle_s: float = SETTLE_S,
+        settle_s: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,7 +72,7 @@ class SlurmSubmitOperator(BaseOperator):
         self.workdir = workdir
         self.poll_interval = poll_interval
         self.wait_in_worker_s = float(wait_in_worker_s)
-        self.settle_s = float(settle_s)
+        self.settle_s = settle_s  # None: job_trigger.default_settle_s()
         self._claimed: tuple[TryKey, str | None] | None = None
         resource_flags(self.hpc_resources)  # bad resources fail at DAG parse, not at run time
         self._job_id: str | None = None
@@ -101,7 +101,7 @@ class SlurmSubmitOperator(BaseOperator):
         }
         # A job that is already over (or ends within wait_in_worker_s) is finished here, without
         # deferring: a trigger that fires at once is what Airflow 3.3's scheduler can mistake
-        # for a crashed try (see job_trigger.SETTLE_S).
+        # for a crashed try (see the note in job_trigger).
         status = wait_for_final(job_id, self.wait_in_worker_s)
         if status is not None:
             self.log.info("Slurm job %s ended %s before deferring", job_id, status.state)
@@ -111,7 +111,8 @@ class SlurmSubmitOperator(BaseOperator):
                 job_id=job_id,
                 poll_interval=self.poll_interval,
                 context=extra,
-                settle_s=self.settle_s,
+                # A local run (dagspec run) has no scheduler to race with: no settling there.
+                settle_s=self.settle_s if self.settle_s is not None or not run_tag else 0.0,
             ),
             method_name="execute_complete",
         )
