@@ -16,6 +16,7 @@ from typing import Any
 
 from compiler.findings import Finding, Severity, format_path
 from compiler.findings import Path as SpecPath
+from compiler.lifeline import die_with_parent
 from compiler.loader import Document, load_file
 from compiler.project import Project
 from compiler.validate import kind_of, validate
@@ -150,7 +151,9 @@ def _load_all(project: Project, files: list[Path], kinds: list[str]) -> list[Loa
         return [_load_spec(project, path, kinds) for path in files]
     chunks = [files[i::workers] for i in range(workers)]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # Workers end with the compiler, also when it is killed with SIGKILL (see compiler/lifeline).
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         parts = list(pool.map(_load_chunk, [(project, chunk, kinds) for chunk in chunks]))
     by_path = {path: loaded for chunk, part in zip(chunks, parts, strict=True)
                for path, loaded in zip(chunk, part, strict=True)}

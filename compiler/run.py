@@ -14,6 +14,12 @@ Both return the same report (dagspec_runtime.run_report) and exit codes: 0 passe
 2 configuration error before anything ran, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.
 A dry run writes nothing into generated_dags/: the fast path only analyses, the Airflow path
 compiles into a temporary folder.
+
+A run owns what it starts. Fast path: an interrupt kills the module processes it started (see
+dagspec_runtime.executor). Airflow path: every Slurm job of the run carries the run's tag
+(DAGSPEC_RUN_TAG, see dagspec_runtime.slurm.run_jobs); on SIGINT, SIGTERM or SIGHUP, sent to
+this process or to its whole process group, the child is stopped, every live job with the tag is
+cancelled, the cancelled job ids are printed and listed in the report's `cancelled`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,11 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from compiler import api
+from compiler.lifeline import die_with_parent
 from compiler.reporters import REPORTERS
 
 EXIT_CONFIG = 2
 RUN_LOCK = "dagspec-run.lock"
 DB_READY = "dagspec-db.ready"
+STOP_GRACE_S = 5.0
 
 
 @dataclass
@@ -147,25 +156,36 @@ def _airflow_run(root: Path, dag_file: Path, name: str, kind: str,
         command += ["--retries", str(request.retries)]
     if request.retry_delay is not None:
         command += ["--retry-delay", str(request.retry_delay)]
+    from dagspec_runtime.slurm import run_jobs  # Airflow-free; imported only when running
+
+    run_tag = env[run_jobs.RUN_TAG_ENV] = run_jobs.new_run_tag()
+    parent = os.getpid()
     proc: subprocess.Popen[str] | None = None
     try:
         with signals_raise(True), airflow_lock(env):
             ensure_airflow_db(env)
+            # The child gets SIGHUP if this process dies (even by SIGKILL) and then cancels
+            # the run's Slurm jobs itself.
             proc = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
-                                    text=True)
+                                    text=True,
+                                    preexec_fn=lambda: die_with_parent(parent, signal.SIGHUP))
             out, _ = proc.communicate()
     except (Interrupted, KeyboardInterrupt) as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else 2
-        cancelled = []
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         with signals_ignored():
             if proc is not None and proc.poll() is None:
-                proc.terminate()  # its tasks' on_kill cancels what they started
+                proc.terminate()  # it cancels its tasks' Slurm jobs and exits 128 + signal
                 try:
-                    proc.wait(timeout=30)
+                    proc.wait(timeout=STOP_GRACE_S)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                cancelled.append(f"process {proc.pid}")
-        return interrupted(name, kind, signum, cancelled)
+                    proc.wait()
+            jobs = _cancel(run_tag)
+        what = (f"cancelled Slurm job(s) {', '.join(jobs)}" if jobs
+                else "no Slurm job of this run was running")
+        print(f"dagspec run: interrupted by {signal.Signals(signum).name}; {what}",
+              file=sys.stderr, flush=True)
+        return interrupted(name, kind, signum, [f"Slurm job {j}" for j in jobs])
     if proc.returncode == EXIT_CONFIG or not out.strip():
         return config_error(name, [f"the Airflow run of {name} could not start "
                                    f"(exit {proc.returncode}); see the messages above"])
@@ -192,6 +212,21 @@ def airflow_lock(env: dict[str, str]) -> Iterator[None]:
                   file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _cancel(run_tag: str) -> list[str]:
+    """Cancel what is still live of the run; also list the jobs the child cancelled itself
+    (the group signal reached it too). Without Slurm on this machine there is nothing to do."""
+    from dagspec_runtime.slurm import run_jobs
+
+    try:
+        mine = run_jobs.cancel_run(run_tag=run_tag)
+        done = [row.job_id for row in run_jobs.jobs_of_run(run_tag=run_tag)
+                if row.state == "CANCELLED"]
+    except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
+        print(f"dagspec run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
+        return []
+    return sorted(set(mine) | set(done), key=int)
 
 
 def ensure_airflow_db(env: dict[str, str]) -> None:

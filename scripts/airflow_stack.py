@@ -11,6 +11,7 @@ Environment:
   DAGSPEC_AIRFLOW_PORT (default 8080)                              api-server port
   DAGSPEC_AIRFLOW_DB=postgres                                      PostgreSQL via scripts/pg-up.sh
   DAGSPEC_AIRFLOW_START_TIMEOUT / DAGSPEC_AIRFLOW_STOP_TIMEOUT    seconds (180 / 30)
+  DAGSPEC_AIRFLOW_DAGS_FOLDER (default <repo>/generated_dags)      DAG files to serve
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ def stack_env(home: Path, port: int, db_url: str, stack_id: str) -> dict[str, st
             "DO_NOT_TRACK": "1",
             "SCARF_ANALYTICS": "false",
             "AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "generated_dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("DAGSPEC_AIRFLOW_DAGS_FOLDER")
+            or str(REPO / "generated_dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",

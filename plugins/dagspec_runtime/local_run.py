@@ -9,6 +9,12 @@ succeeded, 1 it failed, 2 the DAG could not be loaded or the conf was rejected.
 
 Needs a migrated metadata database (``airflow db migrate``) in ``$AIRFLOW_HOME``. Airflow is
 imported lazily so ``--help`` stays fast.
+
+On SIGINT, SIGTERM or SIGHUP the run's Slurm jobs (tagged with ``$DAGSPEC_RUN_TAG``) are
+cancelled and the process exits 128 + the signal. Airflow's task runner takes SIGTERM over while
+a task runs; then the task's ``on_kill`` cancels the jobs and ``dagspec run`` ends the process.
+For every failed task that ran a Slurm job, the summary shows the job's id, state, exit code
+and output tail (XCom ``slurm_job``).
 """
 
 from __future__ import annotations
@@ -16,17 +22,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from dagspec_runtime import run_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULT_TASK_ID = "pipeline_result"
+SLURM_OUTCOME_KEY = "slurm_job"  # what SlurmSubmitOperator pushes once its job ended
 LOCAL_BUNDLE = "dagspec-local-run"
 _BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 
@@ -100,11 +110,18 @@ def task_rows(dagrun: Any, order: Sequence[str] = ()) -> list[dict[str, Any]]:
             "max_attempts": int(ti.max_tries or 0) + 1,
             "error": None,  # Airflow keeps the message in the task log only
             "duration_s": float(ti.duration or 0.0),
+            **_map_index(ti),
         }
         for ti in dagrun.get_task_instances()
     ]
     return sorted(rows, key=lambda row: (position.get(row["task_id"], len(position)),
-                                         row["task_id"]))
+                                         row["task_id"], row.get("map_index", -1)))
+
+
+def _map_index(ti: Any) -> dict[str, int]:
+    """A mapped task instance's index (absent for unmapped ones, whose index is -1)."""
+    index = -1 if ti.map_index is None else int(ti.map_index)
+    return {"map_index": index} if index >= 0 else {}
 
 
 def return_values(dagrun: Any) -> dict[str, Any]:
@@ -158,6 +175,36 @@ def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
     return rep.to_dict()
 
 
+def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
+    """Outcome of every Slurm job a failed (or up-for-retry) task instance of the run ran."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        failed = {
+            (ti.task_id, ti.map_index)
+            for ti in dagrun.get_task_instances(session=session)
+            if str(ti.state) in {"failed", "up_for_retry"}
+        }
+        rows = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dagrun.dag_id,
+                XComModel.run_id == dagrun.run_id,
+                XComModel.key == SLURM_OUTCOME_KEY,
+            )
+            .all()
+        )
+        found = []
+        for row in rows:
+            if (row.task_id, row.map_index) not in failed:
+                continue
+            value = XComModel.deserialize_value(row)
+            if isinstance(value, dict):
+                found.append({"task_id": row.task_id, "map_index": row.map_index, **value})
+    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+
+
 def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
             duration_s: float = 0.0, dag: Any = None) -> dict[str, Any]:
     """The run as data: what `--format json` prints (the same report as the fast runner's)."""
@@ -167,7 +214,7 @@ def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
     return run_report.build(
         dag_id=dagrun.dag_id, kind=kind, run_id=str(dagrun.run_id), state=str(dagrun.state),
         tasks=task_rows(dagrun, order), values=values, duration_s=duration_s, path="airflow",
-        process=process_report(dagrun, dag),
+        process=process_report(dagrun, dag), slurm_failures=slurm_failures(dagrun),
     )
 
 
@@ -179,6 +226,53 @@ def report(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
 def markdown(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
     return run_report.markdown(summary(dagrun, order, dag=dag))
+
+
+class _OncePerChange(logging.Filter):
+    """dag.test() logs "No tasks to run. unrunnable tasks: ..." every second while a task is
+    deferred; let it through only when the list of waiting tasks changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("No tasks to run"):
+            return True
+        text = record.getMessage()
+        if text == self._last:
+            return False
+        self._last = text
+        return True
+
+
+def quiet_waiting() -> None:
+    """Install `_OncePerChange` on dag.test()'s logger (idempotent)."""
+    logger = logging.getLogger("airflow.sdk.definitions.dag")
+    if not any(isinstance(f, _OncePerChange) for f in logger.filters):
+        logger.addFilter(_OncePerChange())
+
+
+def cancel_on_interrupt() -> None:
+    """SIGINT/SIGTERM/SIGHUP: cancel this run's Slurm jobs, say which, exit 128 + signal."""
+    from dagspec_runtime.slurm import run_jobs
+
+    run_tag = run_jobs.current_run_tag()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        cancelled: list[str] = []
+        if run_tag:
+            try:
+                cancelled = run_jobs.cancel_run(run_tag=run_tag)
+            except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
+                print(f"local run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
+        name = signal.Signals(signum).name
+        what = ", ".join(cancelled) if cancelled else "none running"
+        print(f"local run: {name}: cancelled Slurm job(s): {what}", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
 
 
 def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
@@ -222,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow.sdk.exceptions import ParamValidationError
 
     ensure_bundle(args.dag_file)
+    quiet_waiting()
+    cancel_on_interrupt()
     started = time.monotonic()
     try:
         with logs_to_stderr():

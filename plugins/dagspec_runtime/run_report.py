@@ -30,6 +30,7 @@ def build(
     interrupted: str | None = None,
     cancelled: Sequence[str] = (),
     process: Mapping[str, Any] | None = None,
+    slurm_failures: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The report of one run. ``tasks``: task_id, state, attempts, max_attempts, error,
     duration_s (DAG order); ``values``: what tasks returned, by task id; ``process``: a
@@ -43,6 +44,7 @@ def build(
             "max_attempts": int(t.get("max_attempts") or 1),
             "error": t.get("error"),
             "duration_s": round(float(t.get("duration_s") or 0.0), 3),
+            **({"map_index": t["map_index"]} if t.get("map_index") is not None else {}),
         }
         for t in tasks
     ]
@@ -88,6 +90,7 @@ def build(
         "tasks": rows,
         "pipeline_result": pipeline,
         "process_report": dict(process) if process is not None else None,
+        "slurm_failures": [dict(item) for item in slurm_failures],
         "cancelled": list(cancelled),
     }
 
@@ -128,10 +131,13 @@ def text(report: Mapping[str, Any]) -> str:
                      f"{result['reconciliation_metrics']['data_contract_evidence']}")
     lines.append("")
     rows = report["tasks"]
-    width = max((len(t["task_id"]) for t in rows), default=4)
+    names = [_task_name(t) for t in rows]
+    width = max((len(name) for name in names), default=4)
     lines.append(f"{'task':<{width}}  {'state':<15} tries")
-    lines += [f"{t['task_id']:<{width}}  {t['state']:<15} {t['attempts']}/{t['max_attempts']}"
-              for t in rows]
+    lines += [f"{name:<{width}}  {t['state']:<15} {t['attempts']}/{t['max_attempts']}"
+              for name, t in zip(names, rows, strict=True)]
+    if report.get("slurm_failures"):
+        lines += ["", "Failed Slurm jobs:", *_failure_lines(report["slurm_failures"])]
     if report["pipeline_result"] is not None:
         from dagspec_runtime.entity.result import format_result
 
@@ -157,8 +163,16 @@ def markdown(report: Mapping[str, Any]) -> str:
              f"{result['duration_s']:.2f} | "
              f"{_cell(result['reconciliation_metrics']['data_contract_evidence'])} |", "",
              "| task | state | tries |", "|---|---|---|"]
-    lines += [f"| {t['task_id']} | {t['state']} | {t['attempts']}/{t['max_attempts']} |"
+    lines += [f"| {_task_name(t)} | {t['state']} | {t['attempts']}/{t['max_attempts']} |"
               for t in report["tasks"]]
+    if report.get("slurm_failures"):
+        lines += ["", "| failed task | sub-group | Slurm job | state | exit code | output tail |",
+                  "|---|---|---|---|---|---|"]
+        for item in report["slurm_failures"]:
+            tail = "<br>".join(_md_cell(line) for line in item.get("output_tail") or [])
+            lines.append(f"| {item['task_id']}[{item['map_index']}] | "
+                         f"{item.get('sub_group_key') or ''} | {item['job_id']} | {item['state']} "
+                         f"| {item.get('exit_code')} | {tail} |")
     pipeline = report["pipeline_result"]
     if pipeline is not None:
         lines += ["", f"Pipeline status **{pipeline['status']}**, promoted: "
@@ -192,6 +206,35 @@ def _process_lines(data: Mapping[str, Any]) -> list[str]:
     lines += [f"failed unit {u['unit_id']} ({u['path']}): {u['message']}"
               for u in data.get("failed_units", [])]
     return lines
+
+
+def _failure_lines(failures: Sequence[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for item in failures:
+        where = item["task_id"] + (f"[{item['map_index']}]" if item["map_index"] >= 0 else "")
+        if item.get("sub_group_key"):
+            where += f" sub-group {item['sub_group_key']}"
+        extra = [f"exit code {item.get('exit_code')}"]
+        if item.get("signal"):
+            extra.append(f"signal {item['signal']}")
+        for label, key, unit in (("run time", "runtime_s", "s"), ("CPU time", "cpu_time_s", "s"),
+                                 ("peak memory", "peak_memory_gb", "GB")):
+            if item.get(key) is not None:
+                extra.append(f"{label} {item[key]:g} {unit}")
+        lines.append(f"{where}: Slurm job {item['job_id']} {item['state']}, {', '.join(extra)}")
+        tail = item.get("output_tail") or []
+        lines.append(f"  last {len(tail)} line(s) of {item.get('output_path') or 'its output'}:")
+        lines += [f"  | {line}" for line in tail]
+    return lines
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def _task_name(task: Mapping[str, Any]) -> str:
+    """A mapped task instance shows its index: `step [0]`."""
+    return task["task_id"] + (f" [{task['map_index']}]" if "map_index" in task else "")
 
 
 def _cell(value: Any) -> str:
