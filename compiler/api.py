@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import stamp
-from compiler.analysis import Analysis, Target, analyse
+from compiler.analysis import analyse
 from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
+from compiler.model import Analysis, Target
 from compiler.output import Plan, is_generated, plan, render_file, write
 from compiler.project import CONFIG_NAME, load_project
 from compiler.render import UnsafeValue

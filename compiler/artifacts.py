@@ -10,31 +10,13 @@ both places.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import quote
 
-from compiler.analysis import Analysis, Spec, Target
-from compiler.findings import Finding, Severity
+from compiler.findings import Severity
+from compiler.model import Analysis, Artifact, Target
 from compiler.render import Code, identifier, literal, python_name
 
 URI_SCHEME = "dagspec://"
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One path read or written by one task, and where the spec says so."""
-
-    path: str
-    task: str
-    spec: Spec
-    at: tuple
-
-    def where(self) -> str:
-        return self.spec.where(self.at)
-
-    def finding(self, code: str, message: str, suggestion: str | None = None,
-                severity: Severity = Severity.ERROR) -> Finding:
-        return self.spec.finding(self.at, code, message, suggestion, severity=severity)
 
 
 def asset_uri(path: str) -> str:

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.analysis import Target
+from compiler.model import Target
 from compiler.render import render, template_digest
 
 COMPILER_VERSION = "1"

@@ -6,7 +6,6 @@ import builtins
 import shlex
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
@@ -15,6 +14,7 @@ from compiler.kinds.common import (
     param,
     trigger_params,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -298,7 +298,6 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
 
 def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:  # noqa: ANN001
     """Task order, and the project paths each task reads and writes."""
-    from compiler.artifacts import Artifact
 
     phases_spec, promote_spec = origin("phases"), origin("promote")
     target.order["prepare_workspace"] = 0

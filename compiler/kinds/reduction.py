@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
@@ -19,6 +18,7 @@ from compiler.kinds.common import (
     param,
     trigger_params,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -234,7 +234,6 @@ def _add_graph(target: Target) -> None:
 
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
     """Deps are read by the first task; outs come from the step that declares them."""
-    from compiler.artifacts import Artifact
 
     first = "wait_for_new_data" if target.model["continuous"] else "register_software"
     target.order[first] = 0
