@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from compiler import ignores
+from compiler import cache, ignores
 from compiler.artifacts import wire
 from compiler.findings import Finding
 from compiler.kinds import KINDS
@@ -22,12 +22,23 @@ from compiler.project import Project
 from compiler.validate import kind_of, validate
 
 
-def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
-    """Load and check the project's specs (plus `extra_files`), then plan the DAG files."""
+def analyse(project: Project, extra_files: Iterable[Path] = (), *,
+            use_cache: bool = True, save: bool = True) -> Analysis:
+    """Load and check the project's specs (plus `extra_files`), then plan the DAG files.
+
+    With the cache (compiler.cache) unchanged specs are neither parsed nor planned again;
+    the checks across specs run over all of them either way. `save=False`: the caller saves
+    the cache (`result.cache.save()`) once it has added what it learnt.
+    """
     result = Analysis(project)
+    store = cache.Cache(project) if use_cache and cache.enabled() else None
+    result.cache = store
     result.add(project.findings)
     files = list(dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)]))
-    for spec, findings, name, source in _load_all(project, files, list(KINDS)):
+    kinds = list(KINDS)
+    loaded = store.load(project, files, kinds, _load_all) if store else _load_all(
+        project, files, kinds)
+    for spec, findings, name, source in loaded:
         result.add(findings)
         if source is not None:
             result.texts[source[0]] = source[1]
@@ -52,12 +63,15 @@ def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
     for kind in KINDS.values():
         kind.check_project(result)
     for spec in result.specs.values():
-        for target, findings in KINDS[spec.kind].plan(spec, result):
+        planned = store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(spec, result)
+        for target, findings in planned:
             result.add(findings)
             if target is not None:
                 result.targets.append(target)
     wire(result)
     result.findings = sorted(ignores.apply(result.findings, result.texts))
+    if store and save:
+        store.save()
     return result
 
 

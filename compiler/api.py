@@ -63,13 +63,29 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
-    if cached and only is None and not project.findings and stamp.unchanged(project, target_dir):
-        names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
-        return CompileResult(None, Plan(target_dir, unchanged=names))
-    result = CompileResult(analyse(project))
+    if cached and only is None and not project.findings:
+        known = stamp.unchanged(project, target_dir)
+        if known is not None:
+            names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
+            return CompileResult(None, Plan(target_dir, unchanged=names), known)
+    result = CompileResult(analyse(project, save=False))
+    try:
+        _compile_analysed(result, target_dir, check=check, only=only)
+    finally:
+        if result.analysis.cache is not None:
+            result.analysis.cache.save()
+    if result.ok and not check and cached and only is None:
+        stamp.record(project, target_dir, result.findings)
+    return result
+
+
+def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
+                      only: str | None) -> None:
+    assert result.analysis is not None
+    project, store = result.analysis.project, result.analysis.cache
     result.findings = list(result.analysis.findings)
     if not result.ok:
-        return result
+        return
     targets = result.analysis.targets
     if only is not None:
         targets = _with_producers(result.analysis, only)
@@ -78,24 +94,28 @@ def compile_project(
             result.findings.append(Finding("(--only)", 1, 1, "DS202",
                                            f"no spec named `{only}` compiles to a DAG",
                                            suggestion=f"specs with DAGs: {known}"))
-            return result
+            return
+    project_root = _relative(project.root, target_dir)
     for target in targets:
-        target.model["project_root"] = _relative(project.root, target_dir)
+        target.model["project_root"] = project_root
     try:
-        result.plan = plan(targets, target_dir, prune=only is None)
+        if store is not None:
+            result.plan = plan(targets, target_dir, prune=only is None, existing=store.existing)
+            store.remember_fingerprints(targets, result.plan.fingerprints)
+        else:
+            result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
         result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
-        return result
+        return
     if check:
-        return result
+        return
     if result.plan.changed:
         _refuse_changed_sources(result)
         if not result.ok:
-            return result
+            return
         write(result.plan)
-    if cached and only is None:
-        stamp.record(project, target_dir)
-    return result
+        if store is not None:
+            store.written(target_dir, result.plan.fingerprints)
 
 
 def select(analysis: Analysis, name: str) -> list[Target]:
@@ -154,7 +174,10 @@ def _relative(root: Path, out: Path) -> str:
 def _refuse_changed_sources(result: CompileResult) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
     assert result.analysis is not None
+    assert result.plan is not None
     for target in result.analysis.targets:
+        if f"{target.name}.py" not in result.plan.files:
+            continue  # an unchanged file still matches the sources it was made from
         current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]
         if [s.doc.raw for s in target.sources] != current:
             result.findings.append(

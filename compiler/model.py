@@ -105,6 +105,7 @@ class Analysis:
     targets: list[Target] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
     texts: dict[str, str] = field(default_factory=dict)  # file → source, for inline ignores
+    cache: Any = None  # the compiler.cache.Cache this analysis used, if any
 
     def add(self, findings: Iterable[Finding]) -> None:
         self.findings.extend(findings)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Plan:
     files: dict[str, str] = field(default_factory=dict)  # name → new text (changed or added)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # name → input fingerprint
 
     @property
     def changed(self) -> bool:
@@ -40,10 +42,14 @@ class Plan:
 
 def fingerprint(target: Target) -> str:
     """Everything the file's text depends on, hashed: model, template, compiler, source bytes."""
+    known = getattr(target, "known_fingerprint", None)  # see compiler.cache.CachedTarget
+    if known is not None and (found := known()) is not None:
+        return found
     digest = hashlib.sha256()
-    digest.update(json.dumps(target.model, sort_keys=True, default=list).encode())
+    digest.update(json.dumps(dict(target.model), sort_keys=True, default=list).encode())
     digest.update(target.template.encode() + template_digest(target.template).encode())
     digest.update(COMPILER_VERSION.encode() + source_digest(target).encode())
+    digest.update(json.dumps([spec.doc.file for spec in target.sources]).encode())  # header
     return digest.hexdigest()
 
 
@@ -94,15 +100,19 @@ def is_generated(path: Path) -> bool:
         return False
 
 
-def plan(targets: list[Target], out: Path, *, prune: bool = True) -> Plan:
+def plan(targets: list[Target], out: Path, *, prune: bool = True,
+         existing: Callable[[Path], str | None] | None = None) -> Plan:
     """Render only what changed since the last compile; list generated files now orphaned
-    (unless `prune` is off, for a compile of some specs only)."""
+    (unless `prune` is off, for a compile of some specs only). `existing` reads the recorded
+    fingerprint of a file (default `existing_fingerprint`; the cache knows it sooner)."""
+    existing = existing or existing_fingerprint
     result = Plan(out)
     wanted = set()
     for target in sorted(targets, key=lambda t: t.name):
         name = f"{target.name}.py"
         wanted.add(name)
-        if existing_fingerprint(out / name) == fingerprint(target):
+        result.fingerprints[name] = fingerprint(target)
+        if existing(out / name) == result.fingerprints[name]:
             result.unchanged.append(name)
             continue
         result.files[name] = render_file(target)
@@ -127,7 +137,7 @@ def write(result: Plan) -> None:
             _carry_over(out, staging, skip=set(result.files) | set(result.removed))
         for name, text in result.files.items():
             (staging / name).write_text(text, encoding="utf-8")
-        _fsync_dir(staging)
+        _fsync(staging, result.files)  # the linked files are on disk already
         if out.is_dir():
             _exchange(staging, out)
         else:
@@ -149,11 +159,15 @@ def _carry_over(old: Path, new: Path, skip: set[str]) -> None:
             shutil.copy2(entry, new / entry.name, follow_symlinks=False)
 
 
-def _fsync_dir(folder: Path) -> None:
-    for path in folder.iterdir():
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
+def _fsync(folder: Path, names: Iterable[str]) -> None:
+    for name in names:
+        with (folder / name).open("rb") as handle:
+            os.fsync(handle.fileno())
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _exchange(a: Path, b: Path) -> None:

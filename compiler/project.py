@@ -37,8 +37,11 @@ class Project:
             return str(path)
 
     def spec_files(self) -> list[Path]:
-        found = [*self.specs_dir.rglob("*.yaml"), *self.specs_dir.rglob("*.yml")]
-        return sorted(p.resolve() for p in found if p.is_file())
+        """Every spec file, resolved. Only symlinks need resolving: the walk starts from the
+        resolved folder and does not follow linked folders."""
+        base = self.specs_dir.resolve()
+        found = [*base.rglob("*.yaml"), *base.rglob("*.yml")]
+        return sorted(p.resolve() if p.is_symlink() else p for p in found if p.is_file())
 
 
 def find_root(start: Path) -> Path:
