@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from compiler import cache, ignores
+from compiler import cache, gcpause, ignores
 from compiler.artifacts import wire
 from compiler.findings import Finding
 from compiler.kinds import KINDS
@@ -22,6 +22,7 @@ from compiler.project import Project
 from compiler.validate import kind_of, validate
 
 
+@gcpause.paused()
 def analyse(project: Project, extra_files: Iterable[Path] = (), *,
             use_cache: bool = True, save: bool = True) -> Analysis:
     """Load and check the project's specs (plus `extra_files`), then plan the DAG files.

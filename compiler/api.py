@@ -6,14 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import stamp
+from compiler import cache, gcpause, stamp
 from compiler.analysis import analyse
+from compiler.cache import load_project
 from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
 from compiler.model import Analysis, Target
 from compiler.output import Plan, is_generated, plan, render_file, write
-from compiler.project import CONFIG_NAME, load_project
+from compiler.project import CONFIG_NAME
 from compiler.render import UnsafeValue
 
 
@@ -41,6 +42,7 @@ def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     return [f for f in analysis.findings if f.file in shown]
 
 
+@gcpause.paused()
 def compile_project(
     root: Path,
     *,
@@ -52,7 +54,8 @@ def compile_project(
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
-    `cached`: skip everything when nothing the compile reads changed since the last one.
+    `cached`: with the incremental cache off (`DAGSPEC_CACHE=0`), skip everything when nothing
+    the compile reads changed since the last one (the build stamp).
     `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
     """
     project = load_project(root)
@@ -63,6 +66,7 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
+    cached = cached and not cache.enabled()  # the cache makes an unchanged compile cheap too
     if cached and only is None and not project.findings:
         known = stamp.unchanged(project, target_dir)
         if known is not None:

@@ -17,6 +17,7 @@ value types unpickle, so no code runs from the cache. `DAGSPEC_CACHE=0` turns it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -27,14 +28,16 @@ from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from compiler import project as project_module
 from compiler import stamp
 from compiler.findings import Finding
 from compiler.loader import Document, load_bytes
 from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.output import existing_fingerprint
-from compiler.project import Project
+from compiler.project import CONFIG_NAME, Project
 
 VERSION = "1"
+SHARD = 2  # hex digits of a key that name its index shard: 256 shards, one edit rewrites one
 FOLDER = Path(".dagspec") / "cache"
 #: model keys that stages after planning write (artifact wiring, the project root)
 POST_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code", "project_root")
@@ -144,7 +147,7 @@ def _extends(spec: Spec) -> tuple[bool, Any]:
 
 
 def _digest(spec: Spec) -> str:
-    return spec.digest if isinstance(spec, CachedSpec) else _sha(spec.doc.raw)
+    return spec.digest if isinstance(spec, CachedSpec) else hashlib.sha256(spec.doc.raw).hexdigest()
 
 
 class _LazyModel(MutableMapping):
@@ -207,6 +210,7 @@ class CachedTarget(Target):
         self._load, self._rest = load, None
         self._model = _LazyModel(small, lambda: self._loaded()[0])
         self._fingerprints, self.cache_key = fingerprints, key
+        self.wiring: str | None = None
 
     def _loaded(self) -> tuple:
         if self._rest is None:
@@ -230,7 +234,8 @@ class CachedTarget(Target):
         been needed (and so cannot have been changed) since."""
         if not self._model.overlay_only():
             return None
-        return self._fingerprints.get(overlay_digest(self))
+        self.wiring = overlay_digest(self)
+        return self._fingerprints.get(self.wiring)
 
 
 def overlay_digest(target: Target) -> str:
@@ -246,15 +251,21 @@ class Cache:
         self.folder = project.root / FOLDER
         self.tool = _sha(VERSION, stamp.tool_digest())
         self.config = _sha(self.tool, json.dumps(project.config, sort_keys=True, default=str))
-        index = _read(self.folder / "index.pickle")
-        if not (isinstance(index, dict) and index.get("tool") == self.tool):
-            index = {"tool": self.tool, "files": {}, "plans": {}}
-        self.files: dict[str, tuple] = index["files"]
-        self.plans: dict[str, dict[str, Any]] = index["plans"]
+        self.files: dict[str, tuple] = {}
+        self.plans: dict[str, dict[str, Any]] = {}
+        self.foreign: list[Path] = []  # shards of another compiler version
+        for path in sorted((self.folder / "index").glob("*.pickle")):
+            shard = _read(path)
+            if isinstance(shard, dict) and shard.get("tool") == self.tool and isinstance(
+                    shard.get("files"), dict) and isinstance(shard.get("plans"), dict):
+                self.files.update(shard["files"])
+                self.plans.update(shard["plans"])
+            else:
+                self.foreign.append(path)
         self.used_files: set[str] = set()
         self.used_plans: set[str] = set()
+        self.changed: set[str] = set()  # shards (key prefixes) with new or changed entries
         self.models: dict[str, list[tuple]] = {}  # plan key → models to store
-        self.dirty = False
         self.root = str(project.root) + os.sep
         outputs = _read(self.folder / "outputs.pickle")
         self.outputs: dict[str, tuple] = outputs if isinstance(outputs, dict) else {}
@@ -269,7 +280,7 @@ class Cache:
         out: list[Loaded | None] = [None] * len(files)
         missing: list[int] = []
         keys: dict[int, tuple[str, bytes, str]] = {}
-        prefix = _sha(self.tool, *kinds)
+        prefix, sha256 = _sha(self.tool, *kinds), hashlib.sha256
         for i, path in enumerate(files):
             text = str(path)
             display = text[len(self.root):] if text.startswith(self.root) else project.display(
@@ -279,8 +290,8 @@ class Cache:
             except OSError:
                 missing.append(i)
                 continue
-            digest = _sha(raw)
-            key = _sha(prefix, display, digest)
+            digest = sha256(raw).hexdigest()
+            key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
             entry = self.files.get(key)
             if entry is None:
                 missing.append(i)
@@ -316,7 +327,7 @@ class Cache:
             entry = (name, spec.kind, (), True, _extends(spec))
         self.files[file_key] = entry
         self.used_files.add(file_key)
-        self.dirty = True
+        self.changed.add(file_key[:SHARD])
 
     # -- plans ----------------------------------------------------------------------------------
 
@@ -326,7 +337,8 @@ class Cache:
         chain = _chain(spec, analysis)
         if chain is None:  # a broken `extends`: its findings name other specs, plan afresh
             return kinds[spec.kind].plan(spec, analysis)
-        key = _sha(self.config, *(f"{s.doc.file}\0{_digest(s)}" for s in chain))
+        key = hashlib.sha256("\0".join([self.config, *(f"{s.doc.file}\0{_digest(s)}"
+                                                       for s in chain)]).encode()).hexdigest()
         entry = self.plans.get(key)
         if entry is not None:
             self.used_plans.add(key)
@@ -381,7 +393,7 @@ class Cache:
         self.plans[key] = {"results": stored, "fingerprints": {}}
         self.models[key] = models
         self.used_plans.add(key)
-        self.dirty = True
+        self.changed.add(key[:SHARD])
 
     def _model_path(self, key: str) -> Path:
         return self.folder / "models" / key[:2] / f"{key}.pickle"
@@ -394,13 +406,13 @@ class Cache:
             entry = self.plans.get(key) if key else None
             if entry is None or fp is None:
                 continue
-            wiring = overlay_digest(target)
+            wiring = getattr(target, "wiring", None) or overlay_digest(target)
             if entry["fingerprints"].get(wiring) != fp:
                 known = entry["fingerprints"]
                 while len(known) >= 4:  # a DAG is wired a few ways at most; drop the oldest
                     known.pop(next(iter(known)))
                 known[wiring] = fp
-                self.dirty = True
+                self.changed.add(key[:SHARD])
 
     # -- output files ---------------------------------------------------------------------------
 
@@ -422,7 +434,9 @@ class Cache:
         return found
 
     def written(self, out: Path, fingerprints: dict[str, str]) -> None:
-        """After a write: the state of every DAG file now in `out`."""
+        """After a write: the state of every DAG file now in `out` (and none of those gone)."""
+        folder = str(out) + os.sep
+        self.outputs = {k: v for k, v in self.outputs.items() if not k.startswith(folder)}
         for name, fp in fingerprints.items():
             path = out / name
             try:
@@ -435,30 +449,62 @@ class Cache:
     # -- saving ---------------------------------------------------------------------------------
 
     def save(self) -> None:
-        """Store new entries and drop those no longer used; a read-only project stores none."""
-        stale = (self.files.keys() - self.used_files) or (self.plans.keys() - self.used_plans)
+        """Store new entries and drop those no longer used, rewriting only the index shards
+        that changed; a read-only project stores nothing."""
+        stale_files = self.files.keys() - self.used_files
+        stale_plans = self.plans.keys() - self.used_plans
+        shards = self.changed | {k[:SHARD] for k in stale_files} | {k[:SHARD] for k in stale_plans}
         try:
             for key, models in self.models.items():
                 _write(self._model_path(key), models)
             self.models = {}
-            if self.dirty or stale:
-                files = {k: self.files[k] for k in self.used_files if k in self.files}
-                plans = {k: self.plans[k] for k in self.used_plans if k in self.plans}
-                _write(self.folder / "index.pickle",
+            for path in self.foreign:
+                path.unlink(missing_ok=True)
+            self.foreign = []
+            for shard in sorted(shards):
+                files = {k: self.files[k] for k in self.used_files
+                         if k.startswith(shard) and k in self.files}
+                plans = {k: self.plans[k] for k in self.used_plans
+                         if k.startswith(shard) and k in self.plans}
+                _write(self.folder / "index" / f"{shard}.pickle",
                        {"tool": self.tool, "files": files, "plans": plans})
-                if stale:
-                    self._drop_models(plans)
-                self.dirty = False
+            for key in stale_plans:
+                self._model_path(key).unlink(missing_ok=True)
+            for key in stale_files:
+                del self.files[key]
+            for key in stale_plans:
+                del self.plans[key]
+            self.changed = set()
             if self.outputs_dirty:
                 _write(self.folder / "outputs.pickle", self.outputs)
                 self.outputs_dirty = False
         except OSError:
             pass  # the cache only saves time; without it the next compile is a cold one
 
-    def _drop_models(self, plans: dict[str, Any]) -> None:
-        for path in (self.folder / "models").glob("*/*.pickle"):
-            if path.stem not in plans:
-                path.unlink(missing_ok=True)
+
+def load_project(root: Path) -> Project:
+    """`project.load_project`, from the cache when `dagspec.yaml` is known and clean (a large
+    entity list makes loading and checking it cost as much as a few hundred specs)."""
+    root = root.resolve()
+    path = root / CONFIG_NAME
+    if not enabled():
+        return project_module.load_project(root)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return project_module.load_project(root)
+    tool = _sha(VERSION, stamp.tool_digest())
+    key = _sha(tool, "project", raw)
+    store = root / FOLDER / "project.pickle"
+    known = _read(store)
+    if isinstance(known, tuple) and len(known) == 2 and known[0] == key and isinstance(
+            known[1], dict):
+        return Project(root, known[1], _LazyDocument(CONFIG_NAME, raw), [])
+    project = project_module.load_project(root)
+    if not project.findings and project.doc is not None and project.doc.raw == raw:
+        with contextlib.suppress(OSError):  # read-only: load it in full next time
+            _write(store, (key, project.config))
+    return project
 
 
 def _chain(spec: Spec, analysis: Analysis) -> list[Spec] | None:

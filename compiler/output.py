@@ -147,16 +147,18 @@ def write(result: Plan) -> None:
 
 
 def _carry_over(old: Path, new: Path, skip: set[str]) -> None:
-    for entry in old.iterdir():
-        if entry.name in skip or entry.name == "__pycache__":
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, new / entry.name, symlinks=True)
-            continue
-        try:
-            os.link(entry, new / entry.name, follow_symlinks=False)
-        except OSError:
-            shutil.copy2(entry, new / entry.name, follow_symlinks=False)
+    with os.scandir(old) as entries:  # the entry types come with the listing: no stat each
+        for entry in entries:
+            if entry.name in skip or entry.name == "__pycache__":
+                continue
+            target = os.path.join(new, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, target, symlinks=True)
+                continue
+            try:
+                os.link(entry.path, target, follow_symlinks=False)
+            except OSError:
+                shutil.copy2(entry.path, target, follow_symlinks=False)
 
 
 def _fsync(folder: Path, names: Iterable[str]) -> None:

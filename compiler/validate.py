@@ -12,7 +12,7 @@ from jsonschema.exceptions import best_match
 
 from compiler.findings import Finding, format_path
 from compiler.loader import Document
-from compiler.schemas import validator
+from compiler.schemas import fast_validator, validator
 
 API_VERSION = "dagspec/v1"
 _JSON_TYPES = {
@@ -90,6 +90,13 @@ def kind_of(doc: Document, allowed: list[str]) -> tuple[str | None, list[Finding
 
 def validate(doc: Document, kind: str) -> list[Finding]:
     """Every schema finding of one document, in file order."""
+    fast = fast_validator(kind)
+    if fast is not None:
+        try:
+            if fast.is_valid(doc.data):
+                return []
+        except (ValueError, TypeError, OverflowError):
+            pass  # a value it cannot take (a huge integer): the full validator decides
     errors = validator(kind).iter_errors(doc.data)
     return sorted({f for error in errors for f in _translate(doc, error)})
 

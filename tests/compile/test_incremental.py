@@ -219,7 +219,7 @@ def test_incremental_compile_equals_cold_compile_after_random_changes(
         done.append(rng.choice(steps)(project, rng))
         _assert_same_as_cold(project, tmp_path / "cold", monkeypatch,
                              f"seed {seed}, after: " + "; ".join(done))
-    assert (project / ".dagspec" / "cache" / "index.pickle").is_file()
+    assert list((project / ".dagspec" / "cache" / "index").glob("*.pickle"))
 
 
 def test_only_the_changed_spec_and_its_children_are_analysed_again(project: Path) -> None:
@@ -249,7 +249,9 @@ def test_a_damaged_or_deleted_cache_is_a_miss(project: Path, tmp_path: Path,
     spec.write_text(spec.read_text().replace("description: ", "description: x ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged models")
 
-    (cache / "index.pickle").write_bytes(b"\x80\x05garbage")
+    for shard in (cache / "index").glob("*.pickle"):
+        shard.write_bytes(b"\x80\x05garbage")
+    (cache / "project.pickle").write_bytes(b"\x80")
     spec.write_text(spec.read_text().replace("description: x ", "description: y ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged index")
 
@@ -269,7 +271,9 @@ def test_a_pickle_that_would_run_code_is_refused(project: Path, tmp_path: Path,
         def __reduce__(self) -> tuple:
             return (os.system, (f"touch {marker}",))
 
-    (project / ".dagspec" / "cache" / "index.pickle").write_bytes(pickle.dumps(Evil()))
+    for shard in (project / ".dagspec" / "cache" / "index").glob("*.pickle"):
+        shard.write_bytes(pickle.dumps(Evil()))
+    (project / ".dagspec" / "cache" / "project.pickle").write_bytes(pickle.dumps(Evil()))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "evil index")
     assert not marker.exists()
 
