@@ -84,7 +84,7 @@ def compile_project(
     try:
         result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
-        result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
+        result.findings.append(_unsafe(exc))
         return result
     if check:
         return result
@@ -141,8 +141,19 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
             target.model["project_root"] = _relative(project.root, project.output_dir)
-            return render_file(target), analysis.findings
+            try:
+                return render_file(target), analysis.findings
+            except UnsafeValue as exc:
+                return None, [*analysis.findings, _unsafe(exc, target)]
     return None, analysis.findings
+
+
+def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
+    """A value lint let through but no literal can hold: a dagspec bug, still reported at the
+    spec rather than as a traceback (lint refuses NaN and infinity at their place)."""
+    spec = target.sources[0].doc.file if target is not None else getattr(exc, "file", "(render)")
+    return Finding(spec, 1, 1, "DS206", f"cannot write this spec as a DAG file: {exc}",
+                   suggestion="please report it; the value above has no Python literal")
 
 
 def _relative(root: Path, out: Path) -> str:

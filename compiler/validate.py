@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -89,9 +90,25 @@ def kind_of(doc: Document, allowed: list[str]) -> tuple[str | None, list[Finding
 
 
 def validate(doc: Document, kind: str) -> list[Finding]:
-    """Every schema finding of one document, in file order."""
+    """Every schema finding of one document, plus values no DAG file can hold, in file order."""
     errors = validator(kind).iter_errors(doc.data)
-    return sorted({f for error in errors for f in _translate(doc, error)})
+    found = {f for error in errors for f in _translate(doc, error)}
+    return sorted(found | set(_non_finite(doc, doc.data, ())))
+
+
+def _non_finite(doc: Document, value: Any, path: tuple) -> Iterator[Finding]:
+    """NaN and infinity (`.nan`, `.inf`, `1e400`): JSON Schema cannot say no to them, Python
+    has no literal for them, and Airflow's params and Slurm's flags cannot take them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield _at(doc, path, "DS206", f"{value!r} is not a finite number",
+                  "write a finite number (a number too large for a float, such as 1e400, is "
+                  "read as infinity), or quote it if it is text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(doc, item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(doc, item, (*path, i))
 
 
 def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
@@ -149,6 +166,11 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         yield _at(
             doc, path, "DS104", f"{_show(error.instance)} is not allowed here; use {listed}", hint
         )
+    elif keyword == "format" and error.cause is not None:
+        yield _at(doc, path, "DS105",
+                  f"{_show(error.instance)} is not a schedule Airflow accepts: {error.cause}",
+                  "cron fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7; "
+                  "or a preset such as `@daily`")
     elif keyword in ("pattern", "format"):
         hint = schema.get("x-hint") or _hint_from_context(error)
         yield _at(
