@@ -7,6 +7,7 @@ YAML core schema is refused, as are oversized files, alias bombs and absurd nest
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -19,7 +20,31 @@ MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Core12Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, resolving plain scalars by the YAML 1.2 core schema.
+
+    That is the schema yaml-language-server and check-jsonschema use: only `true`/`false`
+    are booleans (`yes`, `no`, `on`, `off`, `y`, `n` are strings), `~`/`null`/empty is null,
+    integers are decimal, `0o` octal or `0x` hex (no `_`, no sexagesimal), and dates are
+    strings. So a spec means the same to dagspec as to the editor that validated it.
+    """
+
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _regex, _first in [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+]:
+    _Core12Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regex),
+                                        list(_first))
+_LOADER = _Core12Loader
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -39,6 +64,7 @@ class SourceMap:
 
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    plain: dict[Path, str] = field(default_factory=dict)  # unquoted non-string scalars as written
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest ancestor that exists in the file."""
@@ -148,6 +174,36 @@ def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
     )
 
 
+def _core_scalar(node: yaml.Node) -> Any:
+    """A YAML 1.2 core scalar (explicit tags such as `!!int` included)."""
+    value, tag = node.value, node.tag.rsplit(":", 1)[-1]
+    if tag == "null":
+        return None
+    if tag == "bool":
+        if value.lower() not in ("true", "false"):
+            raise _Refused("DS103", f"`{value}` is not a YAML 1.2 boolean", node.start_mark,
+                           "write `true` or `false`")
+        return value.lower() == "true"
+    if tag == "int":
+        try:
+            return int(value[2:], 8) if value.startswith("0o") else int(value, 0) \
+                if value.startswith(("0x", "0X")) else int(value, 10)
+        except ValueError:
+            raise _Refused("DS103", f"`{value}` is not an integer", node.start_mark,
+                           None) from None
+    if tag == "float":
+        lowered = value.lower()
+        if lowered.lstrip("+-") in (".inf", ".nan"):
+            sign = -1.0 if lowered.startswith("-") else 1.0
+            return float("nan") if "nan" in lowered else sign * float("inf")
+        try:
+            return float(value)
+        except ValueError:
+            raise _Refused("DS103", f"`{value}` is not a number", node.start_mark,
+                           None) from None
+    return _SCALARS.construct_object(node)
+
+
 class _Builder:
     """Turns a composed node tree into plain data and a source map, counting every node."""
 
@@ -188,7 +244,9 @@ class _Builder:
             return node.value
         if node.tag == "tag:yaml.org,2002:str":
             return node.value
-        return _SCALARS.construct_object(node)
+        if isinstance(node, yaml.ScalarNode) and not node.style:  # plain (C: "", Python: None)
+            self.marks.plain[path] = node.value
+        return _core_scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -220,4 +278,5 @@ class _Builder:
             self.marks.keys[(*path, key)] = position
             out[key] = self.build(value_node, (*path, key))
         self.marks.values.pop((*path, "<key>"), None)
+        self.marks.plain.pop((*path, "<key>"), None)
         return out

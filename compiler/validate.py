@@ -27,6 +27,10 @@ _JSON_TYPES = {
 }
 
 
+#: words YAML 1.1 read as booleans; YAML 1.2, which dagspec and editors use, reads them as text
+_YAML11_BOOLS = {"yes": True, "y": True, "on": True, "no": False, "n": False, "off": False}
+
+
 def did_you_mean(word: object, choices: list[str]) -> str | None:
     """A close match from `choices`, phrased as a suggestion, or None."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
@@ -156,8 +160,9 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
             doc,
             path,
             "DS103",
-            f"expected {expected}, got {got} {_show(error.instance)}",
-            _type_hint(expected, error.instance),
+            f"expected {expected}, got {got} "
+            f"{_show(doc.marks.plain.get(path, error.instance))}",
+            _type_hint(expected, error.instance, doc.marks.plain.get(path)),
         )
     elif keyword in ("enum", "const"):
         choices = error.validator_value if keyword == "enum" else [error.validator_value]
@@ -187,13 +192,16 @@ def _hint_from_context(error: ValidationError) -> str | None:
     return None
 
 
-def _type_hint(expected: str, value: Any) -> str | None:
-    if "string" in expected and isinstance(value, (int, float, bool)):
-        return (
-            f'quote it: "{value}"'
-            if not isinstance(value, bool)
-            else (f'quote it: "{str(value).lower()}"')
-        )
+def _type_hint(expected: str, value: Any, written: str | None) -> str | None:
+    """For a value YAML read as a number, boolean or null where text is expected: quote
+    exactly what the author wrote (`1.10` stays "1.10", `True` stays "True")."""
+    if "string" in expected and (value is None or isinstance(value, (int, float, bool))):
+        shown = written if written is not None else (
+            str(value).lower() if isinstance(value, bool) else str(value))
+        return f'quote it: "{shown}"' if shown else "write the text, or remove the key"
+    if expected == "boolean" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
+        word = "true" if _YAML11_BOOLS[value.lower()] else "false"
+        return f"YAML 1.2 (what editors read) takes `{value}` as text: write `{word}`"
     if expected == "array" and isinstance(value, str):
         return f"write a list: [{value}]"
     return None
