@@ -38,7 +38,7 @@ def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     if not requested:
         return analysis.findings
     shown = {project.display(f) for f in requested}
-    return [f for f in analysis.findings if f.file in shown]
+    return [f for f in analysis.findings if f.involves(shown)]
 
 
 def compile_project(

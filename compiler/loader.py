@@ -163,6 +163,29 @@ def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
             "a tab character is used for indentation",
             suggestion="indent with spaces only",
         )
+    opened = exc.context_mark
+    if opened is not None and exc.context == "while scanning a quoted scalar":
+        quote = rows[opened.line][opened.column] if opened.line < len(rows) else '"'
+        return Finding(
+            name, opened.line + 1, opened.column + 1, "DS001",
+            f"the quoted string opened here with {quote} is never closed",
+            suggestion=f"add the closing {quote} at the end of the value")
+    runaway = _runaway_quote(text)
+    if runaway is not None and runaway.end_mark.line + 2 >= line:  # it ends where YAML breaks
+        start, end = runaway.start_mark, runaway.end_mark
+        quote = runaway.style
+        return Finding(
+            name, start.line + 1, start.column + 1, "DS001",
+            f"the quoted string opened here with {quote} is never closed on its line: it runs "
+            f"on to line {end.line + 1}, where the YAML then breaks",
+            suggestion=f"add the closing {quote} at the end of the value")
+    if opened is not None and exc.context and exc.context.startswith("while parsing a flow"):
+        bracket = "[" if "sequence" in exc.context else "{"
+        return Finding(
+            name, line, col, "DS001",
+            f"YAML syntax error: {problem} inside the `{bracket}` opened at line "
+            f"{opened.line + 1}, column {opened.column + 1}",
+            suggestion=f"close the `{bracket}` or add the missing comma")
     context = f" {exc.context}" if exc.context else ""
     return Finding(
         name,
@@ -202,6 +225,19 @@ def _core_scalar(node: yaml.Node) -> Any:
             raise _Refused("DS103", f"`{value}` is not a number", node.start_mark,
                            None) from None
     return _SCALARS.construct_object(node)
+
+
+def _runaway_quote(text: str) -> yaml.ScalarToken | None:
+    """The first quoted scalar that spans lines before a syntax error: in a spec that is a
+    missing closing quote, and the place to report it (the parser only fails further on)."""
+    try:
+        for token in yaml.scan(text, Loader=_LOADER):
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") \
+                    and token.end_mark.line > token.start_mark.line:
+                return token
+    except yaml.YAMLError:
+        pass
+    return None
 
 
 class _Builder:

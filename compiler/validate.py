@@ -145,6 +145,13 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
     elif keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         described = schema.get("properties", {}).get(missing, {}).get("description")
+        typo = _misspelling_of(missing, error.instance, schema)
+        if typo is not None:  # the DS101 on `typo` says it first, with its suggestion
+            line, col = doc.marks.locate((*path, typo), key=True)
+            yield Finding(doc.file, line, col, "DS102",
+                          f"missing key `{missing}` (`{typo}` looks like a misspelling of it)",
+                          format_path((*path, missing)), f"rename `{typo}` to `{missing}`")
+            return
         yield _at(
             doc,
             path,
@@ -183,6 +190,15 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         )
     else:
         yield _at(doc, path, "DS106", _plain(error.message), schema.get("x-hint"))
+
+
+def _misspelling_of(missing: str, instance: Any, schema: dict[str, Any]) -> str | None:
+    """An unknown key of `instance` that is close to the missing one (`comand` for `command`)."""
+    if not isinstance(instance, dict):
+        return None
+    known = schema.get("properties", {})
+    return next((key for key in instance if isinstance(key, str) and key not in known
+                 and did_you_mean(key, [missing])), None)
 
 
 def _hint_from_context(error: ValidationError) -> str | None:

@@ -99,3 +99,69 @@ def test_nan_is_a_located_error_in_lint_render_and_compile(
     lines = _lines(captured.out + captured.err)
     assert ("valid/gamma.yaml:7:36: error[DS206 unsafe-value] spec.params.ratio.default: "
             "nan is not a finite number") in lines
+
+
+def test_a_copied_spec_linted_alone_reports_the_clash_with_both_places(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cp alpha.yaml a-copy.yaml; dagspec lint a-copy.yaml` used to say "no findings"."""
+    shutil.copy(project / "valid" / "alpha.yaml", project / "valid" / "a-copy.yaml")
+    for named in ("a-copy.yaml", "alpha.yaml"):
+        assert main(["--project", str(project), "lint", str(project / "valid" / named)]) == 1
+        assert _lines(capsys.readouterr().out) == [
+            f"valid/{here}:4:9: error[DS201 duplicate-name] metadata.name: the name `alpha` "
+            f"(the DAG id) is also defined at valid/{there}:4:9"
+            for here, there in (("a-copy.yaml", "alpha.yaml"), ("alpha.yaml", "a-copy.yaml"))]
+
+
+def test_a_double_producer_is_reported_when_either_spec_is_linted(project: Path) -> None:
+    text = (project / "valid" / "alpha.yaml").read_text()
+    twin = text.replace("name: alpha", "name: gamma").replace(
+        "outputs: [pull/data.json]", "outputs: [pull/data.json]\n          outs: [shared.csv]")
+    (project / "valid" / "gamma.yaml").write_text(twin)
+    other = twin.replace("name: gamma", "name: beta2")
+    (project / "valid" / "zeta.yaml").write_text(other)
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text().replace("gamma]", "gamma, beta2]"))
+    for named in ("gamma.yaml", "zeta.yaml"):
+        found = [(f.file, f.line, f.col, f.code, f.related)
+                 for f in api.lint(project, [project / "valid" / named]) if f.code == "DS210"]
+        assert found == [("valid/zeta.yaml", 15, 18, "DS210", (("valid/gamma.yaml", 15, 18),))]
+
+
+def test_abstract_spec_error_is_reported_once_and_also_for_a_child_linted_alone(
+        project: Path) -> None:
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text().replace("gamma]", "gamma, broken, other]"))
+    case = project / "valid" / "family"
+    shutil.copytree(CASES / "invalid" / "abstract-error-once", case)
+    everything = [f for f in api.lint(project) if f.file.startswith("valid/family/")]
+    assert [(f.file, f.line, f.col) for f in everything] == [
+        ("valid/family/base-broken.yaml", 13, 64)]
+    assert {r[0] for r in everything[0].related} == {
+        "valid/family/broken.yaml", "valid/family/other.yaml"}
+    child = api.lint(project, [case / "other.yaml"])
+    assert [(f.file, f.line, f.col, f.code) for f in child] == [
+        ("valid/family/base-broken.yaml", 13, 64, "DS202")]
+
+
+def test_typo_reports_unknown_key_with_its_suggestion_before_the_missing_key() -> None:
+    findings = api.lint(CASES, [CASES / "invalid" / "misspelt-key.yaml"])
+    assert [(f.line, f.col, f.code, f.suggestion) for f in findings] == [
+        (10, 11, "DS101", "did you mean `command`?"),
+        (10, 11, "DS102", "rename `comand` to `command`")]
+
+
+def test_reduction_cycle_is_reported_next_to_the_group_by_finding() -> None:
+    findings = api.lint(CASES, [CASES / "invalid" / "reduction-cycle-group-by.yaml"])
+    assert [(f.line, f.col, f.code) for f in findings] == [(10, 42, "DS212"), (10, 62, "DS203")]
+    assert "a → b → a" in findings[1].message or "b → a → b" in findings[1].message
+
+
+def test_unclosed_quote_is_reported_at_the_opening_quote(project: Path) -> None:
+    lines = (project / "valid" / "alpha.yaml").read_text().splitlines()
+    lines[4] = '  owner: "team-a'  # line 5, the quote opens at column 10
+    (project / "valid" / "alpha.yaml").write_text("\n".join(lines) + "\n")
+    (finding,) = api.lint(project, [project / "valid" / "alpha.yaml"])
+    assert (finding.file, finding.line, finding.col, finding.code) == (
+        "valid/alpha.yaml", 5, 10, "DS001")
+    assert "quote" in finding.message and "never closed" in finding.message
