@@ -12,7 +12,7 @@ from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
 from compiler.model import Analysis, Target
-from compiler.output import Plan, is_generated, plan, render_file, write
+from compiler.output import Plan, is_generated, plan, remove_dead_staging, render_file, write
 from compiler.project import CONFIG_NAME, load_project
 from compiler.render import UnsafeValue
 
@@ -31,7 +31,7 @@ class CompileResult:
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     """Findings for `paths` (files or folders), or for the whole project when none are given."""
     project = load_project(root)
-    requested = [f.resolve() for p in paths for f in _spec_files(p)]
+    requested = [f.resolve() for p in paths for f in spec_files(p)]
     config = project.root / CONFIG_NAME
     files = [f for f in requested if f != config]  # the config is checked as the project's
     analysis = analyse(project, files)
@@ -63,6 +63,8 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
+    if not check and target_dir.parent.is_dir():
+        remove_dead_staging(target_dir)  # left by compiles that were killed
     if cached and only is None and not project.findings and stamp.unchanged(project, target_dir):
         names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
         return CompileResult(None, Plan(target_dir, unchanged=names))
@@ -187,7 +189,8 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _spec_files(path: Path) -> list[Path]:
+def spec_files(path: Path) -> list[Path]:
+    """The spec files a path names: itself, or the YAML files in the folder and below."""
     if path.is_dir():
         return sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
     return [path]

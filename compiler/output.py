@@ -119,9 +119,11 @@ def plan(targets: list[Target], out: Path, *, prune: bool = True) -> Plan:
 
 def write(result: Plan) -> None:
     """Apply a plan atomically; on any error the output folder is left as it was."""
+    out = result.out
+    if out.parent.is_dir():
+        remove_dead_staging(out)
     if not result.changed:
         return
-    out = result.out
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.new-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -138,6 +140,31 @@ def write(result: Plan) -> None:
             os.rename(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_dead_staging(out: Path) -> list[Path]:
+    """Remove the staging (and swapped-out) folders of compiles that were killed: their
+    process is gone. A compile still running elsewhere keeps its own."""
+    removed = []
+    for pattern in (f".{out.name}.new-*", f".{out.name}.old-*"):
+        for folder in out.parent.glob(pattern):
+            pid = folder.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _carry_over(old: Path, new: Path, skip: set[str]) -> None:

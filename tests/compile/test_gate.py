@@ -165,3 +165,53 @@ def test_unclosed_quote_is_reported_at_the_opening_quote(project: Path) -> None:
     assert (finding.file, finding.line, finding.col, finding.code) == (
         "valid/alpha.yaml", 5, 10, "DS001")
     assert "quote" in finding.message and "never closed" in finding.message
+
+
+# --- command-line edges ------------------------------------------------------------------------
+
+def test_compile_specs_must_be_a_folder(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = project / "valid" / "alpha.yaml"
+    assert main(["--project", str(project), "compile", "--specs", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"dagspec compile: --specs must be a folder of specs; {spec} is a file\n"
+
+
+def test_an_empty_folder_has_no_specs(project: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--project", str(project), "lint", str(empty)]) == 2
+    assert capsys.readouterr().err == (
+        f"dagspec lint: no specs in {empty} (no *.yaml or *.yml files)\n")
+    assert main(["--project", str(project), "compile", "--specs", str(empty)]) == 2
+    assert "no specs in" in capsys.readouterr().err
+
+
+def test_outside_any_project_lint_says_where_it_looked_and_how_to_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "loose.yaml").write_text(ENTITY.format(name="loose", schedule="null"))
+    monkeypatch.chdir(tmp_path)
+    for args in (["lint"], ["lint", "loose.yaml"], ["compile"]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"no dagspec.yaml in {tmp_path.resolve()} or any folder above it" in err
+        assert "`dagspec init`" in err
+
+
+def test_the_next_compile_removes_staging_folders_of_killed_compiles(project: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = project / f".out.new-{dead.pid}"
+    leftover.mkdir()
+    (leftover / "alpha.py").write_text("# half-written\n")
+    (project / "valid" / "gamma.yaml").write_text(ENTITY.format(name="gamma", schedule="null"))
+    assert main(["--project", str(project), "compile"]) == 0
+    assert not leftover.exists()
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index",
+                              f".generated_dags.new-{dead.pid}/x.py"], cwd=CASES.parents[1])
+    assert ignored.returncode == 0, ".gitignore does not cover compile staging folders"
