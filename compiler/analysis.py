@@ -35,6 +35,7 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
     store = cache.Cache(project) if use_cache and cache.enabled() else None
     result.cache = store
     result.add(project.findings)
+    unchecked: set[str] = set()  # files whose spec was not checked through
     files = list(dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)]))
     kinds = list(KINDS)
     loaded = store.load(project, files, kinds, _load_all) if store else _load_all(
@@ -45,20 +46,12 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
             result.texts[source[0]] = source[1]
         if spec is None:
             result.broken.add(name)
+            if source is not None:
+                unchecked.add(source[0])
             continue
         if spec.name in result.specs:
-            first = result.specs[spec.name]
-            result.add(
-                [
-                    spec.finding(
-                        ("metadata", "name"),
-                        "DS201",
-                        f"the name `{spec.name}` is already used by "
-                        f"{first.where(('metadata', 'name'))}",
-                        "give each spec its own `metadata.name`; it is the DAG id",
-                    )
-                ]
-            )
+            result.add(_duplicate_name(result.specs[spec.name], spec))
+            unchecked.add(spec.doc.file)
             continue
         result.specs[spec.name] = spec
     for kind in KINDS.values():
@@ -70,10 +63,30 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
             if target is not None:
                 result.targets.append(target)
     wire(result)
-    result.findings = sorted(ignores.apply(result.findings, result.texts))
+    result.findings = sorted(_merged(ignores.apply(result.findings, result.texts, unchecked)))
     if store and save:
         store.save()
     return result
+
+
+def _duplicate_name(first: Spec, again: Spec) -> list[Finding]:
+    """DS201 on both specs, each naming the other: either file alone shows the clash."""
+    at = ("metadata", "name")
+    return [
+        spec.finding(at, "DS201", f"the name `{spec.name}` (the DAG id) is also defined at "
+                     f"{other.where(at)}", "give each spec its own `metadata.name`")
+        .with_related(other.place(at))
+        for spec, other in ((again, first), (first, again))
+    ]
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """Each finding once (an abstract spec's error is found again for every entity extending
+    it), with the related places of all its copies."""
+    places: dict[Finding, list[tuple[str, int, int]]] = {}
+    for finding in findings:
+        places.setdefault(finding, []).extend(finding.related)
+    return [f if not extra else f.with_related(*extra) for f, extra in places.items()]
 
 
 #: (spec if structurally valid, findings, the name it means to have, (file, text) if readable)

@@ -13,7 +13,7 @@ from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
 from compiler.model import Analysis, Target
-from compiler.output import Plan, is_generated, plan, render_file, write
+from compiler.output import Plan, is_generated, plan, remove_dead_staging, render_file, write
 from compiler.project import CONFIG_NAME
 from compiler.render import UnsafeValue
 
@@ -32,14 +32,14 @@ class CompileResult:
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     """Findings for `paths` (files or folders), or for the whole project when none are given."""
     project = load_project(root)
-    requested = [f.resolve() for p in paths for f in _spec_files(p)]
+    requested = [f.resolve() for p in paths for f in spec_files(p)]
     config = project.root / CONFIG_NAME
     files = [f for f in requested if f != config]  # the config is checked as the project's
     analysis = analyse(project, files)
     if not requested:
         return analysis.findings
     shown = {project.display(f) for f in requested}
-    return [f for f in analysis.findings if f.file in shown]
+    return [f for f in analysis.findings if f.involves(shown)]
 
 
 @gcpause.paused()
@@ -66,6 +66,8 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
+    if not check and target_dir.parent.is_dir():
+        remove_dead_staging(target_dir)  # left by compiles that were killed
     cached = cached and not cache.enabled()  # the cache makes an unchanged compile cheap too
     if cached and only is None and not project.findings:
         known = stamp.unchanged(project, target_dir)
@@ -109,7 +111,7 @@ def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
         else:
             result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
-        result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
+        result.findings.append(_unsafe(exc))
         return
     if check:
         return
@@ -165,8 +167,19 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
             target.model["project_root"] = _relative(project.root, project.output_dir)
-            return render_file(target), analysis.findings
+            try:
+                return render_file(target), analysis.findings
+            except UnsafeValue as exc:
+                return None, [*analysis.findings, _unsafe(exc, target)]
     return None, analysis.findings
+
+
+def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
+    """A value lint let through but no literal can hold: a dagspec bug, still reported at the
+    spec rather than as a traceback (lint refuses NaN and infinity at their place)."""
+    spec = target.sources[0].doc.file if target is not None else getattr(exc, "file", "(render)")
+    return Finding(spec, 1, 1, "DS206", f"cannot write this spec as a DAG file: {exc}",
+                   suggestion="please report it; the value above has no Python literal")
 
 
 def _relative(root: Path, out: Path) -> str:
@@ -203,7 +216,8 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _spec_files(path: Path) -> list[Path]:
+def spec_files(path: Path) -> list[Path]:
+    """The spec files a path names: itself, or the YAML files in the folder and below."""
     if path.is_dir():
         return sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
     return [path]

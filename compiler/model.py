@@ -48,8 +48,12 @@ class Spec:
         )
 
     def where(self, path: SpecPath) -> str:
-        """`file:line` of a path, for messages that point at a second place."""
-        return f"{self.doc.file}:{self.doc.marks.locate(path)[0]}"
+        """`file:line:col` of a path, for messages that point at a second place."""
+        return "{}:{}:{}".format(*self.place(path))
+
+    def place(self, path: SpecPath) -> tuple[str, int, int]:
+        """(file, line, col) of a path, for a finding's `related` places."""
+        return (self.doc.file, *self.doc.marks.locate(path))
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,9 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     body = _merged(chain)
     origin = _origin(chain)
-    findings = _check(body, origin, analysis)
+    here = spec.place(("metadata", "name"))
+    findings = [f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
+                for f in _check(body, origin, analysis)]                # breaks this DAG too
     if body["abstract"]:
         return None, findings
     listed = analysis.project.config["entities"]

@@ -89,7 +89,7 @@ def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
                     f"group_by {step['group_by']} is finer than upstream `{upstream}`'s "
                     f"{by_name[upstream]['group_by']}",
                     "a step can only keep or drop the group_by fields of the steps it depends on"))
-    return findings or _cycles(spec, steps)
+    return findings + _cycles(spec, steps)  # a cycle is reported whatever else is wrong
 
 
 def _cycles(spec: Spec, steps: list[dict[str, Any]]) -> list[Finding]:
@@ -111,7 +111,7 @@ def _find_cycle(node: str, upstream: dict[str, list[str]], state: dict[str, int]
     if state.get(node) == 1:
         return [*stack[stack.index(node):], node]
     state[node] = 1
-    for parent in upstream[node]:
+    for parent in (p for p in upstream[node] if p in upstream):  # unknown names: DS202
         found = _find_cycle(parent, upstream, state, [*stack, node])
         if found:
             return found

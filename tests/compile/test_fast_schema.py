@@ -1,6 +1,6 @@
-"""The compiled schema check that lets valid specs skip the full validator must agree with it:
-every spec file of the repository, and many mutations of each, are valid for both or for
-neither (an invalid spec then gets its located findings from the full validator)."""
+"""The compiled schema check that lets valid specs skip the full validator must never pass what
+the full validator refuses: every spec file of the repository and many mutations of each. (It
+may refuse more, as NaN: such a spec just goes through the full validator, which decides.)"""
 
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ def test_the_fast_check_agrees_with_the_full_validator(path: Path) -> None:
     assert fast is not None, "jsonschema-rs is a dependency of the compiler"
     checked = 0
     for data in [doc.data, *_mutations(doc.data)]:
-        full = not any(True for _ in validator(kind).iter_errors(data))
-        assert fast.is_valid(data) == full, (path, data)
+        if fast.is_valid(data):
+            assert not any(True for _ in validator(kind).iter_errors(data)), (path, data)
         checked += 1
     assert checked > 1
 
@@ -91,3 +91,13 @@ def test_the_fast_check_agrees_with_the_full_validator(path: Path) -> None:
 def test_every_kind_is_covered() -> None:
     kinds = {_kind(load_file(p)[0].data) for p in FILES}
     assert kinds == set(KIND_FILES)
+
+
+def test_every_valid_spec_of_the_repository_passes_the_fast_check() -> None:
+    valid = [p for p in FILES if "invalid" not in p.parts]
+    assert len(valid) > 5
+    for path in valid:
+        doc = load_file(path)[0]
+        kind = _kind(doc.data)
+        if not any(True for _ in validator(kind).iter_errors(doc.data)):
+            assert fast_validator(kind).is_valid(doc.data), path
