@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec
 from compiler.findings import Finding, Severity
+from compiler.model import Analysis, Spec
 from compiler.render import literal
 
 

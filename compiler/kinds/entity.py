@@ -6,7 +6,6 @@ import builtins
 import shlex
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
@@ -15,6 +14,7 @@ from compiler.kinds.common import (
     param,
     trigger_params,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -57,7 +57,9 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     body = _merged(chain)
     origin = _origin(chain)
-    findings = _check(body, origin, analysis)
+    here = spec.place(("metadata", "name"))
+    findings = [f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
+                for f in _check(body, origin, analysis)]                # breaks this DAG too
     if body["abstract"]:
         return None, findings
     listed = analysis.project.config["entities"]
@@ -298,7 +300,6 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
 
 def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:  # noqa: ANN001
     """Task order, and the project paths each task reads and writes."""
-    from compiler.artifacts import Artifact
 
     phases_spec, promote_spec = origin("phases"), origin("promote")
     target.order["prepare_workspace"] = 0

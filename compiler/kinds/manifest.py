@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding
 from compiler.kinds.common import (
     catchup_warning,
@@ -17,6 +16,7 @@ from compiler.kinds.common import (
     param,
     trigger_params,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
 
@@ -52,7 +52,6 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
 
 def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tuple) -> None:
     """Deps are read by `extract`; outs exist once the last gate has committed."""
-    from compiler.artifacts import Artifact
 
     gates = target.model["gates"]
     target.order.update({gate: i for i, gate in enumerate(gates)})

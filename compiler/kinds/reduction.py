@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
@@ -19,6 +18,7 @@ from compiler.kinds.common import (
     param,
     trigger_params,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.render import python_name
 from compiler.schemas import apply_defaults
 from compiler.validate import did_you_mean
@@ -89,7 +89,7 @@ def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
                     f"group_by {step['group_by']} is finer than upstream `{upstream}`'s "
                     f"{by_name[upstream]['group_by']}",
                     "a step can only keep or drop the group_by fields of the steps it depends on"))
-    return findings or _cycles(spec, steps)
+    return findings + _cycles(spec, steps)  # a cycle is reported whatever else is wrong
 
 
 def _cycles(spec: Spec, steps: list[dict[str, Any]]) -> list[Finding]:
@@ -111,7 +111,7 @@ def _find_cycle(node: str, upstream: dict[str, list[str]], state: dict[str, int]
     if state.get(node) == 1:
         return [*stack[stack.index(node):], node]
     state[node] = 1
-    for parent in upstream[node]:
+    for parent in (p for p in upstream[node] if p in upstream):  # unknown names: DS202
         found = _find_cycle(parent, upstream, state, [*stack, node])
         if found:
             return found
@@ -234,7 +234,6 @@ def _add_graph(target: Target) -> None:
 
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
     """Deps are read by the first task; outs come from the step that declares them."""
-    from compiler.artifacts import Artifact
 
     first = "wait_for_new_data" if target.model["continuous"] else "register_software"
     target.order[first] = 0
