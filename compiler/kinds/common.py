@@ -6,7 +6,8 @@ from typing import Any
 
 from compiler.analysis import Analysis, Spec
 from compiler.findings import Finding, Severity
-from compiler.render import literal
+from compiler.render import Code, literal
+from compiler.validate import did_you_mean
 
 
 def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: str,
@@ -75,3 +76,58 @@ def trigger_params(builtin: list[dict[str, Any]],
          "options": [(k, v) for k, v in spec.items() if k != "default"]}
         for name, spec in declared.items()
     ]
+
+
+def project_settings(analysis: Analysis) -> dict[str, Any]:
+    """The project level of the task settings (`defaults:` in dagspec.yaml)."""
+    from compiler.settings import stated
+
+    return stated(analysis.project.config["defaults"])
+
+
+def spec_settings(spec: Spec, body: dict[str, Any] | None = None,
+                  aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """The spec level: `spec:` keys, with `metadata.owner` as the spec's owner."""
+    from compiler.settings import stated
+
+    owner = spec.doc.data["metadata"].get("owner")
+    level = stated(spec.body if body is None else body, aliases)
+    return {**({"owner": owner} if owner else {}), **level}
+
+
+def undeclared_pools(spec: Spec, analysis: Analysis,
+                     levels: list[tuple[tuple, dict[str, Any]]], *,
+                    check_default: bool = True) -> list[Finding]:
+    """A DS202 finding for each level that names a pool the project does not declare, and one
+    when some task falls back to an undeclared project default (`levels[0]` is the spec)."""
+    pools = analysis.project.config["pools"]
+    findings = []
+    default = analysis.project.config["defaults"].get("pool")
+    subs = [level for _, level in levels[1:]]
+    uses_default = check_default and "pool" not in levels[0][1] and not (
+        subs and all("pool" in level for level in subs))
+    if uses_default and default not in pools:
+        findings.append(spec.finding(
+            ("spec",), "DS202", f"the project's default pool `{default}` is not declared in its "
+            "`pools`", f"add `{default}` under `spec.pools` in dagspec.yaml, or name a pool here"))
+    for at, level in levels:
+        pool = level.get("pool")
+        if pool is not None and pool not in pools:
+            findings.append(spec.finding(
+                (*at, "pool"), "DS202", f"pool `{pool}` is not declared in the project's `pools`",
+                did_you_mean(pool, list(pools))
+                or f"add `{pool}` under `spec.pools` in dagspec.yaml"))
+    return findings
+
+
+def default_args(dag_level: dict[str, Any], *, with_pool: bool) -> Code:
+    """The DAG's `default_args` literal: every setting of the project and spec levels.
+
+    The pool is left out where it should reach only the work tasks (modules, steps): the
+    bookkeeping tasks then never wait behind a full pool.
+    """
+    from compiler.settings import task_kwargs
+
+    skip = () if with_pool else ("pool",)
+    pairs = task_kwargs(dag_level, skip=skip)
+    return Code("{" + ", ".join(f"{literal(name)}: {code}" for name, code in pairs) + "}")
