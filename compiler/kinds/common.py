@@ -64,16 +64,25 @@ def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -
 def param(name: str, default: Any, kind: str, title: str, description: str,
           **schema: Any) -> dict[str, Any]:
     """One built-in trigger-form field, as the templates emit it: Param(default, **options)."""
-    options = [("type", kind), *schema.items(), ("title", title), ("description", description)]
+    options = [("type", optional(kind)), *schema.items(), ("title", title),
+               ("description", description)]
     return {"name": name, "default": default, "options": options}
+
+
+def optional(kind: str) -> list[str]:
+    """The JSON-Schema type of a param that has a default. Airflow's trigger form marks a field
+    required (`*`) unless its type allows null, so a field with a default allows it."""
+    return [kind, "null"]
 
 
 def trigger_params(builtin: list[dict[str, Any]],
                    declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The built-in fields, then those the spec author declared under `params:`."""
+    """The built-in fields, then those the spec author declared under `params:`; a declared
+    field without a `default` stays required."""
     return builtin + [
         {"name": name, "default": spec.get("default"),
-         "options": [(k, v) for k, v in spec.items() if k != "default"]}
+         "options": [(k, optional(v) if k == "type" and "default" in spec else v)
+                     for k, v in spec.items() if k != "default"]}
         for name, spec in declared.items()
     ]
 

@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from compiler.analysis import Analysis, Spec, Target
+from compiler.docs import module_doc
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
@@ -300,13 +301,17 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
                 "timeout_seconds": module["timeout_seconds"],
                 "settings": settings,
                 "args": args,
+                "description": module.get("description"),
+                "outputs": module["outputs"],
             })
+            modules[-1]["doc"] = literal(module_doc(modules[-1], phase["name"]))
         phases.append(
             {
                 "name": phase["name"],
                 "var": var,
                 "gate_var": python_name(f"{phase['name']}__gate", taken),
                 "description": phase.get("description", f"Phase {phase['name']}"),
+                "spec_description": phase.get("description"),
                 "modules": modules,
                 "required": {m["name"]: m["required"] for m in phase["modules"]},
             }

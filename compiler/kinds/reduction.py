@@ -196,6 +196,7 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
                 if key not in settings:
                     args.append((key, literal(value)))
             step["settings"] = settings
+            step["description"] = raw_steps[step["name"]].get("description")
             step["args"] = args
             all_args.append(args)
     description = spec.doc.data["metadata"].get("description") or f"Reduction {spec.name}"
