@@ -55,7 +55,7 @@ def dag_doc(target: Target) -> str:
     for spec in target.sources:
         digest = hashlib.sha256(spec.doc.raw).hexdigest()
         facts.append(["spec" if spec is target.sources[0] else "extends",
-                      f"`{spec.doc.file}` sha256 `{digest}`"])
+                      f"`{spec.doc.file}` (sha256 `{digest[:16]}`)"])
     facts.append(["task settings", _settings(model.get("settings") or {}) or "Airflow defaults"])
     lines += _table(["", ""], facts) + [""]
     lines += {"Entity": _entity, "Manifest": _manifest, "ReductionPipeline": _reduction}[kind](
