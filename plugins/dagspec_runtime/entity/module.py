@@ -29,6 +29,12 @@ from airflow.sdk.exceptions import AirflowException
 
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.run_identity import (
+    StderrLog,
+    module_manifest,
+    run_ids,
+    with_context,
+)
 from dagspec_runtime.entity.status import ERROR, SUCCEEDED
 from dagspec_runtime.entity.workspace import run_params, workspace_from_context
 
@@ -264,15 +270,10 @@ class ModuleOperator(BaseOperator):
         if workspace is None:
             raise AirflowException(f"module {self.module!r}: no workspace (prepare_workspace)")
         target, dry_run, _ = run_params(context)
-        manifest = {
-            "entity_id": self.entity,
-            "workspace": str(workspace),
-            "target": target,
-            "run_id": str(context["run_id"]),
-            "dry_run": dry_run,
-            "inputs": self.inputs,
-            "output_dir": self.phase,
-        }
+        run_id, airflow_run_id = run_ids(workspace)
+        manifest = module_manifest(entity=self.entity, workspace=workspace, target=target,
+                                   run_id=run_id, dry_run=dry_run, inputs=self.inputs,
+                                   output_dir=self.phase)
         schema.check("manifest", manifest, f"manifest of module {self.module!r}")
         manifest_file = write_json(manifest_path(workspace, self.phase, self.module), manifest)
         argv = resolve_command(self.command) + ["--manifest", str(manifest_file), "--json"]
@@ -284,11 +285,13 @@ class ModuleOperator(BaseOperator):
             **self.env,
         }
         self.log.info("Running module %s: %s (cwd %s)", self.module, argv, self.project_root)
-        with stderr_path(workspace, self.phase, self.module).open("w", encoding="utf-8") as keep:
+        with stderr_path(workspace, self.phase, self.module).open("w", encoding="utf-8") as keep, \
+                StderrLog(workspace, self.module) as shared:
 
             def on_stderr(line: str) -> None:
                 self.log.info("[%s] %s", self.module, line)
                 keep.write(line + "\n")
+                shared.write(line)
 
             run = run_process(
                 argv,
@@ -300,6 +303,8 @@ class ModuleOperator(BaseOperator):
             )
         self._proc = None
         envelope, failure = judge(self.module, self.entity, run, self.timeout_seconds)
+        envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id,
+                                phase=self.phase, workspace=workspace)
         write_json(result_path(workspace, self.phase, self.module), envelope)
         context["ti"].xcom_push(key="result", value=envelope)
         if failure:

@@ -20,6 +20,7 @@ from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.promote import REPORT_NAME, contained, expand
+from dagspec_runtime.entity.run_identity import run_ids
 from dagspec_runtime.entity.status import (
     ERROR,
     NOT_RUN,
@@ -72,6 +73,7 @@ def build_result(
     dry_run: bool,
     workspace: Path | None,
     phases: Mapping[str, Sequence[str]],
+    airflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """Aggregate phase results and the promote report into the pipeline-result document.
 
@@ -90,6 +92,7 @@ def build_result(
     return {
         "entity": entity,
         "run_id": run_id,
+        "airflow_run_id": airflow_run_id,
         "target": target,
         "dry_run": dry_run,
         "status": status,
@@ -155,9 +158,12 @@ class PipelineResultOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         workspace = workspace_from_context(context)
         target, dry_run, keep = run_params(context)
+        airflow_run_id = str(context["run_id"])
+        run_id = run_ids(workspace)[0] if workspace is not None else airflow_run_id
         result = build_result(
             entity=self.entity,
-            run_id=str(context["run_id"]),
+            run_id=run_id,
+            airflow_run_id=airflow_run_id,
             target=target,
             dry_run=dry_run,
             workspace=workspace,
