@@ -129,7 +129,8 @@ def undeclared_pools(spec: Spec, analysis: Analysis,
     return findings
 
 
-def default_args(dag_level: dict[str, Any], *, with_pool: bool) -> Code:
+def default_args(dag_level: dict[str, Any], *, with_pool: bool,
+                 notify: dict[str, Any] | None = None) -> Code:
     """The DAG's `default_args` literal: every setting of the project and spec levels.
 
     The pool is left out where it should reach only the work tasks (modules, steps): the
@@ -139,4 +140,63 @@ def default_args(dag_level: dict[str, Any], *, with_pool: bool) -> Code:
 
     skip = () if with_pool else ("pool",)
     pairs = task_kwargs(dag_level, skip=skip)
+    if notify and notify["retry"] is not None:
+        pairs.append(("on_retry_callback", notify["retry"]))
     return Code("{" + ", ".join(f"{literal(name)}: {code}" for name, code in pairs) + "}")
+
+
+NOTIFY_EVENTS = ("failure", "success", "retry", "deadline")
+
+
+def notify_model(spec: Spec, analysis: Analysis, stated: dict[str, Any] | None
+                 ) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The DAG's notifications: the spec's `notify` keys over the project's `defaults.notify`.
+
+    Returns what the templates emit (None when no event sends anything) and findings for names
+    that are not channels and for a deadline without its minutes.
+    """
+    project = analysis.project.config["defaults"].get("notify") or {}
+    own = stated or {}
+    channels = {**project.get("channels", {}), **own.get("channels", {})}
+    events: dict[str, list[str]] = {}
+    findings = []
+    for event in NOTIFY_EVENTS:
+        key = f"on_{event}"
+        names = own.get(key, project.get(key, []))
+        for i, name in enumerate(names):
+            if name not in channels:
+                where = ("spec", "notify", key, i) if key in own else ("spec",)
+                origin = "" if key in own else f" (from `defaults.notify.{key}` in dagspec.yaml)"
+                findings.append(spec.finding(
+                    where, "DS202", f"notify channel `{name}` is not defined{origin}",
+                    did_you_mean(name, list(channels))
+                    or "define it under `notify.channels` here or in dagspec.yaml"))
+        if names:
+            events[event] = list(names)
+    minutes = own.get("deadline_minutes", project.get("deadline_minutes"))
+    if "deadline" in events and minutes is None:
+        findings.append(spec.finding(
+            ("spec", "notify") if "notify" in spec.body else ("spec",), "DS102",
+            "`on_deadline` lists channels but no `deadline_minutes` says when a run is late",
+            "add `deadline_minutes: 60` (how long a run may take once queued)"))
+    if not events or findings:
+        return None, findings
+    used = sorted({n for names in events.values() for n in names})
+    return {"channels": {n: channels[n] for n in used}, "events": events,
+            "deadline_minutes": minutes}, []
+
+
+def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Template pieces for notifications: the NOTIFY constant, DAG arguments, the retry hook."""
+    if model is None:
+        return None
+    events = model["events"]
+    dag_args = [(f"on_{e}_callback", Code(f"NOTIFY.on({literal(e)}, {literal(events[e])})"))
+                for e in ("failure", "success") if e in events]
+    if "deadline" in events:
+        dag_args.append(("deadline", Code(
+            f"NOTIFY.deadline({literal(model['deadline_minutes'])}, "
+            f"{literal(events['deadline'])})")))
+    retry = Code(f"NOTIFY.on('retry', {literal(events['retry'])})") if "retry" in events else None
+    return {"define": Code(f"Notify({literal(model['channels'])})"), "dag_args": dag_args,
+            "retry": retry}

@@ -14,6 +14,8 @@ from compiler.kinds.common import (
     dag_basics,
     default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
     project_settings,
     spec_settings,
@@ -79,9 +81,12 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
             )
         )
         return None, findings
+    notify, notify_findings = notify_model(origin("notify"), analysis, _raw(chain).get("notify"))
+    findings += notify_findings
     if any(f.severity is Severity.ERROR for f in findings):
         return None, findings
-    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis, _raw(chain)), chain)
+    model = _model(spec, body, analysis, _raw(chain), notify_code(notify))
+    target = Target(spec.name, TEMPLATE, model, chain)
     _add_artifacts(target, spec.name, body, origin)
     _add_graph(target)
     return target, findings
@@ -276,7 +281,7 @@ def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> lis
 
 
 def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
-           raw: dict[str, Any]) -> dict[str, Any]:
+           raw: dict[str, Any], notify: dict[str, Any] | None) -> dict[str, Any]:
     config = analysis.project.config
     taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
     dag_level = inherit(project_settings(analysis), spec_settings(spec, raw))
@@ -331,7 +336,8 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
         "owner": dag_level.get("owner"),
         "entity": spec.name,
         "max_active_runs": 16,
-        "default_args": default_args(dag_level, with_pool=False),
+        "default_args": default_args(dag_level, with_pool=False, notify=notify),
+        "notify": notify,
         "settings": dag_level,
         "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
         "pool": None if own_pools else dag_level["pool"],

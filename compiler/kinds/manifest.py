@@ -15,6 +15,8 @@ from compiler.kinds.common import (
     dag_basics,
     default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
     project_settings,
     spec_settings,
@@ -45,11 +47,13 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     findings += undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
         (("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])])
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
+    notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
+    findings += notify_findings
     plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
         model = None if problems or findings else _model(
-            spec, body, process, spec.body["processes"][i], analysis)
+            spec, body, process, spec.body["processes"][i], analysis, notify_code(notify))
         target = None
         if model is not None:
             target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
@@ -105,7 +109,7 @@ def _operator_default(key: str, settings: dict[str, Any], process: dict[str, Any
 
 
 def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[str, Any],
-           analysis: Analysis) -> dict[str, Any]:
+           analysis: Analysis, notify: dict[str, Any] | None) -> dict[str, Any]:
     meta = analysis.project.config["meta"]
     runtime = {k: v for k, v in process.items()
                if k not in ("description", "deps", "outs") and (k == "retries" or k not in KEYS)}
@@ -132,7 +136,8 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[
         "meta_sqlite_path": meta["sqlite_path"],
         "owner": settings.get("owner"),
         "settings": settings,
-        "default_args": default_args(settings, with_pool=True),
+        "default_args": default_args(settings, with_pool=True, notify=notify),
+        "notify": notify,
         # The gate operator defaults retries and delay from the process: state them explicitly.
         "gate_args": [(k, v) for k, v in args if k in ("retries", "retry_delay")
                       and not _operator_default(k, settings, process)],

@@ -17,6 +17,8 @@ from compiler.kinds.common import (
     dag_basics,
     default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
     project_settings,
     spec_settings,
@@ -40,9 +42,11 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("ReductionPipeline", spec.doc.data)["spec"]
     findings = _check(spec, body) + undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
         (("spec", "steps", i), s) for i, s in enumerate(spec.body["steps"])])
+    notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
+    findings += notify_findings
     if findings:
         return [(None, findings)]
-    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), [spec])
+    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis, notify_code(notify)), [spec])
     _add_artifacts(target, spec, body)
     return [(target, _surprises(spec, body, analysis.project.config["slurm"]["node"]))]
 
@@ -141,7 +145,8 @@ def _group_id(group_by: list[str]) -> str:
     return "per_" + "_".join(group_by) if group_by else "all_data"
 
 
-def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
+def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
+           notify: dict[str, Any] | None) -> dict[str, Any]:
     slurm = analysis.project.config["slurm"]
     meta = analysis.project.config["meta"]
     trigger = body["trigger"]
@@ -208,7 +213,8 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
                      sdk_imports=("DAG", "Param", "task_group")),
         "owner": dag_level.get("owner"),
         "settings": dag_level,
-        "default_args": default_args(dag_level, with_pool=False),
+        "default_args": default_args(dag_level, with_pool=False, notify=notify),
+        "notify": notify,
         "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
         "paused": not body["enabled"],
         "continuous": trigger["type"] == "CONTINUOUS",
