@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     graph.set_defaults(handler=_graph)
 
+    init = commands.add_parser("init", help="start a new project (like dbt init)")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."),
+                      help="folder of the new project (default: here)")
+    init.set_defaults(handler=_init)
+
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
     schema.add_argument("--out", type=Path, help="write every schema file into this folder")
@@ -201,6 +206,22 @@ def _graph(args: argparse.Namespace) -> int:
     else:
         args.output.write_bytes(data)
         print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from compiler.init import init
+
+    written, existing = init(args.dir)
+    if existing:
+        for path in existing:
+            print(f"dagspec init: {path} already exists", file=sys.stderr)
+        print("dagspec init: nothing written; choose an empty folder", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path}")
+    where = "" if args.dir == Path(".") else f"cd {args.dir} && "
+    print(f"next: {where}dagspec lint && dagspec compile")
     return EXIT_OK
 
 
