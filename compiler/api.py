@@ -103,7 +103,7 @@ def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
             return
     project_root = _relative(project.root, target_dir)
     for target in targets:
-        target.model["project_root"] = project_root
+        _finish(target, project_root)
     try:
         if store is not None:
             result.plan = plan(targets, target_dir, prune=only is None, existing=store.existing)
@@ -166,7 +166,7 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
         return None, analysis.findings
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
-            target.model["project_root"] = _relative(project.root, project.output_dir)
+            _finish(target, _relative(project.root, project.output_dir))
             try:
                 return render_file(target), analysis.findings
             except UnsafeValue as exc:
@@ -180,6 +180,15 @@ def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
     spec = target.sources[0].doc.file if target is not None else getattr(exc, "file", "(render)")
     return Finding(spec, 1, 1, "DS206", f"cannot write this spec as a DAG file: {exc}",
                    suggestion="please report it; the value above has no Python literal")
+
+
+def _finish(target: Target, project_root: str) -> None:
+    """What the model needs once the whole project is known: the way back to the project
+    root, and the DAG's documentation."""
+    from compiler.docs import constant, dag_doc
+
+    target.model["project_root"] = project_root
+    target.model["doc_md"] = constant(dag_doc(target))
 
 
 def _relative(root: Path, out: Path) -> str:
