@@ -46,6 +46,7 @@ stress: $(STAMP)
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_incremental.py
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
 	$(BIN)/python bench/bench_local_run.py
