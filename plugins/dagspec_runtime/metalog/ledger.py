@@ -244,6 +244,19 @@ class Ledger:
         with self.engine.connect() as conn:
             return {r.unit_id: (r.status, r.retry_count) for r in conn.execute(q)}
 
+    def step_rows(
+        self, step: str, unit_ids: Sequence[int]
+    ) -> dict[int, tuple[int | None, int | None, str]]:
+        """unit id → (rows_in, rows_out, status) of its row in the step's log."""
+        if not unit_ids:
+            return {}
+        t = s.STEP_LOGS[step]
+        q = sa.select(t.c.unit_id, t.c.rows_in, t.c.rows_out, t.c.status).where(
+            t.c.unit_id.in_(list(unit_ids))
+        )
+        with self.engine.connect() as conn:
+            return {r.unit_id: (r.rows_in, r.rows_out, r.status) for r in conn.execute(q)}
+
     def statuses_messages(self, step: str, unit_ids: Sequence[int]) -> dict[int, str | None]:
         """unit id → the message of its row in the step's log."""
         if not unit_ids:
