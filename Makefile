@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
 	$(BIN)/python bench/bench_local_run.py
+	$(BIN)/python bench/bench_etl.py
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
 

@@ -191,3 +191,24 @@ def test_failed_unit_listed_requeued_and_new_files_still_load(
     assert action["at"] is not None
     assert cli.main(["meta", "--db", db_url, "skip", "--process", "orders",
                      str(bad["unit_id"])]) == 1  # committed now: nothing to skip
+
+
+def test_heartbeat_renews_the_lease_of_a_live_run(db_url: str) -> None:
+    from dagspec_runtime.etl.claims import holding_claims
+    from dagspec_runtime.metalog.ledger import UnitRef
+
+    ledger = Ledger(engine_for(db_url), "beat")
+    ledger.ensure()
+    ids = list(ledger.register([UnitRef("a.csv", "h1"), UnitRef("b.csv", "h2")]).values())
+    ledger.claim("alive", ids, 3)
+    first = max(u.claimed_until for u in ledger.open_units())
+    with holding_claims(ledger, "alive", 3):
+        deadline = time.monotonic() + 30
+        while max(u.claimed_until for u in ledger.open_units()) <= first:
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.1)
+        assert claimed(db_url) == set()  # other process: nothing of "orders"
+        assert {u.claimed_by for u in ledger.open_units()} == {"alive"}
+    with pytest.raises(RuntimeError), holding_claims(ledger, "alive", 3):
+        raise RuntimeError("a gate failed")
+    assert {u.claimed_by for u in ledger.open_units()} == {None}

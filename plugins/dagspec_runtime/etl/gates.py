@@ -154,7 +154,9 @@ def contract(ctx: GateContext) -> Report:
     """Strict: any bad row stops the run before anything is staged. Quarantine: bad rows go to
     the quarantine folder with a reason each, good rows continue."""
     cfg = ctx.cfg
-    units = {u["id"]: u for u in _units(ctx) if not u["staged"]}
+    held = _units(ctx)
+    units = {u["id"]: u for u in held if not u["staged"]}
+    resumed = {u["id"]: u for u in held if u["staged"]}
     by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for rec in read_jsonl(ctx.path("extract", "rows.jsonl")):
         if rec["unit"] in units:
@@ -230,6 +232,17 @@ def contract(ctx: GateContext) -> Report:
             for uid, info in per_unit.items()
         ],
     )
+    # Units staged by an earlier attempt keep the counts their validation recorded, so the
+    # evidence of a resumed run still says what was quarantined.
+    for uid, (rows_in, rows_out, _) in ctx.ledger.step_rows("validation", sorted(resumed)).items():
+        per_unit[uid] = {
+            "path": resumed[uid]["path"],
+            "rows_in": rows_in or 0,
+            "valid": rows_out or 0,
+            "rejected": (rows_in or 0) - (rows_out or 0),
+            "quarantine_file": None,
+            "resumed": True,
+        }
     write_jsonl(ctx.path("contract", "good.jsonl"), good_out)
     write_json(
         ctx.path("contract", "report.json"),
@@ -355,6 +368,8 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
         ],
     )
     finalized = sorted(loaded)
+    # What this run id loaded, across its attempts (a retry finds its own earlier moves).
+    result = load.loaded_by(ctx.sink, cfg, ctx.run_id, finalized)
     paths = {u["id"]: u["path"] for u in _read_units(ctx)}
     messages = ctx.ledger.statuses_messages("transform", sorted(failed))
     report = {

@@ -67,6 +67,27 @@ def loaded_units(engine: sa.Engine, cfg: ProcessConfig, unit_ids: Sequence[int])
     return found
 
 
+def loaded_by(
+    engine: sa.Engine, cfg: ProcessConfig, run_id: str, unit_ids: Sequence[int]
+) -> dict[str, Any]:
+    """Units of `unit_ids` this run id moved into the target, and their rows (from markers)."""
+    m = markers_table(cfg)
+    ids = list(unit_ids)
+    won: list[int] = []
+    rows = 0
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            q = sa.select(m.c.unit_id, m.c.rows_loaded).where(
+                m.c.process == cfg.name,
+                m.c.run_id == run_id,
+                m.c.unit_id.in_(ids[start : start + 500]),
+            )
+            for uid, n in conn.execute(q):
+                won.append(uid)
+                rows += int(n or 0)
+    return {"won": sorted(won), "rows_loaded": rows}
+
+
 def finalize(
     engine: sa.Engine, cfg: ProcessConfig, run_id: str, unit_ids: Sequence[int]
 ) -> dict[str, Any]:

@@ -170,10 +170,9 @@ def run_with_report(
             if report.attempts < report.max_attempts and retry_backoff_seconds > 0:
                 sleep(retry_backoff_seconds)
     report.duration_s = time.monotonic() - started
-    fill_from_run_folder(report, folder)
-    for message in errors:
-        if message not in report.errors:
-            report.errors.insert(0, message)
+    fill_from_run_folder(report, folder)  # the failing gate's own message, when it left one
+    if report.status != SUCCESS and not report.errors:
+        report.errors = errors
     if report.errors and report.status == SUCCESS:
         report.status = FAILED
     return report

@@ -185,15 +185,17 @@ class Ledger:
     def renew(self, run_id: str, lease_seconds: float) -> int:
         """Push this run's leases forward (the heartbeat of a live run); returns rows renewed."""
         il = s.ingestion_log
+        mine = sa.and_(il.c.process == self.process, il.c.claimed_by == run_id, il.c.state == s.NEW)
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Rows the run itself has locked right now (a claim, a state commit) are left
+                # alone: locking them from this thread too could deadlock with it.
+                ids = sa.select(il.c.id).where(mine).order_by(il.c.id)
+                mine = il.c.id.in_(ids.with_for_update(skip_locked=True).scalar_subquery())
             return int(
                 conn.execute(
                     sa.update(il)
-                    .where(
-                        il.c.process == self.process,
-                        il.c.claimed_by == run_id,
-                        il.c.state == s.NEW,
-                    )
+                    .where(mine)
                     .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
                 ).rowcount
                 or 0
@@ -241,6 +243,19 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return {r.unit_id: (r.status, r.retry_count) for r in conn.execute(q)}
+
+    def step_rows(
+        self, step: str, unit_ids: Sequence[int]
+    ) -> dict[int, tuple[int | None, int | None, str]]:
+        """unit id → (rows_in, rows_out, status) of its row in the step's log."""
+        if not unit_ids:
+            return {}
+        t = s.STEP_LOGS[step]
+        q = sa.select(t.c.unit_id, t.c.rows_in, t.c.rows_out, t.c.status).where(
+            t.c.unit_id.in_(list(unit_ids))
+        )
+        with self.engine.connect() as conn:
+            return {r.unit_id: (r.rows_in, r.rows_out, r.status) for r in conn.execute(q)}
 
     def statuses_messages(self, step: str, unit_ids: Sequence[int]) -> dict[int, str | None]:
         """unit id → the message of its row in the step's log."""
