@@ -79,7 +79,7 @@ def compile_project(
                                            suggestion=f"specs with DAGs: {known}"))
             return result
     for target in targets:
-        target.model["project_root"] = _relative(project.root, target_dir)
+        _finish(target, _relative(project.root, target_dir))
     try:
         result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
@@ -139,9 +139,18 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
         return None, analysis.findings
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
-            target.model["project_root"] = _relative(project.root, project.output_dir)
+            _finish(target, _relative(project.root, project.output_dir))
             return render_file(target), analysis.findings
     return None, analysis.findings
+
+
+def _finish(target: Target, project_root: str) -> None:
+    """What the model needs once the whole project is known: the way back to the project
+    root, and the DAG's documentation."""
+    from compiler.docs import constant, dag_doc
+
+    target.model["project_root"] = project_root
+    target.model["doc_md"] = constant(dag_doc(target))
 
 
 def _relative(root: Path, out: Path) -> str:

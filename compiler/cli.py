@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
 
     meta.add_parser(commands).set_defaults(handler=_meta)
 
+    init = commands.add_parser("init", help="start a new project (like dbt init)")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."),
+                      help="folder of the new project (default: here)")
+    init.set_defaults(handler=_init)
+
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
     schema.add_argument("--out", type=Path, help="write every schema file into this folder")
@@ -226,6 +231,21 @@ def _meta(args: argparse.Namespace) -> int:
     from compiler import meta
 
     return meta.run(args, _root(args))
+
+def _init(args: argparse.Namespace) -> int:
+    from compiler.init import init
+
+    written, existing = init(args.dir)
+    if existing:
+        for path in existing:
+            print(f"dagspec init: {path} already exists", file=sys.stderr)
+        print("dagspec init: nothing written; choose an empty folder", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path}")
+    where = "" if args.dir == Path(".") else f"cd {args.dir} && "
+    print(f"next: {where}dagspec lint && dagspec compile")
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -13,11 +13,18 @@ from compiler.findings import Finding
 from compiler.kinds.common import (
     catchup_warning,
     dag_basics,
+    default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
+    project_settings,
+    spec_settings,
     trigger_params,
+    undeclared_pools,
 )
 from compiler.schemas import apply_defaults
+from compiler.settings import KEYS, inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
 
 TEMPLATE = "manifest.py.j2"
@@ -37,11 +44,16 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("Manifest", spec.doc.data)["spec"]
     processes = body["processes"]
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
+    findings += undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
+        (("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])])
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
+    notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
+    findings += notify_findings
     plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
-        model = None if problems or findings else _model(spec, body, process, analysis)
+        model = None if problems or findings else _model(
+            spec, body, process, spec.body["processes"][i], analysis, notify_code(notify))
         target = None
         if model is not None:
             target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
@@ -119,11 +131,22 @@ def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Findi
     return findings
 
 
-def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
-           analysis: Analysis) -> dict[str, Any]:
+def _operator_default(key: str, settings: dict[str, Any], process: dict[str, Any]) -> bool:
+    """Whether the gate operator would choose this value itself (from PROCESS)."""
+    if key == "retries":
+        return settings["retries"] == process.get("retries", 0)
+    return settings["retry_delay_seconds"] == process.get("retry_backoff_seconds")
+
+
+def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[str, Any],
+           analysis: Analysis, notify: dict[str, Any] | None) -> dict[str, Any]:
     meta = analysis.project.config["meta"]
-    runtime = {k: v for k, v in process.items() if k not in ("description", "deps", "outs")}
+    runtime = {k: v for k, v in process.items()
+               if k not in ("description", "deps", "outs") and (k == "retries" or k not in KEYS)}
     gates = GATES + (["publish"] if "publish" in process else [])
+    settings = inherit(project_settings(analysis), spec_settings(spec),
+                       stated(raw, {"retry_backoff_seconds": "retry_delay_seconds"}))
+    args = task_kwargs(settings)
     name = dag_id(spec.name, process["name"])
     description = process.get("description") or spec.doc.data["metadata"].get(
         "description") or f"ETL process {process['name']}"
@@ -141,5 +164,12 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
         "gates": gates,
         "meta_conn_id": meta["conn_id"],
         "meta_sqlite_path": meta["sqlite_path"],
-        "retries": process["retries"],
+        "owner": settings.get("owner"),
+        "settings": settings,
+        "default_args": default_args(settings, with_pool=True, notify=notify),
+        "notify": notify,
+        # The gate operator defaults retries and delay from the process: state them explicitly.
+        "gate_args": [(k, v) for k, v in args if k in ("retries", "retry_delay")
+                      and not _operator_default(k, settings, process)],
+        "timedelta": needs_timedelta(args),
     }

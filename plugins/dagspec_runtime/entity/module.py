@@ -27,6 +27,12 @@ from typing import Any
 
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.run_identity import (
+    StderrLog,
+    module_manifest,
+    run_ids,
+    with_context,
+)
 from dagspec_runtime.entity.status import ERROR, SUCCEEDED
 from dagspec_runtime.entity.workspace import run_params
 from dagspec_runtime.errors import StepFailed
@@ -233,15 +239,10 @@ def run_module(
     if workspace is None:
         raise StepFailed(f"module {module!r}: no workspace (prepare_workspace)")
     target, dry_run, _ = run_params({"params": params})
-    manifest = {
-        "entity_id": entity,
-        "workspace": str(workspace),
-        "target": target,
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "inputs": dict(inputs or {}),
-        "output_dir": phase,
-    }
+    run_id, airflow_run_id = run_ids(workspace)
+    manifest = module_manifest(entity=entity, workspace=workspace, target=target,
+                               run_id=run_id, dry_run=dry_run, inputs=dict(inputs or {}),
+                               output_dir=phase)
     schema.check("manifest", manifest, f"manifest of module {module!r}")
     manifest_file = write_json(manifest_path(workspace, phase, module), manifest)
     argv = resolve_command(command) + ["--manifest", str(manifest_file), "--json"]
@@ -253,11 +254,13 @@ def run_module(
         **dict(env or {}),
     }
     log.info("Running module %s: %s (cwd %s)", module, argv, project_root)
-    with stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep:
+    with stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep, \
+            StderrLog(workspace, module) as shared:
 
         def on_stderr(line: str) -> None:
             log.info("[%s] %s", module, line)
             keep.write(line + "\n")
+            shared.write(line)
 
         run = run_process(
             argv,
@@ -268,6 +271,8 @@ def run_module(
             on_start=on_start,
         )
     envelope, failure = judge(module, entity, run, timeout_seconds)
+    envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id,
+                            phase=phase, workspace=workspace)
     write_json(result_path(workspace, phase, module), envelope)
     if failure:
         raise StepFailed(failure, envelope)

@@ -18,6 +18,7 @@ from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.promote import REPORT_NAME, contained, expand
+from dagspec_runtime.entity.run_identity import run_ids
 from dagspec_runtime.entity.status import (
     ERROR,
     NOT_RUN,
@@ -71,6 +72,7 @@ def build_result(
     dry_run: bool,
     workspace: Path | None,
     phases: Mapping[str, Sequence[str]],
+    airflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """Aggregate phase results and the promote report into the pipeline-result document.
 
@@ -89,6 +91,7 @@ def build_result(
     return {
         "entity": entity,
         "run_id": run_id,
+        "airflow_run_id": airflow_run_id,
         "target": target,
         "dry_run": dry_run,
         "status": status,
@@ -132,9 +135,12 @@ def finish_run(
     """Write pipeline-result.json (not into the project on a dry run), remove the workspace
     unless kept; the result, or ``StepFailed`` carrying it when the run was partial or error."""
     target, dry_run, keep = run_params({"params": params})
+    airflow_run_id = run_id  # the runner's id; the run's own is the workspace's UUIDv7
+    run_id = run_ids(workspace)[0] if workspace is not None else airflow_run_id
     result = build_result(
         entity=entity,
         run_id=run_id,
+        airflow_run_id=airflow_run_id,
         target=target,
         dry_run=dry_run,
         workspace=workspace,

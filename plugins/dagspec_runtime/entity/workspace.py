@@ -1,7 +1,8 @@
 """Per-run workspace: an isolated folder so parallel runs and retries never collide.
 
-Layout: ``<base>/<prefix>-<entity>-<uuid>/<phase>/...`` plus ``workspace.json`` (what the run
-is) and, at the end, ``pipeline-result.json``. Other tasks find the folder through the XCom of
+Layout: ``<base>/<prefix>-<entity>-<run_id>/<phase>/...`` (the run's UUIDv7, see run_identity)
+plus ``workspace.json`` (what the run is), ``pipeline-stderr.log`` and, at the end,
+``pipeline-result.json``. Other tasks find the folder through the XCom of
 task ``prepare_workspace``.
 """
 
@@ -10,16 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dagspec_runtime.entity.files import read_json, write_json
+from dagspec_runtime.entity.run_identity import WORKSPACE_FILE, new_run_id
 
 PREPARE_TASK_ID = "prepare_workspace"
-WORKSPACE_FILE = "workspace.json"
 ENTITY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _NAME_RE = ENTITY_RE
 
@@ -42,15 +42,20 @@ def resolve_base(base_dir: str | None, project_root: str | None = None) -> Path:
     return Path("/tmp")
 
 
-def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt") -> Path:
-    """Make a fresh ``<prefix>-<entity>-<uuid>`` folder with one subfolder per phase."""
+def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt",
+                     run_id: str | None = None) -> Path:
+    """Make a fresh ``<prefix>-<entity>-<run_id>`` folder with one subfolder per phase; the run
+    id is the run's UUIDv7 (a new one when not given)."""
     if not ENTITY_RE.match(entity):
         raise ValueError(f"entity {entity!r} must be letters, digits, '-' or '_'")
     for phase in phases:
         if not _NAME_RE.match(phase):
             raise ValueError(f"phase {phase!r} must be letters, digits, '-' or '_'")
     base.mkdir(parents=True, exist_ok=True)
-    workspace = base / f"{prefix}-{entity}-{uuid.uuid4()}"
+    run_id = run_id or new_run_id()
+    if not _NAME_RE.match(run_id):
+        raise ValueError(f"run id {run_id!r} must be letters, digits, '-' or '_'")
+    workspace = base / f"{prefix}-{entity}-{run_id}"
     workspace.mkdir()  # exist_ok=False: a clash must never share a folder
     for phase in phases:
         (workspace / phase).mkdir()
@@ -95,13 +100,15 @@ def prepare(
     """Create the run's workspace with its ``workspace.json``; its path (what later tasks read)."""
     target, dry_run, keep = run_params({"params": params})
     base = resolve_base(base_dir, project_root)
-    workspace = create_workspace(entity, phases, base, prefix)
+    correlation_id = new_run_id()  # the run's UUIDv7; ``run_id`` is the runner's own id
+    workspace = create_workspace(entity, phases, base, prefix, correlation_id)
     write_json(
         workspace / WORKSPACE_FILE,
         {
             "entity": entity,
             "phases": list(phases),
-            "run_id": run_id,
+            "run_id": correlation_id,
+            "airflow_run_id": run_id,
             "target": target,
             "dry_run": dry_run,
             "keep_workspace": keep,
