@@ -55,7 +55,8 @@ def _task(task_id: str, call: str, kwargs: dict[str, Any], *settings: dict[str, 
 
 def _entity_tasks(model: dict[str, Any], root: str) -> list[dict[str, Any]]:
     entity = model["entity"]
-    dag = {"retries": model["retries"], **{k: model[k] for k in SETTINGS[1:3] if k in model}}
+    # default_args: the project and spec settings, without the pool (it is the modules')
+    dag = {k: v for k, v in model["settings"].items() if k != "pool"}
     tasks = [_task("prepare_workspace", "entity.prepare_workspace", {
         "entity": entity, "phases": model["phase_names"],
         "base_dir": model["workspace"]["base_dir"], "prefix": model["workspace"]["prefix"],
@@ -67,9 +68,9 @@ def _entity_tasks(model: dict[str, Any], root: str) -> list[dict[str, Any]]:
                 "command": module["command"], "project_root": root,
                 "inputs": module["inputs"], "env": module["env"],
                 "timeout_seconds": module["timeout_seconds"]},
-                module, phase, {"pool": model["pool"]}, dag))
+                module["settings"], dag))
         tasks.append(_task(f"{phase['name']}.gate", "entity.gate", {
-            "phase": phase["name"], "modules": phase["required"]}, phase, dag,
+            "phase": phase["name"], "modules": phase["required"]}, dag,
             trigger_rule=ALL_DONE))
     tasks.append(_task("promote", "entity.promote", {
         "entity": entity, "project_root": root, "mapping": model["promote"]}, dag,
@@ -82,14 +83,15 @@ def _entity_tasks(model: dict[str, Any], root: str) -> list[dict[str, Any]]:
 
 def _manifest_tasks(model: dict[str, Any], root: str) -> list[dict[str, Any]]:
     process = model["process"]
-    retry = {"retries": process["retries"],
-             "retry_delay_seconds": process["retry_backoff_seconds"]}
+    # the gate operator's own defaults (from PROCESS), under the DAG's default_args
+    retry = {"retries": process.get("retries", 0),
+             "retry_delay_seconds": process.get("retry_backoff_seconds")}
     tasks = []
     for gate in model["gates"]:
         task = _task(gate, "etl.gate", {
             "gate": gate, "process": process, "meta_conn_id": model["meta_conn_id"],
             "meta_sqlite_path": model["meta_sqlite_path"], "project_root": root},
-            process, retry)
+            model["settings"], retry)
         task["inline"] = True  # gates run one after another; an interrupt reaches the gate
         tasks.append(task)
     return tasks

@@ -23,7 +23,7 @@ def entity_module(run: RunContext, **kwargs: Any) -> dict[str, Any]:
 
     kwargs.setdefault("module", kwargs.get("name"))
     kwargs.pop("name", None)
-    return run_module(workspace=run.workspace(), params=run.params,
+    return run_module(workspace=run.workspace(), run_id=run.run_id, params=run.params,
                       log=run.log, on_start=run.track, **kwargs)
 
 

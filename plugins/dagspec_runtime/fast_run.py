@@ -51,10 +51,7 @@ def stderr_logger(level: int = logging.INFO) -> logging.Logger:
 
 
 def new_run_id() -> str:
-    """The run's UUIDv7 (seed 000's correlation id), as the workspace and reports carry it."""
-    from dagspec_runtime.entity.run_identity import new_run_id as uuid7_id
-
-    return uuid7_id()
+    return "manual__" + datetime.now(UTC).isoformat()
 
 
 def run(

@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
 PROMOTED = ("models", "snowflake", "dbt", "landing/waste-tracking", "landing/organization-site")
-VOLATILE = {"run_id", "duration_s", "duration_ms", "finished_at", "workspace", "path", "error",
+VOLATILE = {"run_id", "airflow_run_id", "duration_s", "duration_ms", "finished_at", "workspace", "path", "error",
             "created_at", "timestamp", "exit_code", "cancelled"}
 
 

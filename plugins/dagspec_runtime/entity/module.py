@@ -221,6 +221,7 @@ def judge(module: str, entity: str, run: ModuleRun, timeout: float) -> tuple[dic
 def run_module(
     *,
     workspace: Path | None,
+    run_id: str,
     params: Mapping[str, Any],
     entity: str,
     phase: str,
@@ -238,9 +239,10 @@ def run_module(
     if workspace is None:
         raise StepFailed(f"module {module!r}: no workspace (prepare_workspace)")
     target, dry_run, _ = run_params({"params": params})
-    run_id, airflow_run_id = run_ids(workspace)  # the run's UUIDv7, made with the workspace
-    manifest = module_manifest(entity=entity, workspace=workspace, target=target, run_id=run_id,
-                               dry_run=dry_run, inputs=inputs or {}, output_dir=phase)
+    run_id, airflow_run_id = run_ids(workspace)
+    manifest = module_manifest(entity=entity, workspace=workspace, target=target,
+                               run_id=run_id, dry_run=dry_run, inputs=dict(inputs or {}),
+                               output_dir=phase)
     schema.check("manifest", manifest, f"manifest of module {module!r}")
     manifest_file = write_json(manifest_path(workspace, phase, module), manifest)
     argv = resolve_command(command) + ["--manifest", str(manifest_file), "--json"]
@@ -269,8 +271,8 @@ def run_module(
             on_start=on_start,
         )
     envelope, failure = judge(module, entity, run, timeout_seconds)
-    envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id, phase=phase,
-                            workspace=workspace)
+    envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id,
+                            phase=phase, workspace=workspace)
     write_json(result_path(workspace, phase, module), envelope)
     if failure:
         raise StepFailed(failure, envelope)

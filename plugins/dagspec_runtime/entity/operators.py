@@ -59,7 +59,7 @@ class PrepareWorkspaceOperator(BaseOperator):
     def execute(self, context: Any) -> str:
         return prepare(
             entity=self.entity, phases=self.phases, base_dir=self.base_dir, prefix=self.prefix,
-            project_root=self.project_root, airflow_run_id=str(context["run_id"]),
+            project_root=self.project_root, run_id=str(context["run_id"]),
             params=_params(context), log=self.log,
         )
 
@@ -113,7 +113,7 @@ class ModuleOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             envelope = run_module(
-                workspace=workspace_from_context(context),
+                workspace=workspace_from_context(context), run_id=str(context["run_id"]),
                 params=_params(context), entity=self.entity, phase=self.phase,
                 module=self.module, command=self.command, project_root=self.project_root,
                 inputs=self.inputs, env=self.env, timeout_seconds=self.timeout_seconds,

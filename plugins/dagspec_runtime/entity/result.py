@@ -135,9 +135,8 @@ def finish_run(
     """Write pipeline-result.json (not into the project on a dry run), remove the workspace
     unless kept; the result, or ``StepFailed`` carrying it when the run was partial or error."""
     target, dry_run, keep = run_params({"params": params})
-    airflow_run_id = None
-    if workspace is not None:
-        run_id, airflow_run_id = run_ids(workspace)  # the run's UUIDv7 and Airflow's id
+    airflow_run_id = run_id  # the runner's id; the run's own is the workspace's UUIDv7
+    run_id = run_ids(workspace)[0] if workspace is not None else airflow_run_id
     result = build_result(
         entity=entity,
         run_id=run_id,

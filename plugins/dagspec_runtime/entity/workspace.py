@@ -93,26 +93,22 @@ def prepare(
     base_dir: str | None,
     prefix: str,
     project_root: str | None,
+    run_id: str,
     params: Mapping[str, Any],
     log: logging.Logger,
-    run_id: str | None = None,
-    airflow_run_id: str | None = None,
 ) -> str:
-    """Create the run's workspace with its ``workspace.json``; its path (what later tasks read).
-
-    ``run_id`` is the run's UUIDv7 (a new one when None, as in Airflow, whose own run id is
-    recorded beside it as ``airflow_run_id``)."""
+    """Create the run's workspace with its ``workspace.json``; its path (what later tasks read)."""
     target, dry_run, keep = run_params({"params": params})
     base = resolve_base(base_dir, project_root)
-    run_id = run_id or new_run_id()
-    workspace = create_workspace(entity, phases, base, prefix, run_id)
+    correlation_id = new_run_id()  # the run's UUIDv7; ``run_id`` is the runner's own id
+    workspace = create_workspace(entity, phases, base, prefix, correlation_id)
     write_json(
         workspace / WORKSPACE_FILE,
         {
             "entity": entity,
             "phases": list(phases),
-            "run_id": run_id,
-            "airflow_run_id": airflow_run_id,
+            "run_id": correlation_id,
+            "airflow_run_id": run_id,
             "target": target,
             "dry_run": dry_run,
             "keep_workspace": keep,
