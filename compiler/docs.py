@@ -16,7 +16,7 @@ import hashlib
 import shlex
 from typing import Any
 
-from compiler.analysis import Target
+from compiler.model import Target
 from compiler.graph import dag_graph, mermaid
 from compiler.render import Code, literal
 from compiler.settings import KEYS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Target
+from compiler.model import Analysis, Target
 
 ALL_DONE = "all_done"
 #: task settings a plan carries when the model has them (the names the schemas use)
