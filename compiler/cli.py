@@ -11,7 +11,7 @@ from pathlib import Path
 
 from compiler import api
 from compiler.findings import has_errors
-from compiler.project import find_root
+from compiler.project import CONFIG_NAME, find_root
 from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
 
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except UsageError as exc:
+        print(f"dagspec {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # reader went away
         return EXIT_USAGE
@@ -102,10 +105,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A wrong argument or a missing project: one line on stderr, exit code 2."""
+
+
 def _root(args: argparse.Namespace, hint: Path | None = None) -> Path:
+    """The project root: --project, or the nearest folder at or above `hint` (or the current
+    folder) that holds dagspec.yaml."""
     if args.project is not None:
-        return args.project.resolve()
-    return find_root(hint if hint is not None else Path.cwd())
+        root = args.project.resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise UsageError(f"no {CONFIG_NAME} in {root}; start a project there with "
+                             "`dagspec init`, or point --project at the folder that holds it")
+        return root
+    start = (hint if hint is not None else Path.cwd()).resolve()
+    root = find_root(start)
+    if not (root / CONFIG_NAME).is_file():
+        folder = start if start.is_dir() else start.parent
+        raise UsageError(f"no {CONFIG_NAME} in {folder} or any folder above it; start a "
+                         "project with `dagspec init`, or pass --project DIR")
+    return root
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -114,13 +133,21 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"dagspec lint: no such file or folder: {missing[0]}", file=sys.stderr)
         return EXIT_USAGE
     root = _root(args, args.paths[0] if args.paths else None)
+    empty = next((p for p in args.paths if p.is_dir() and not api.spec_files(p)), None)
+    if empty is not None:
+        raise UsageError(f"no specs in {empty} (no *.yaml or *.yml files)")
     findings = api.lint(root, args.paths)
     sys.stdout.write(REPORTERS[args.format](findings, root))
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:
+    if args.specs is not None and not args.specs.is_dir():
+        what = "a file" if args.specs.exists() else "missing"
+        raise UsageError(f"--specs must be a folder of specs; {args.specs} is {what}")
     root = _root(args)
+    if args.specs is not None and not api.spec_files(args.specs):
+        raise UsageError(f"no specs in {args.specs} (no *.yaml or *.yml files)")
     result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check,
                                  cached=not args.check, only=args.only)
     if result.findings:
@@ -231,6 +258,7 @@ def _meta(args: argparse.Namespace) -> int:
     from compiler import meta
 
     return meta.run(args, _root(args))
+
 
 def _init(args: argparse.Namespace) -> int:
     from compiler.init import init

@@ -16,8 +16,8 @@ import hashlib
 import shlex
 from typing import Any
 
-from compiler.model import Target
 from compiler.graph import dag_graph, mermaid
+from compiler.model import Target
 from compiler.render import Code, literal
 from compiler.settings import KEYS
 
