@@ -14,6 +14,7 @@ from compiler.kinds.common import (
     dag_basics,
     duplicate_names,
     param,
+    param_findings,
     trigger_params,
 )
 from compiler.model import Analysis, Artifact, Spec, Target
@@ -37,6 +38,7 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("Manifest", spec.doc.data)["spec"]
     processes = body["processes"]
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
+    findings += param_findings(spec, body["params"], body["schedule"] is not None)
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
     plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
