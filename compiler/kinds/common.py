@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
 from compiler.findings import Finding, Severity
 from compiler.model import Analysis, Spec
 from compiler.render import Code, literal
@@ -73,6 +76,28 @@ def optional(kind: str) -> list[str]:
     """The JSON-Schema type of a param that has a default. Airflow's trigger form marks a field
     required (`*`) unless its type allows null, so a field with a default allows it."""
     return [kind, "null"]
+def param_findings(spec: Spec, declared: dict[str, dict[str, Any]],
+                   scheduled: bool) -> list[Finding]:
+    """Airflow refuses to import a scheduled DAG whose params do not all resolve: a scheduled
+    run has no one to fill in the form, so every default must satisfy its own schema."""
+    if not scheduled:
+        return []
+    findings = []
+    for name, options in declared.items():
+        schema = {k: v for k, v in options.items() if k not in ("default", "description")}
+        problem = best_match(Draft202012Validator(schema, format_checker=FormatChecker())
+                             .iter_errors(options.get("default")))
+        if problem is None:
+            continue
+        at = ("spec", "params", name) + (("default",) if "default" in options else ())
+        findings.append(spec.finding(
+            at, "DS106",
+            f"param `{name}` of a scheduled DAG has " + (
+                f"a default that its own schema refuses ({problem.message})"
+                if "default" in options else "no default"),
+            "give it a default of its type (Airflow will not import a scheduled DAG otherwise), "
+            "or drop the schedule"))
+    return findings
 
 
 def trigger_params(builtin: list[dict[str, Any]],

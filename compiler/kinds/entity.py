@@ -16,6 +16,7 @@ from compiler.kinds.common import (
     notify_code,
     notify_model,
     param,
+    param_findings,
     project_settings,
     spec_settings,
     trigger_params,
@@ -66,8 +67,10 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
     body = _merged(chain)
     origin = _origin(chain)
     here = spec.place(("metadata", "name"))
+    checked = _check(body, origin, analysis) + param_findings(
+        origin("params"), body["params"], body["schedule"] is not None)
     findings = [f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
-                for f in _check(body, origin, analysis)]                # breaks this DAG too
+                for f in checked]                                       # breaks this DAG too
     findings += _check_pools(chain, origin, analysis)
     if body["abstract"]:
         return None, findings
@@ -198,6 +201,14 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
                     )
                 )
             seen_modules.setdefault(module["name"], (p, "modules", m))
+            if isinstance(module["command"], str):
+                try:
+                    shlex.split(module["command"])
+                except ValueError as exc:
+                    findings.append(phases_spec.finding(
+                        (*mat, "command"), "DS105",
+                        f"the command cannot be split into arguments: {str(exc).lower()}",
+                        "close the quote, or write the command as a list of arguments"))
             for i, output in enumerate(module["outputs"]):
                 if not output.startswith(f"{phase['name']}/"):
                     findings.append(

@@ -17,6 +17,7 @@ from compiler.kinds.common import (
     notify_code,
     notify_model,
     param,
+    param_findings,
     project_settings,
     spec_settings,
     trigger_params,
@@ -46,6 +47,7 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
     findings += undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
         (("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])])
+    findings += param_findings(spec, body["params"], body["schedule"] is not None)
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
     notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
     findings += notify_findings

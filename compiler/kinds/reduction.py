@@ -19,6 +19,7 @@ from compiler.kinds.common import (
     notify_code,
     notify_model,
     param,
+    param_findings,
     project_settings,
     spec_settings,
     trigger_params,
@@ -73,6 +74,14 @@ def _surprises(spec: Spec, body: dict[str, Any], node: dict[str, Any]) -> list[F
 def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
     steps = body["steps"]
     findings = duplicate_names(spec, steps, ("spec", "steps"), "step")
+    findings += param_findings(spec, body["params"], body["trigger"]["type"] != "MANUAL")
+    for name, software in body["software"].items():
+        if "latest" in software and software["latest"] not in software["versions"]:
+            findings.append(spec.finding(
+                ("spec", "software", name, "latest"), "DS202",
+                f"latest version `{software['latest']}` of `{name}` is not one of its versions",
+                did_you_mean(software["latest"], software["versions"])
+                or f"registered: {', '.join(software['versions'])}"))
     names = [s["name"] for s in steps]
     by_name = {s["name"]: s for s in steps}
     for i, step in enumerate(steps):
