@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test test-distributed bench fuzz airflow-up airflow-down slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs test test-distributed stress bench fuzz airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,14 @@ test: $(STAMP)
 	$(BIN)/dagspec compile --check
 	scripts/system-packages.sh
 	scripts/slurm-up.sh
-	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest || status=$$?; \
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest --ignore=tests/stress || status=$$?; \
+	scripts/slurm-down.sh --quiet; exit $$status
+
+# Many quick Slurm steps through a real scheduler + triggerer, 3 runs (tests/stress, minutes).
+# DAGSPEC_STRESS_SUBGROUPS / DAGSPEC_STRESS_RUNS change the size.
+stress: $(STAMP)
+	scripts/slurm-up.sh
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/stress -q -s || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
 # The Celery stack suite alone (also part of `make test`): two worker hosts, shared and object
@@ -44,8 +51,11 @@ test-distributed: $(STAMP)
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_incremental.py
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
+	$(BIN)/python bench/bench_local_run.py
+	$(BIN)/python bench/bench_etl.py
 	$(BIN)/python bench/bench_dag_processor.py 1000 2
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py

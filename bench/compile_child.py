@@ -1,6 +1,8 @@
 """One compile measurement in a fresh interpreter (so caches and peak memory are this compile's
 own). Interpreter start is excluded; importing the compiler is timed apart from compiling.
-Prints one JSON line on stdout."""
+CPU time counts this process and the worker processes it waited for (user + system).
+Modes: `cached` (the CLI's compile), `plain` (no build stamp), `check` (`compile --check`),
+`lint FILE` (`dagspec lint FILE`). Prints one JSON line on stdout."""
 
 from __future__ import annotations
 
@@ -11,23 +13,39 @@ import time
 from pathlib import Path
 
 
+def _cpu() -> float:
+    own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                        resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def main() -> int:
-    root, cached = Path(sys.argv[1]), sys.argv[2] == "cached"
+    root, mode = Path(sys.argv[1]), sys.argv[2]
     start = time.perf_counter()
     from compiler import api
 
-    imported = time.perf_counter()
-    result = api.compile_project(root, cached=cached)
-    done = time.perf_counter()
+    imported, cpu = time.perf_counter(), _cpu()
+    if mode == "lint":
+        findings = api.lint(root, [Path(sys.argv[3])])
+        done, cpu = time.perf_counter(), _cpu() - cpu
+        print(json.dumps({"import_seconds": imported - start, "seconds": done - imported,
+                          "cpu_seconds": cpu, "ok": not findings, "written": 0, "unchanged": 0,
+                          "findings": [f.as_dict() for f in findings[:5]],
+                          "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        return 0 if not findings else 1
+    result = api.compile_project(root, cached=mode == "cached", check=mode == "check")
+    done, cpu = time.perf_counter(), _cpu() - cpu
     plan = result.plan
     print(
         json.dumps(
             {
                 "import_seconds": imported - start,
                 "seconds": done - imported,
+                "cpu_seconds": cpu,
                 "ok": result.ok,
                 "findings": [f.as_dict() for f in result.findings[:5]],
                 "written": len(plan.files) if plan else 0,
+                "stale": plan.changed if plan else None,
                 "unchanged": len(plan.unchanged) if plan else 0,
                 "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }

@@ -14,8 +14,9 @@ def entity_name(i: int) -> str:
     return f"entity-{i:05d}"
 
 
-def write_project(root: Path, count: int) -> list[str]:
-    """A dagspec project of `count` self-contained Entity specs (no `extends`)."""
+def write_project(root: Path, count: int, *, rich: bool = False) -> list[str]:
+    """A dagspec project of `count` self-contained Entity specs (no `extends`); `rich`: the
+    ~125-line form (every module described, with env, timeout and required)."""
     names = [entity_name(i) for i in range(count)]
     (root / "specs").mkdir(parents=True, exist_ok=True)
     config = [
@@ -33,11 +34,11 @@ def write_project(root: Path, count: int) -> list[str]:
     ]
     (root / "dagspec.yaml").write_text("\n".join(config) + "\n")
     for name in names:
-        (root / "specs" / f"{name}.yaml").write_text(entity_spec(name))
+        (root / "specs" / f"{name}.yaml").write_text(entity_spec(name, rich=rich))
     return names
 
 
-def entity_spec(name: str) -> str:
+def entity_spec(name: str, *, rich: bool = False) -> str:
     lines = [
         "apiVersion: dagspec/v1",
         "kind: Entity",
@@ -59,7 +60,18 @@ def entity_spec(name: str) -> str:
             ]
             if p > 0:
                 lines.append(f"          inputs: {{prev: {PHASES[p - 1]}/out{m}.json}}")
+            if rich:
+                lines += [
+                    f"          description: Module {m} of phase {phase}, run for {name}.",
+                    f"          timeout_seconds: {600 + 60 * m}",
+                    f"          required: {'true' if m else 'false'}",
+                    "          env:",
+                    f"            BENCH_PHASE: {phase}",
+                ]
     lines += ["  promote:", "    - {from: ship/out0.json, to: 'out/{entity}/out0.json'}"]
+    if rich:
+        lines += ["    - {from: ship/out1.json, to: 'out/{entity}/out1.json'}",
+                  "  keep_workspace: false"]
     return "\n".join(lines) + "\n"
 
 

@@ -10,132 +10,84 @@ import multiprocessing
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from compiler.findings import Finding, Severity, format_path
-from compiler.findings import Path as SpecPath
-from compiler.loader import Document, load_file
+from compiler import cache, gcpause, ignores
+from compiler.artifacts import wire
+from compiler.findings import Finding
+from compiler.kinds import KINDS
+from compiler.lifeline import die_with_parent
+from compiler.loader import load_file
+from compiler.model import Analysis, Spec
 from compiler.project import Project
 from compiler.validate import kind_of, validate
 
 
-@dataclass
-class Spec:
-    """A structurally valid spec document."""
+@gcpause.paused()
+def analyse(project: Project, extra_files: Iterable[Path] = (), *,
+            use_cache: bool = True, save: bool = True) -> Analysis:
+    """Load and check the project's specs (plus `extra_files`), then plan the DAG files.
 
-    doc: Document
-    kind: str
-
-    @property
-    def name(self) -> str:
-        return self.doc.data["metadata"]["name"]
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return self.doc.data["spec"]
-
-    def finding(
-        self,
-        path: SpecPath,
-        code: str,
-        message: str,
-        suggestion: str | None = None,
-        *,
-        key: bool = False,
-        severity: Severity = Severity.ERROR,
-    ) -> Finding:
-        line, col = self.doc.marks.locate(path, key=key)
-        return Finding(
-            self.doc.file, line, col, code, message, format_path(path), suggestion, severity
-        )
-
-    def where(self, path: SpecPath) -> str:
-        """`file:line` of a path, for messages that point at a second place."""
-        return f"{self.doc.file}:{self.doc.marks.locate(path)[0]}"
-
-
-@dataclass
-class Target:
-    """One DAG file to write: its template, the values it needs, and the specs it came from.
-
-    `order` ranks the DAG's tasks so that a lower rank always runs first; `produces` and
-    `consumes` are the artifacts its tasks declare (see compiler.artifacts).
+    With the cache (compiler.cache) unchanged specs are neither parsed nor planned again;
+    the checks across specs run over all of them either way. `save=False`: the caller saves
+    the cache (`result.cache.save()`) once it has added what it learnt.
     """
-
-    name: str
-    template: str
-    model: dict[str, Any]
-    sources: list[Spec]
-    order: dict[str, int] = field(default_factory=dict)
-    produces: list[Any] = field(default_factory=list)
-    consumes: list[Any] = field(default_factory=list)
-    assets_in: dict[str, Any] = field(default_factory=dict)
-    outlets: dict[str, set[str]] = field(default_factory=dict)
-    needs: dict[str, set[str]] = field(default_factory=dict)  # producer DAG → paths read from it
-    tasks: dict[str, str | None] = field(default_factory=dict)  # task id → group (for pictures)
-    edges: list[tuple[str, str]] = field(default_factory=list)
-
-    def upstream(self, first: str, then: str) -> bool:
-        """Whether task `first` always finishes before task `then` starts."""
-        return self.order.get(first, 1 << 30) < self.order.get(then, -1)
-
-
-@dataclass
-class Analysis:
-    project: Project
-    specs: dict[str, Spec] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    targets: list[Target] = field(default_factory=list)
-    broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
-    texts: dict[str, str] = field(default_factory=dict)  # file → source, for inline ignores
-
-    def add(self, findings: Iterable[Finding]) -> None:
-        self.findings.extend(findings)
-
-
-def analyse(project: Project, extra_files: Iterable[Path] = ()) -> Analysis:
-    """Load and check the project's specs (plus `extra_files`), then plan the DAG files."""
-    from compiler import ignores
-    from compiler.artifacts import wire
-    from compiler.kinds import KINDS
-
     result = Analysis(project)
+    store = cache.Cache(project) if use_cache and cache.enabled() else None
+    result.cache = store
     result.add(project.findings)
+    unchecked: set[str] = set()  # files whose spec was not checked through
     files = list(dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)]))
-    for spec, findings, name, source in _load_all(project, files, list(KINDS)):
+    kinds = list(KINDS)
+    loaded = store.load(project, files, kinds, _load_all) if store else _load_all(
+        project, files, kinds)
+    for spec, findings, name, source in loaded:
         result.add(findings)
         if source is not None:
             result.texts[source[0]] = source[1]
         if spec is None:
             result.broken.add(name)
+            if source is not None:
+                unchecked.add(source[0])
             continue
         if spec.name in result.specs:
-            first = result.specs[spec.name]
-            result.add(
-                [
-                    spec.finding(
-                        ("metadata", "name"),
-                        "DS201",
-                        f"the name `{spec.name}` is already used by "
-                        f"{first.where(('metadata', 'name'))}",
-                        "give each spec its own `metadata.name`; it is the DAG id",
-                    )
-                ]
-            )
+            result.add(_duplicate_name(result.specs[spec.name], spec))
+            unchecked.add(spec.doc.file)
             continue
         result.specs[spec.name] = spec
     for kind in KINDS.values():
         kind.check_project(result)
     for spec in result.specs.values():
-        for target, findings in KINDS[spec.kind].plan(spec, result):
+        planned = store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(spec, result)
+        for target, findings in planned:
             result.add(findings)
             if target is not None:
                 result.targets.append(target)
     wire(result)
-    result.findings = sorted(ignores.apply(result.findings, result.texts))
+    result.findings = sorted(_merged(ignores.apply(result.findings, result.texts, unchecked)))
+    if store and save:
+        store.save()
     return result
+
+
+def _duplicate_name(first: Spec, again: Spec) -> list[Finding]:
+    """DS201 on both specs, each naming the other: either file alone shows the clash."""
+    at = ("metadata", "name")
+    return [
+        spec.finding(at, "DS201", f"the name `{spec.name}` (the DAG id) is also defined at "
+                     f"{other.where(at)}", "give each spec its own `metadata.name`")
+        .with_related(other.place(at))
+        for spec, other in ((again, first), (first, again))
+    ]
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """Each finding once (an abstract spec's error is found again for every entity extending
+    it), with the related places of all its copies."""
+    places: dict[Finding, list[tuple[str, int, int]]] = {}
+    for finding in findings:
+        places.setdefault(finding, []).extend(finding.related)
+    return [f if not extra else f.with_related(*extra) for f, extra in places.items()]
 
 
 #: (spec if structurally valid, findings, the name it means to have, (file, text) if readable)
@@ -150,7 +102,9 @@ def _load_all(project: Project, files: list[Path], kinds: list[str]) -> list[Loa
         return [_load_spec(project, path, kinds) for path in files]
     chunks = [files[i::workers] for i in range(workers)]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # Workers end with the compiler, also when it is killed with SIGKILL (see compiler/lifeline).
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         parts = list(pool.map(_load_chunk, [(project, chunk, kinds) for chunk in chunks]))
     by_path = {path: loaded for chunk, part in zip(chunks, parts, strict=True)
                for path, loaded in zip(chunk, part, strict=True)}

@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import stamp
-from compiler.analysis import Analysis, Target, analyse
+from compiler import cache, gcpause, stamp
+from compiler.analysis import analyse
+from compiler.cache import load_project
 from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
-from compiler.output import Plan, is_generated, plan, render_file, write
-from compiler.project import CONFIG_NAME, load_project
+from compiler.model import Analysis, Target
+from compiler.output import Plan, is_generated, plan, remove_dead_staging, render_file, write
+from compiler.project import CONFIG_NAME
 from compiler.render import UnsafeValue
 
 
@@ -30,16 +32,17 @@ class CompileResult:
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
     """Findings for `paths` (files or folders), or for the whole project when none are given."""
     project = load_project(root)
-    requested = [f.resolve() for p in paths for f in _spec_files(p)]
+    requested = [f.resolve() for p in paths for f in spec_files(p)]
     config = project.root / CONFIG_NAME
     files = [f for f in requested if f != config]  # the config is checked as the project's
     analysis = analyse(project, files)
     if not requested:
         return analysis.findings
     shown = {project.display(f) for f in requested}
-    return [f for f in analysis.findings if f.file in shown]
+    return [f for f in analysis.findings if f.involves(shown)]
 
 
+@gcpause.paused()
 def compile_project(
     root: Path,
     *,
@@ -51,7 +54,8 @@ def compile_project(
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
-    `cached`: skip everything when nothing the compile reads changed since the last one.
+    `cached`: with the incremental cache off (`DAGSPEC_CACHE=0`), skip everything when nothing
+    the compile reads changed since the last one (the build stamp).
     `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
     """
     project = load_project(root)
@@ -62,13 +66,32 @@ def compile_project(
             else str(specs.resolve())
         )
     target_dir = out.resolve() if out is not None else project.output_dir
-    if cached and only is None and not project.findings and stamp.unchanged(project, target_dir):
-        names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
-        return CompileResult(None, Plan(target_dir, unchanged=names))
-    result = CompileResult(analyse(project))
+    if not check and target_dir.parent.is_dir():
+        remove_dead_staging(target_dir)  # left by compiles that were killed
+    cached = cached and not cache.enabled()  # the cache makes an unchanged compile cheap too
+    if cached and only is None and not project.findings:
+        known = stamp.unchanged(project, target_dir)
+        if known is not None:
+            names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
+            return CompileResult(None, Plan(target_dir, unchanged=names), known)
+    result = CompileResult(analyse(project, save=False))
+    try:
+        _compile_analysed(result, target_dir, check=check, only=only)
+    finally:
+        if result.analysis.cache is not None:
+            result.analysis.cache.save()
+    if result.ok and not check and cached and only is None:
+        stamp.record(project, target_dir, result.findings)
+    return result
+
+
+def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
+                      only: str | None) -> None:
+    assert result.analysis is not None
+    project, store = result.analysis.project, result.analysis.cache
     result.findings = list(result.analysis.findings)
     if not result.ok:
-        return result
+        return
     targets = result.analysis.targets
     if only is not None:
         targets = _with_producers(result.analysis, only)
@@ -77,24 +100,28 @@ def compile_project(
             result.findings.append(Finding("(--only)", 1, 1, "DS202",
                                            f"no spec named `{only}` compiles to a DAG",
                                            suggestion=f"specs with DAGs: {known}"))
-            return result
+            return
+    project_root = _relative(project.root, target_dir)
     for target in targets:
-        target.model["project_root"] = _relative(project.root, target_dir)
+        _finish(target, project_root)
     try:
-        result.plan = plan(targets, target_dir, prune=only is None)
+        if store is not None:
+            result.plan = plan(targets, target_dir, prune=only is None, existing=store.existing)
+            store.remember_fingerprints(targets, result.plan.fingerprints)
+        else:
+            result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
-        result.findings.append(Finding("(render)", 1, 1, "DS206", str(exc)))
-        return result
+        result.findings.append(_unsafe(exc))
+        return
     if check:
-        return result
+        return
     if result.plan.changed:
         _refuse_changed_sources(result)
         if not result.ok:
-            return result
+            return
         write(result.plan)
-    if cached and only is None:
-        stamp.record(project, target_dir)
-    return result
+        if store is not None:
+            store.written(target_dir, result.plan.fingerprints)
 
 
 def select(analysis: Analysis, name: str) -> list[Target]:
@@ -139,9 +166,29 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
         return None, analysis.findings
     for target in analysis.targets:
         if target.sources[0].doc.file == shown:
-            target.model["project_root"] = _relative(project.root, project.output_dir)
-            return render_file(target), analysis.findings
+            _finish(target, _relative(project.root, project.output_dir))
+            try:
+                return render_file(target), analysis.findings
+            except UnsafeValue as exc:
+                return None, [*analysis.findings, _unsafe(exc, target)]
     return None, analysis.findings
+
+
+def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
+    """A value lint let through but no literal can hold: a dagspec bug, still reported at the
+    spec rather than as a traceback (lint refuses NaN and infinity at their place)."""
+    spec = target.sources[0].doc.file if target is not None else getattr(exc, "file", "(render)")
+    return Finding(spec, 1, 1, "DS206", f"cannot write this spec as a DAG file: {exc}",
+                   suggestion="please report it; the value above has no Python literal")
+
+
+def _finish(target: Target, project_root: str) -> None:
+    """What the model needs once the whole project is known: the way back to the project
+    root, and the DAG's documentation."""
+    from compiler.docs import constant, dag_doc
+
+    target.model["project_root"] = project_root
+    target.model["doc_md"] = constant(dag_doc(target))
 
 
 def _relative(root: Path, out: Path) -> str:
@@ -153,7 +200,10 @@ def _relative(root: Path, out: Path) -> str:
 def _refuse_changed_sources(result: CompileResult) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
     assert result.analysis is not None
+    assert result.plan is not None
     for target in result.analysis.targets:
+        if f"{target.name}.py" not in result.plan.files:
+            continue  # an unchanged file still matches the sources it was made from
         current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]
         if [s.doc.raw for s in target.sources] != current:
             result.findings.append(
@@ -175,7 +225,8 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _spec_files(path: Path) -> list[Path]:
+def spec_files(path: Path) -> list[Path]:
+    """The spec files a path names: itself, or the YAML files in the folder and below."""
     if path.is_dir():
         return sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
     return [path]

@@ -10,31 +10,13 @@ both places.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from urllib.parse import quote
 
-from compiler.analysis import Analysis, Spec, Target
-from compiler.findings import Finding, Severity
+from compiler.findings import Severity
+from compiler.model import Analysis, Artifact, Target
 from compiler.render import Code, identifier, literal, python_name
 
 URI_SCHEME = "dagspec://"
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One path read or written by one task, and where the spec says so."""
-
-    path: str
-    task: str
-    spec: Spec
-    at: tuple
-
-    def where(self) -> str:
-        return self.spec.where(self.at)
-
-    def finding(self, code: str, message: str, suggestion: str | None = None,
-                severity: Severity = Severity.ERROR) -> Finding:
-        return self.spec.finding(self.at, code, message, suggestion, severity=severity)
 
 
 def asset_uri(path: str) -> str:
@@ -50,7 +32,8 @@ def wire(analysis: Analysis) -> None:
                 first = producers[out.path][1]
                 analysis.add([out.finding(
                     "DS210", f"`{out.path}` is also produced by {first.spec.name}:{first.task} "
-                    f"({first.where()})", "give the path one producer; others should `deps:` it")])
+                    f"({first.where()})", "give the path one producer; others should `deps:` it")
+                    .with_related(first.spec.place(first.at))])
                 continue
             producers[out.path] = (target, out)
     edges: dict[str, dict[str, Artifact]] = {t.name: {} for t in analysis.targets}
@@ -115,9 +98,11 @@ def _report_cycles(analysis: Analysis, edges: dict[str, dict[str, Artifact]]) ->
 def _report(analysis: Analysis, edges: dict[str, dict[str, Artifact]], cycle: list[str]) -> None:
     links = [edges[a][b] for a, b in zip(cycle, cycle[1:], strict=False)]
     chain = " → ".join(f"{dep.spec.name}:{dep.task} ({dep.where()})" for dep in links)
+    places = [dep.spec.place(dep.at) for dep in links]
     for dep in links:
         analysis.add([dep.finding("DS203", f"artifacts form a cycle across specs: {chain}",
-                                  "break the cycle: one of these deps must go")])
+                                  "break the cycle: one of these deps must go")
+                      .with_related(*places)])
 
 
 def _attach_assets(target: Target) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from compiler import api
 from compiler.findings import has_errors
-from compiler.project import find_root
+from compiler.project import CONFIG_NAME, find_root
 from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
 
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except UsageError as exc:
+        print(f"dagspec {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # reader went away
         return EXIT_USAGE
@@ -61,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("spec", type=Path)
     render.set_defaults(handler=_render)
 
-    run = commands.add_parser("run", help="run one DAG locally (Airflow dag.test) and report")
+    run = commands.add_parser(
+        "run", help="run one DAG locally and report (fast; --airflow: through dag.test)")
     run.add_argument("spec", help="spec file or spec name")
     run.add_argument("--entity", help="the entity whose DAG to run (default: the spec's name)")
     run.add_argument("--selector", help="the manifest process to run (default: the only one)")
@@ -73,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="modules skip side effects")
     run.add_argument("--keep-workspace", action="store_true", help="leave the workspace on disk")
     run.add_argument("--conf", default="{}", help="more trigger params as a JSON object")
+    run.add_argument("--run-id", help="the run's id (default: manual__<time>)")
+    run.add_argument("--airflow", action="store_true",
+                     help="run the generated DAG file with Airflow's dag.test() (slower; "
+                     "proves the DAG file itself)")
     run.set_defaults(handler=_run)
 
     graph = commands.add_parser("graph", help="draw one spec's DAG, or the project's DAGs")
@@ -81,6 +89,15 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     graph.set_defaults(handler=_graph)
 
+    from compiler import meta
+
+    meta.add_parser(commands).set_defaults(handler=_meta)
+
+    init = commands.add_parser("init", help="start a new project (like dbt init)")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."),
+                      help="folder of the new project (default: here)")
+    init.set_defaults(handler=_init)
+
     schema = commands.add_parser("schema", help="print or export the JSON Schemas")
     schema.add_argument("kind", nargs="?", choices=sorted(KIND_FILES))
     schema.add_argument("--out", type=Path, help="write every schema file into this folder")
@@ -88,10 +105,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A wrong argument or a missing project: one line on stderr, exit code 2."""
+
+
 def _root(args: argparse.Namespace, hint: Path | None = None) -> Path:
+    """The project root: --project, or the nearest folder at or above `hint` (or the current
+    folder) that holds dagspec.yaml."""
     if args.project is not None:
-        return args.project.resolve()
-    return find_root(hint if hint is not None else Path.cwd())
+        root = args.project.resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise UsageError(f"no {CONFIG_NAME} in {root}; start a project there with "
+                             "`dagspec init`, or point --project at the folder that holds it")
+        return root
+    start = (hint if hint is not None else Path.cwd()).resolve()
+    root = find_root(start)
+    if not (root / CONFIG_NAME).is_file():
+        folder = start if start.is_dir() else start.parent
+        raise UsageError(f"no {CONFIG_NAME} in {folder} or any folder above it; start a "
+                         "project with `dagspec init`, or pass --project DIR")
+    return root
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -100,13 +133,21 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"dagspec lint: no such file or folder: {missing[0]}", file=sys.stderr)
         return EXIT_USAGE
     root = _root(args, args.paths[0] if args.paths else None)
+    empty = next((p for p in args.paths if p.is_dir() and not api.spec_files(p)), None)
+    if empty is not None:
+        raise UsageError(f"no specs in {empty} (no *.yaml or *.yml files)")
     findings = api.lint(root, args.paths)
     sys.stdout.write(REPORTERS[args.format](findings, root))
     return EXIT_FINDINGS if findings else EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:
+    if args.specs is not None and not args.specs.is_dir():
+        what = "a file" if args.specs.exists() else "missing"
+        raise UsageError(f"--specs must be a folder of specs; {args.specs} is {what}")
     root = _root(args)
+    if args.specs is not None and not api.spec_files(args.specs):
+        raise UsageError(f"no specs in {args.specs} (no *.yaml or *.yml files)")
     result = api.compile_project(root, out=args.out, specs=args.specs, check=args.check,
                                  cached=not args.check, only=args.only)
     if result.findings:
@@ -155,32 +196,41 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from compiler.run import run_spec
+    from compiler.run import RunRequest, config_error, run_spec
 
     try:
         conf = json.loads(args.conf)
+        if not isinstance(conf, dict):
+            raise ValueError("it must be a JSON object")
     except ValueError as exc:
-        print(f"dagspec run: --conf is not JSON: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        message = f"--conf is not a JSON object: {exc}"
+        print(f"dagspec run: {message}", file=sys.stderr)
+        return _print_report(config_error(args.spec, [message]), args.format)
     if args.target is not None:
         conf["target"] = args.target
     if args.dry_run:
         conf["dry_run"] = True
     if args.keep_workspace:
         conf["keep_workspace"] = True
-    extra = ["--format", args.format]
-    if args.retry_attempts is not None:
-        extra += ["--retries", str(args.retry_attempts)]
-    if args.retry_backoff_seconds is not None:
-        extra += ["--retry-delay", str(args.retry_backoff_seconds)]
     spec = Path(args.spec)
     root = _root(args, spec if spec.exists() else None)
+    request = RunRequest(args.spec, entity=args.entity, selector=args.selector, conf=conf,
+                         retries=args.retry_attempts, retry_delay=args.retry_backoff_seconds,
+                         airflow=args.airflow, run_id=args.run_id)
     try:
-        return run_spec(root, args.spec, entity=args.entity, selector=args.selector, conf=conf,
-                        extra=extra)
-    except KeyboardInterrupt:
+        return run_spec(root, request, args.format)
+    except KeyboardInterrupt:  # before or after the run itself (that reports on its own)
         print("dagspec run: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        from compiler.run import interrupted
+
+        return _print_report(interrupted(args.spec, "", 2, []), args.format)
+
+
+def _print_report(report: dict, fmt: str) -> int:
+    from dagspec_runtime import run_report
+
+    sys.stdout.write(run_report.FORMATS[fmt](report) + "\n")
+    return int(report["exit_code"])
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -201,6 +251,28 @@ def _graph(args: argparse.Namespace) -> int:
     else:
         args.output.write_bytes(data)
         print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _meta(args: argparse.Namespace) -> int:
+    from compiler import meta
+
+    return meta.run(args, _root(args))
+
+
+def _init(args: argparse.Namespace) -> int:
+    from compiler.init import init
+
+    written, existing = init(args.dir)
+    if existing:
+        for path in existing:
+            print(f"dagspec init: {path} already exists", file=sys.stderr)
+        print("dagspec init: nothing written; choose an empty folder", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path}")
+    where = "" if args.dir == Path(".") else f"cd {args.dir} && "
+    print(f"next: {where}dagspec lint && dagspec compile")
     return EXIT_OK
 
 

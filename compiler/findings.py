@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from compiler.rules import RULES
@@ -27,6 +27,17 @@ class Finding:
     path: str = ""
     suggestion: str | None = None
     severity: Severity = field(default=Severity.ERROR, compare=False)
+    #: other places the finding is about, as (file, line, col): the first definition of a
+    #: duplicated name, the entity whose DAG an abstract spec's error breaks. A lint of some
+    #: files reports every finding located in them or related to them.
+    related: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+
+    def with_related(self, *places: tuple[str, int, int]) -> Finding:
+        merged = tuple(dict.fromkeys([*self.related, *places]))
+        return replace(self, related=merged)
+
+    def involves(self, files: set[str]) -> bool:
+        return self.file in files or any(place[0] in files for place in self.related)
 
     @property
     def rule(self) -> str:
@@ -43,6 +54,7 @@ class Finding:
             "path": self.path,
             "message": self.message,
             "suggestion": self.suggestion,
+            "related": [{"file": f, "line": ln, "col": c} for f, ln, c in self.related],
         }
 
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from compiler.analysis import Analysis, Target
+from compiler.model import Analysis, Target
 
 
 @dataclass

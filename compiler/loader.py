@@ -7,6 +7,7 @@ YAML core schema is refused, as are oversized files, alias bombs and absurd nest
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -19,7 +20,31 @@ MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Core12Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, resolving plain scalars by the YAML 1.2 core schema.
+
+    That is the schema yaml-language-server and check-jsonschema use: only `true`/`false`
+    are booleans (`yes`, `no`, `on`, `off`, `y`, `n` are strings), `~`/`null`/empty is null,
+    integers are decimal, `0o` octal or `0x` hex (no `_`, no sexagesimal), and dates are
+    strings. So a spec means the same to dagspec as to the editor that validated it.
+    """
+
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _regex, _first in [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+]:
+    _Core12Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regex),
+                                        list(_first))
+_LOADER = _Core12Loader
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -39,6 +64,7 @@ class SourceMap:
 
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    plain: dict[Path, str] = field(default_factory=dict)  # unquoted non-string scalars as written
 
     def locate(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest ancestor that exists in the file."""
@@ -137,6 +163,29 @@ def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
             "a tab character is used for indentation",
             suggestion="indent with spaces only",
         )
+    opened = exc.context_mark
+    if opened is not None and exc.context == "while scanning a quoted scalar":
+        quote = rows[opened.line][opened.column] if opened.line < len(rows) else '"'
+        return Finding(
+            name, opened.line + 1, opened.column + 1, "DS001",
+            f"the quoted string opened here with {quote} is never closed",
+            suggestion=f"add the closing {quote} at the end of the value")
+    runaway = _runaway_quote(text)
+    if runaway is not None and runaway.end_mark.line + 2 >= line:  # it ends where YAML breaks
+        start, end = runaway.start_mark, runaway.end_mark
+        quote = runaway.style
+        return Finding(
+            name, start.line + 1, start.column + 1, "DS001",
+            f"the quoted string opened here with {quote} is never closed on its line: it runs "
+            f"on to line {end.line + 1}, where the YAML then breaks",
+            suggestion=f"add the closing {quote} at the end of the value")
+    if opened is not None and exc.context and exc.context.startswith("while parsing a flow"):
+        bracket = "[" if "sequence" in exc.context else "{"
+        return Finding(
+            name, line, col, "DS001",
+            f"YAML syntax error: {problem} inside the `{bracket}` opened at line "
+            f"{opened.line + 1}, column {opened.column + 1}",
+            suggestion=f"close the `{bracket}` or add the missing comma")
     context = f" {exc.context}" if exc.context else ""
     return Finding(
         name,
@@ -146,6 +195,49 @@ def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
         f"YAML syntax error: {problem}{context}",
         suggestion="check the indentation and quoting on this line and the one above",
     )
+
+
+def _core_scalar(node: yaml.Node) -> Any:
+    """A YAML 1.2 core scalar (explicit tags such as `!!int` included)."""
+    value, tag = node.value, node.tag.rsplit(":", 1)[-1]
+    if tag == "null":
+        return None
+    if tag == "bool":
+        if value.lower() not in ("true", "false"):
+            raise _Refused("DS103", f"`{value}` is not a YAML 1.2 boolean", node.start_mark,
+                           "write `true` or `false`")
+        return value.lower() == "true"
+    if tag == "int":
+        try:
+            return int(value[2:], 8) if value.startswith("0o") else int(value, 0) \
+                if value.startswith(("0x", "0X")) else int(value, 10)
+        except ValueError:
+            raise _Refused("DS103", f"`{value}` is not an integer", node.start_mark,
+                           None) from None
+    if tag == "float":
+        lowered = value.lower()
+        if lowered.lstrip("+-") in (".inf", ".nan"):
+            sign = -1.0 if lowered.startswith("-") else 1.0
+            return float("nan") if "nan" in lowered else sign * float("inf")
+        try:
+            return float(value)
+        except ValueError:
+            raise _Refused("DS103", f"`{value}` is not a number", node.start_mark,
+                           None) from None
+    return _SCALARS.construct_object(node)
+
+
+def _runaway_quote(text: str) -> yaml.ScalarToken | None:
+    """The first quoted scalar that spans lines before a syntax error: in a spec that is a
+    missing closing quote, and the place to report it (the parser only fails further on)."""
+    try:
+        for token in yaml.scan(text, Loader=_LOADER):
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") \
+                    and token.end_mark.line > token.start_mark.line:
+                return token
+    except yaml.YAMLError:
+        pass
+    return None
 
 
 class _Builder:
@@ -188,7 +280,9 @@ class _Builder:
             return node.value
         if node.tag == "tag:yaml.org,2002:str":
             return node.value
-        return _SCALARS.construct_object(node)
+        if isinstance(node, yaml.ScalarNode) and not node.style:  # plain (C: "", Python: None)
+            self.marks.plain[path] = node.value
+        return _core_scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -220,4 +314,5 @@ class _Builder:
             self.marks.keys[(*path, key)] = position
             out[key] = self.build(value_node, (*path, key))
         self.marks.values.pop((*path, "<key>"), None)
+        self.marks.plain.pop((*path, "<key>"), None)
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,23 @@ class Project:
             return str(path)
 
     def spec_files(self) -> list[Path]:
-        found = [*self.specs_dir.rglob("*.yaml"), *self.specs_dir.rglob("*.yml")]
-        return sorted(p.resolve() for p in found if p.is_file())
+        """Every spec file, resolved. Only symlinks need resolving: the walk starts from the
+        resolved folder and does not follow linked folders."""
+        found: list[Path] = []
+        pending = [str(self.specs_dir.resolve())]
+        while pending:  # like rglob, from the entry types the listing gives: no stat per file
+            try:
+                listing = os.scandir(pending.pop())
+            except OSError:
+                continue
+            with listing as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.name.endswith((".yaml", ".yml")) and entry.is_file():
+                        path = Path(entry.path)
+                        found.append(path.resolve() if entry.is_symlink() else path)
+        return sorted(found, key=lambda p: p.parts)  # the order of Path, several times faster
 
 
 def find_root(start: Path) -> Path:

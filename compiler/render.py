@@ -68,7 +68,7 @@ def identifier(value: Any) -> Code:
 
 def python_name(name: str, taken: set[str]) -> str:
     """A readable, unique Python identifier derived from a spec name."""
-    base = re.sub(r"\W", "_", name)
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name)  # ASCII: `identifier` accepts nothing else
     base = base if base and not base[0].isdigit() else f"_{base}"
     base = f"{base}_" if keyword.iskeyword(base) else base
     candidate, n = base, 2

@@ -28,6 +28,7 @@ def text(findings: list[Finding], root: Path) -> str:
             lines.append(" " * (len(gutter) - 2) + "| " + " " * (f.col - 1) + "^")
         if f.suggestion:
             lines.append(f"  help: {f.suggestion}")
+        lines += [f"  see also: {file}:{line}:{col}" for file, line, col in f.related]
     errors = sum(f.severity is Severity.ERROR for f in findings)
     warnings = len(findings) - errors
     files = len({f.file for f in findings})

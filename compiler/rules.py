@@ -40,6 +40,7 @@ _RULES = [
     Rule("DS204", "unlisted-entity", "An Entity spec is not in the project's entity list."),
     Rule("DS205", "output-outside-phase", "A module writes outside its phase's folder."),
     Rule("DS206", "unsafe-value", "A value cannot be written into a DAG file as a literal."),
+    Rule("DS207", "table-clash", "A sink or mart table collides with another or the meta-log."),
     Rule("DS210", "double-producer", "Two tasks declare the same path in `outs`."),
     Rule("DS211", "source-file-dep", "A dep no spec produces is read from a file on disk."),
     Rule("DS212", "finer-group-by", "A step's group_by is finer than that of a step it needs."),

@@ -9,9 +9,13 @@ milliseconds instead of loading and validating every spec.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
+from compiler.findings import Finding, Severity
 from compiler.project import CONFIG_NAME, Project
 from compiler.resources import resource_dir
 
@@ -20,7 +24,8 @@ CACHE = Path(".dagspec") / "build-stamp"
 
 
 @cache
-def _tool_digest() -> str:
+def tool_digest() -> str:
+    """Everything of the compiler itself that output depends on, hashed."""
     digest = hashlib.sha256()
     folders = [PACKAGE, PACKAGE / "kinds", resource_dir("schemas"), resource_dir("templates")]
     for folder in folders:
@@ -31,7 +36,7 @@ def _tool_digest() -> str:
 
 
 def stamp(project: Project, out: Path) -> str:
-    digest = hashlib.sha256(_tool_digest().encode())
+    digest = hashlib.sha256(tool_digest().encode())
     config = project.root / CONFIG_NAME
     digest.update(config.read_bytes() if config.is_file() else b"-")
     digest.update(str(out).encode())
@@ -44,15 +49,26 @@ def stamp(project: Project, out: Path) -> str:
     return digest.hexdigest()
 
 
-def unchanged(project: Project, out: Path) -> bool:
-    recorded = project.root / CACHE
-    return recorded.is_file() and recorded.read_text().strip() == stamp(project, out)
+def unchanged(project: Project, out: Path) -> list[Finding] | None:
+    """The findings (warnings) of the last compile when nothing changed since; else None."""
+    try:
+        digest, _, rest = (project.root / CACHE).read_text(encoding="utf-8").partition("\n")
+        if digest != stamp(project, out):
+            return None
+        return [Finding(**{**item, "severity": Severity(item["severity"])})
+                for item in json.loads(rest or "[]")]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
-def record(project: Project, out: Path) -> None:
+def record(project: Project, out: Path, findings: Iterable[Finding] = ()) -> None:
+    """Remember this compile (atomically: concurrent compiles never see half a stamp)."""
     path = project.root / CACHE
+    rows = [{k: v for k, v in f.as_dict().items() if k != "rule"} for f in findings]
     try:
         path.parent.mkdir(exist_ok=True)
-        path.write_text(stamp(project, out) + "\n")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(stamp(project, out) + "\n" + json.dumps(rows) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
     except OSError:
         pass  # a read-only project just compiles fully next time

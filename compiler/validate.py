@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from jsonschema.exceptions import best_match
 
 from compiler.findings import Finding, format_path
 from compiler.loader import Document
-from compiler.schemas import validator
+from compiler.schemas import fast_validator, validator
 
 API_VERSION = "dagspec/v1"
 _JSON_TYPES = {
@@ -24,6 +25,10 @@ _JSON_TYPES = {
     float: "number",
     type(None): "null",
 }
+
+
+#: words YAML 1.1 read as booleans; YAML 1.2, which dagspec and editors use, reads them as text
+_YAML11_BOOLS = {"yes": True, "y": True, "on": True, "no": False, "n": False, "off": False}
 
 
 def did_you_mean(word: object, choices: list[str]) -> str | None:
@@ -89,9 +94,32 @@ def kind_of(doc: Document, allowed: list[str]) -> tuple[str | None, list[Finding
 
 
 def validate(doc: Document, kind: str) -> list[Finding]:
-    """Every schema finding of one document, in file order."""
+    """Every schema finding of one document, plus values no DAG file can hold, in file order."""
+    fast = fast_validator(kind)
+    if fast is not None:
+        try:
+            if fast.is_valid(doc.data):
+                return sorted(set(_non_finite(doc, doc.data, ())))
+        except (ValueError, TypeError, OverflowError):
+            pass  # a value it cannot take (NaN, a huge integer): the full validator decides
     errors = validator(kind).iter_errors(doc.data)
-    return sorted({f for error in errors for f in _translate(doc, error)})
+    found = {f for error in errors for f in _translate(doc, error)}
+    return sorted(found | set(_non_finite(doc, doc.data, ())))
+
+
+def _non_finite(doc: Document, value: Any, path: tuple) -> Iterator[Finding]:
+    """NaN and infinity (`.nan`, `.inf`, `1e400`): JSON Schema cannot say no to them, Python
+    has no literal for them, and Airflow's params and Slurm's flags cannot take them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield _at(doc, path, "DS206", f"{value!r} is not a finite number",
+                  "write a finite number (a number too large for a float, such as 1e400, is "
+                  "read as infinity), or quote it if it is text")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(doc, item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _non_finite(doc, item, (*path, i))
 
 
 def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
@@ -124,6 +152,13 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
     elif keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         described = schema.get("properties", {}).get(missing, {}).get("description")
+        typo = _misspelling_of(missing, error.instance, schema)
+        if typo is not None:  # the DS101 on `typo` says it first, with its suggestion
+            line, col = doc.marks.locate((*path, typo), key=True)
+            yield Finding(doc.file, line, col, "DS102",
+                          f"missing key `{missing}` (`{typo}` looks like a misspelling of it)",
+                          format_path((*path, missing)), f"rename `{typo}` to `{missing}`")
+            return
         yield _at(
             doc,
             path,
@@ -139,8 +174,9 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
             doc,
             path,
             "DS103",
-            f"expected {expected}, got {got} {_show(error.instance)}",
-            _type_hint(expected, error.instance),
+            f"expected {expected}, got {got} "
+            f"{_show(doc.marks.plain.get(path, error.instance))}",
+            _type_hint(expected, error.instance, doc.marks.plain.get(path)),
         )
     elif keyword in ("enum", "const"):
         choices = error.validator_value if keyword == "enum" else [error.validator_value]
@@ -149,6 +185,11 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         yield _at(
             doc, path, "DS104", f"{_show(error.instance)} is not allowed here; use {listed}", hint
         )
+    elif keyword == "format" and error.cause is not None:
+        yield _at(doc, path, "DS105",
+                  f"{_show(error.instance)} is not a schedule Airflow accepts: {error.cause}",
+                  "cron fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7; "
+                  "or a preset such as `@daily`")
     elif keyword in ("pattern", "format"):
         hint = schema.get("x-hint") or _hint_from_context(error)
         yield _at(
@@ -158,6 +199,15 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         yield _at(doc, path, "DS106", _plain(error.message), schema.get("x-hint"))
 
 
+def _misspelling_of(missing: str, instance: Any, schema: dict[str, Any]) -> str | None:
+    """An unknown key of `instance` that is close to the missing one (`comand` for `command`)."""
+    if not isinstance(instance, dict):
+        return None
+    known = schema.get("properties", {})
+    return next((key for key in instance if isinstance(key, str) and key not in known
+                 and did_you_mean(key, [missing])), None)
+
+
 def _hint_from_context(error: ValidationError) -> str | None:
     for sub in error.context or []:
         if isinstance(sub.schema, dict) and sub.schema.get("x-hint"):
@@ -165,13 +215,16 @@ def _hint_from_context(error: ValidationError) -> str | None:
     return None
 
 
-def _type_hint(expected: str, value: Any) -> str | None:
-    if "string" in expected and isinstance(value, (int, float, bool)):
-        return (
-            f'quote it: "{value}"'
-            if not isinstance(value, bool)
-            else (f'quote it: "{str(value).lower()}"')
-        )
+def _type_hint(expected: str, value: Any, written: str | None) -> str | None:
+    """For a value YAML read as a number, boolean or null where text is expected: quote
+    exactly what the author wrote (`1.10` stays "1.10", `True` stays "True")."""
+    if "string" in expected and (value is None or isinstance(value, (int, float, bool))):
+        shown = written if written is not None else (
+            str(value).lower() if isinstance(value, bool) else str(value))
+        return f'quote it: "{shown}"' if shown else "write the text, or remove the key"
+    if expected == "boolean" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
+        word = "true" if _YAML11_BOOLS[value.lower()] else "false"
+        return f"YAML 1.2 (what editors read) takes `{value}` as text: write `{word}`"
     if expected == "array" and isinstance(value, str):
         return f"write a list: [{value}]"
     return None

@@ -18,6 +18,7 @@ Environment:
   DAGSPEC_AIRFLOW_DB=postgres                                      PostgreSQL via scripts/pg-up.sh
   DAGSPEC_AIRFLOW_START_TIMEOUT / DAGSPEC_AIRFLOW_STOP_TIMEOUT    seconds (180 / 30)
   DAGSPEC_AIRFLOW_EXECUTOR=local|celery                           default local
+  DAGSPEC_AIRFLOW_DAGS_FOLDER (default: output_dir of the project)  DAG files to serve
   DAGSPEC_PROJECT_DIR (default: the repo)       dagspec.yaml, generated DAGs and pools read here
   DAGSPEC_CELERY_WORKERS (default 2)            Celery workers (hosts worker-a, worker-b, ...)
   DAGSPEC_CELERY_CONCURRENCY (default 1)        task slots per worker
@@ -317,6 +318,9 @@ def stack_env(home: Path, port: int, db_url: str, stack_id: str) -> dict[str, st
 
 
 def dags_folder() -> Path:
+    explicit = os.environ.get("DAGSPEC_AIRFLOW_DAGS_FOLDER")
+    if explicit:
+        return Path(explicit)
     return project_dir() / str(project_config().get("output_dir") or "generated_dags")
 
 

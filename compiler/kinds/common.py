@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
 from compiler.findings import Finding, Severity
-from compiler.render import literal
+from compiler.model import Analysis, Spec
+from compiler.render import Code, literal
+from compiler.validate import did_you_mean
 
 
 def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: str,
@@ -63,15 +67,161 @@ def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -
 def param(name: str, default: Any, kind: str, title: str, description: str,
           **schema: Any) -> dict[str, Any]:
     """One built-in trigger-form field, as the templates emit it: Param(default, **options)."""
-    options = [("type", kind), *schema.items(), ("title", title), ("description", description)]
+    options = [("type", optional(kind)), *schema.items(), ("title", title),
+               ("description", description)]
     return {"name": name, "default": default, "options": options}
+
+
+def optional(kind: str) -> list[str]:
+    """The JSON-Schema type of a param that has a default. Airflow's trigger form marks a field
+    required (`*`) unless its type allows null, so a field with a default allows it."""
+    return [kind, "null"]
+def param_findings(spec: Spec, declared: dict[str, dict[str, Any]],
+                   scheduled: bool) -> list[Finding]:
+    """Airflow refuses to import a scheduled DAG whose params do not all resolve: a scheduled
+    run has no one to fill in the form, so every default must satisfy its own schema."""
+    if not scheduled:
+        return []
+    findings = []
+    for name, options in declared.items():
+        schema = {k: v for k, v in options.items() if k not in ("default", "description")}
+        problem = best_match(Draft202012Validator(schema, format_checker=FormatChecker())
+                             .iter_errors(options.get("default")))
+        if problem is None:
+            continue
+        at = ("spec", "params", name) + (("default",) if "default" in options else ())
+        findings.append(spec.finding(
+            at, "DS106",
+            f"param `{name}` of a scheduled DAG has " + (
+                f"a default that its own schema refuses ({problem.message})"
+                if "default" in options else "no default"),
+            "give it a default of its type (Airflow will not import a scheduled DAG otherwise), "
+            "or drop the schedule"))
+    return findings
 
 
 def trigger_params(builtin: list[dict[str, Any]],
                    declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The built-in fields, then those the spec author declared under `params:`."""
+    """The built-in fields, then those the spec author declared under `params:`; a declared
+    field without a `default` stays required."""
     return builtin + [
         {"name": name, "default": spec.get("default"),
-         "options": [(k, v) for k, v in spec.items() if k != "default"]}
+         "options": [(k, optional(v) if k == "type" and "default" in spec else v)
+                     for k, v in spec.items() if k != "default"]}
         for name, spec in declared.items()
     ]
+
+
+def project_settings(analysis: Analysis) -> dict[str, Any]:
+    """The project level of the task settings (`defaults:` in dagspec.yaml)."""
+    from compiler.settings import stated
+
+    return stated(analysis.project.config["defaults"])
+
+
+def spec_settings(spec: Spec, body: dict[str, Any] | None = None,
+                  aliases: dict[str, str] | None = None) -> dict[str, Any]:
+    """The spec level: `spec:` keys, with `metadata.owner` as the spec's owner."""
+    from compiler.settings import stated
+
+    owner = spec.doc.data["metadata"].get("owner")
+    level = stated(spec.body if body is None else body, aliases)
+    return {**({"owner": owner} if owner else {}), **level}
+
+
+def undeclared_pools(spec: Spec, analysis: Analysis,
+                     levels: list[tuple[tuple, dict[str, Any]]], *,
+                    check_default: bool = True) -> list[Finding]:
+    """A DS202 finding for each level that names a pool the project does not declare, and one
+    when some task falls back to an undeclared project default (`levels[0]` is the spec)."""
+    pools = analysis.project.config["pools"]
+    findings = []
+    default = analysis.project.config["defaults"].get("pool")
+    subs = [level for _, level in levels[1:]]
+    uses_default = check_default and "pool" not in levels[0][1] and not (
+        subs and all("pool" in level for level in subs))
+    if uses_default and default not in pools:
+        findings.append(spec.finding(
+            ("spec",), "DS202", f"the project's default pool `{default}` is not declared in its "
+            "`pools`", f"add `{default}` under `spec.pools` in dagspec.yaml, or name a pool here"))
+    for at, level in levels:
+        pool = level.get("pool")
+        if pool is not None and pool not in pools:
+            findings.append(spec.finding(
+                (*at, "pool"), "DS202", f"pool `{pool}` is not declared in the project's `pools`",
+                did_you_mean(pool, list(pools))
+                or f"add `{pool}` under `spec.pools` in dagspec.yaml"))
+    return findings
+
+
+def default_args(dag_level: dict[str, Any], *, with_pool: bool,
+                 notify: dict[str, Any] | None = None) -> Code:
+    """The DAG's `default_args` literal: every setting of the project and spec levels.
+
+    The pool is left out where it should reach only the work tasks (modules, steps): the
+    bookkeeping tasks then never wait behind a full pool.
+    """
+    from compiler.settings import task_kwargs
+
+    skip = () if with_pool else ("pool",)
+    pairs = task_kwargs(dag_level, skip=skip)
+    if notify and notify["retry"] is not None:
+        pairs.append(("on_retry_callback", notify["retry"]))
+    return Code("{" + ", ".join(f"{literal(name)}: {code}" for name, code in pairs) + "}")
+
+
+NOTIFY_EVENTS = ("failure", "success", "retry", "deadline")
+
+
+def notify_model(spec: Spec, analysis: Analysis, stated: dict[str, Any] | None
+                 ) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The DAG's notifications: the spec's `notify` keys over the project's `defaults.notify`.
+
+    Returns what the templates emit (None when no event sends anything) and findings for names
+    that are not channels and for a deadline without its minutes.
+    """
+    project = analysis.project.config["defaults"].get("notify") or {}
+    own = stated or {}
+    channels = {**project.get("channels", {}), **own.get("channels", {})}
+    events: dict[str, list[str]] = {}
+    findings = []
+    for event in NOTIFY_EVENTS:
+        key = f"on_{event}"
+        names = own.get(key, project.get(key, []))
+        for i, name in enumerate(names):
+            if name not in channels:
+                where = ("spec", "notify", key, i) if key in own else ("spec",)
+                origin = "" if key in own else f" (from `defaults.notify.{key}` in dagspec.yaml)"
+                findings.append(spec.finding(
+                    where, "DS202", f"notify channel `{name}` is not defined{origin}",
+                    did_you_mean(name, list(channels))
+                    or "define it under `notify.channels` here or in dagspec.yaml"))
+        if names:
+            events[event] = list(names)
+    minutes = own.get("deadline_minutes", project.get("deadline_minutes"))
+    if "deadline" in events and minutes is None:
+        findings.append(spec.finding(
+            ("spec", "notify") if "notify" in spec.body else ("spec",), "DS102",
+            "`on_deadline` lists channels but no `deadline_minutes` says when a run is late",
+            "add `deadline_minutes: 60` (how long a run may take once queued)"))
+    if not events or findings:
+        return None, findings
+    used = sorted({n for names in events.values() for n in names})
+    return {"channels": {n: channels[n] for n in used}, "events": events,
+            "deadline_minutes": minutes}, []
+
+
+def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Template pieces for notifications: the NOTIFY constant, DAG arguments, the retry hook."""
+    if model is None:
+        return None
+    events = model["events"]
+    dag_args = [(f"on_{e}_callback", Code(f"NOTIFY.on({literal(e)}, {literal(events[e])})"))
+                for e in ("failure", "success") if e in events]
+    if "deadline" in events:
+        dag_args.append(("deadline", Code(
+            f"NOTIFY.deadline({literal(model['deadline_minutes'])}, "
+            f"{literal(events['deadline'])})")))
+    retry = Code(f"NOTIFY.on('retry', {literal(events['retry'])})") if "retry" in events else None
+    return {"define": Code(f"Notify({literal(model['channels'])})"), "dag_args": dag_args,
+            "retry": retry}

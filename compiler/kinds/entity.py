@@ -6,17 +6,26 @@ import builtins
 import shlex
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
+from compiler.docs import module_doc
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
     dag_basics,
+    default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
+    param_findings,
+    project_settings,
+    spec_settings,
     trigger_params,
+    undeclared_pools,
 )
-from compiler.render import python_name
+from compiler.model import Analysis, Artifact, Spec, Target
+from compiler.render import literal, python_name
 from compiler.schemas import apply_defaults
+from compiler.settings import inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
 
 TEMPLATE = "entity.py.j2"
@@ -57,7 +66,12 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     body = _merged(chain)
     origin = _origin(chain)
-    findings = _check(body, origin, analysis)
+    here = spec.place(("metadata", "name"))
+    checked = _check(body, origin, analysis) + param_findings(
+        origin("params"), body["params"], body["schedule"] is not None)
+    findings = [f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
+                for f in checked]                                       # breaks this DAG too
+    findings += _check_pools(chain, origin, analysis)
     if body["abstract"]:
         return None, findings
     listed = analysis.project.config["entities"]
@@ -73,9 +87,12 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
             )
         )
         return None, findings
+    notify, notify_findings = notify_model(origin("notify"), analysis, _raw(chain).get("notify"))
+    findings += notify_findings
     if any(f.severity is Severity.ERROR for f in findings):
         return None, findings
-    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), chain)
+    model = _model(spec, body, analysis, _raw(chain), notify_code(notify))
+    target = Target(spec.name, TEMPLATE, model, chain)
     _add_artifacts(target, spec.name, body, origin)
     _add_graph(target)
     return target, findings
@@ -123,6 +140,26 @@ def _merged(chain: list[Spec]) -> dict[str, Any]:
     return apply_defaults("Entity", doc)["spec"]
 
 
+def _raw(chain: list[Spec]) -> dict[str, Any]:
+    """The merged spec as written (no schema defaults): the levels of the task settings."""
+    body: dict[str, Any] = {}
+    for spec in reversed(chain):
+        body.update(spec.body)
+    return body
+
+
+def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]:  # noqa: ANN001
+    """Pools named on phases and modules must be declared (the spec's own is checked in _check)."""
+    raw = _raw(chain)
+    levels = [
+        (("spec", "phases", p, *rest), level)
+        for p, phase in enumerate(raw.get("phases", []))
+        for rest, level in [((), phase), *(
+            (("modules", m), module) for m, module in enumerate(phase.get("modules", [])))]
+    ]
+    return undeclared_pools(origin("phases"), analysis, levels, check_default=False)
+
+
 def _origin(chain: list[Spec]):  # noqa: ANN202 - a small closure
     """Which spec of the chain a top-level key of the merged spec came from."""
 
@@ -164,6 +201,14 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
                     )
                 )
             seen_modules.setdefault(module["name"], (p, "modules", m))
+            if isinstance(module["command"], str):
+                try:
+                    shlex.split(module["command"])
+                except ValueError as exc:
+                    findings.append(phases_spec.finding(
+                        (*mat, "command"), "DS105",
+                        f"the command cannot be split into arguments: {str(exc).lower()}",
+                        "close the quote, or write the command as a list of arguments"))
             for i, output in enumerate(module["outputs"]):
                 if not output.startswith(f"{phase['name']}/"):
                     findings.append(
@@ -249,14 +294,23 @@ def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> lis
     return [f for f in findings if f is not None]
 
 
-def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
+def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
+           raw: dict[str, Any], notify: dict[str, Any] | None) -> dict[str, Any]:
     config = analysis.project.config
     taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
+    dag_level = inherit(project_settings(analysis), spec_settings(spec, raw))
+    if "pool" not in dag_level:  # the project's default pool, also for an older config
+        dag_level["pool"] = config["defaults"]["pool"]
     phases = []
-    for phase in body["phases"]:
+    all_args = []
+    for phase, raw_phase in zip(body["phases"], raw["phases"], strict=True):
         var = python_name(phase["name"], taken)
-        modules = [
-            {
+        modules = []
+        for module, raw_module in zip(phase["modules"], raw_phase["modules"], strict=True):
+            settings = inherit(dag_level, stated(raw_phase), stated(raw_module))
+            args = task_kwargs(settings, base=dag_level)
+            all_args.append(args)
+            modules.append({
                 "name": module["name"],
                 "var": python_name(f"{phase['name']}__{module['name']}", taken),
                 "command": _argv(module["command"]),
@@ -264,28 +318,43 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
                 "inputs": module["inputs"],
                 "env": {**body["env"], **module["env"]},
                 "timeout_seconds": module["timeout_seconds"],
-            }
-            for module in phase["modules"]
-        ]
+                "settings": settings,
+                "args": args,
+                "description": module.get("description"),
+                "outputs": module["outputs"],
+            })
+            modules[-1]["doc"] = literal(module_doc(modules[-1], phase["name"]))
         phases.append(
             {
                 "name": phase["name"],
                 "var": var,
                 "gate_var": python_name(f"{phase['name']}__gate", taken),
                 "description": phase.get("description", f"Phase {phase['name']}"),
+                "spec_description": phase.get("description"),
                 "modules": modules,
                 "required": {m["name"]: m["required"] for m in phase["modules"]},
             }
         )
+    # One pool for all modules goes into the shared MODULE arguments; else each module names its.
+    own_pools = any(m["settings"]["pool"] != dag_level["pool"]
+                    for p in phases for m in p["modules"])
+    if own_pools:
+        for module in (m for p in phases for m in p["modules"]):
+            if all(name != "pool" for name, _ in module["args"]):
+                module["args"].insert(0, ("pool", literal(module["settings"]["pool"])))
     description = spec.doc.data["metadata"].get("description") or f"Entity pipeline {spec.name}"
     return {
         **dag_basics(spec, analysis, spec.name, f"Entity pipeline `{spec.name}`: {description}",
                      description, tags=["entity"], schedule=body["schedule"],
                      catchup=body["catchup"], sdk_imports=("DAG", "Param", "TaskGroup")),
+        "owner": dag_level.get("owner"),
         "entity": spec.name,
         "max_active_runs": 16,
-        "retries": body["retries"],
-        "pool": body.get("pool") or config["defaults"]["pool"],
+        "default_args": default_args(dag_level, with_pool=False, notify=notify),
+        "notify": notify,
+        "settings": dag_level,
+        "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
+        "pool": None if own_pools else dag_level["pool"],
         "params": _params(body, config),
         "workspace": config["workspace"],
         "storage": config["storage"]["url"],
@@ -299,7 +368,6 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
 
 def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:  # noqa: ANN001
     """Task order, and the project paths each task reads and writes."""
-    from compiler.artifacts import Artifact
 
     phases_spec, promote_spec = origin("phases"), origin("promote")
     target.order["prepare_workspace"] = 0

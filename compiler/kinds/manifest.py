@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding
 from compiler.kinds.common import (
     catchup_warning,
     dag_basics,
+    default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
+    param_findings,
+    project_settings,
+    spec_settings,
     trigger_params,
+    undeclared_pools,
 )
+from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.schemas import apply_defaults
+from compiler.settings import KEYS, inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
 
 TEMPLATE = "manifest.py.j2"
@@ -37,11 +45,17 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("Manifest", spec.doc.data)["spec"]
     processes = body["processes"]
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
+    findings += undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
+        (("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])])
+    findings += param_findings(spec, body["params"], body["schedule"] is not None)
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
+    notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
+    findings += notify_findings
     plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
-        model = None if problems or findings else _model(spec, body, process, analysis)
+        model = None if problems or findings else _model(
+            spec, body, process, spec.body["processes"][i], analysis, notify_code(notify))
         target = None
         if model is not None:
             target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
@@ -52,7 +66,6 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
 
 def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tuple) -> None:
     """Deps are read by `extract`; outs exist once the last gate has committed."""
-    from compiler.artifacts import Artifact
 
     gates = target.model["gates"]
     target.order.update({gate: i for i, gate in enumerate(gates)})
@@ -73,6 +86,7 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
             findings.append(spec.finding((*at, "contract", "columns", i, "scale"), "DS106",
                             f"scale {column['scale']} is larger than precision "
                             f"{column['precision']}", "scale must be at most the precision"))
+    findings += _table_clashes(spec, process, at)
     references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
     if "publish" in process:
         references += [("publish", "group_by", process["publish"]["group_by"]),
@@ -89,11 +103,51 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
     return findings
 
 
-def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
-           analysis: Analysis) -> dict[str, Any]:
+# Tables the runtime owns in the sink/meta database (plugins/dagspec_runtime/metalog/schema.py,
+# etl/target.py); a sink or mart with one of these names would overwrite the bookkeeping.
+META_TABLES = ("ingestion_log", "validation_log", "stage_load_log", "transform_log",
+               "publish_log", "load_audit", "process_state", "unit_actions",
+               "dagspec_loaded_units")
+
+
+def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+    """A mart equal to its sink would be rebuilt from itself; a sink or mart named like a
+    meta-log table would write into the run's own bookkeeping."""
+    findings: list[Finding] = []
+    sink = process["sink"]["table"]
+    tables = [(("sink", "table"), sink)]
+    if "publish" in process:
+        mart = process["publish"]["table"]
+        tables.append((("publish", "table"), mart))
+        if mart.lower() == sink.lower():
+            findings.append(spec.finding(
+                (*at, "publish", "table"), "DS207",
+                f"the mart table `{mart}` is the sink table", "give the mart its own table name"))
+    for where, name in tables:
+        bare = name.rpartition(".")[2].lower()
+        if bare in META_TABLES or bare.endswith("__dgs_stage"):
+            findings.append(spec.finding(
+                (*at, *where), "DS207", f"table `{name}` is a name the meta-log uses",
+                f"pick another name; reserved: {', '.join(META_TABLES)}, *__dgs_stage"))
+    return findings
+
+
+def _operator_default(key: str, settings: dict[str, Any], process: dict[str, Any]) -> bool:
+    """Whether the gate operator would choose this value itself (from PROCESS)."""
+    if key == "retries":
+        return settings["retries"] == process.get("retries", 0)
+    return settings["retry_delay_seconds"] == process.get("retry_backoff_seconds")
+
+
+def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[str, Any],
+           analysis: Analysis, notify: dict[str, Any] | None) -> dict[str, Any]:
     meta = analysis.project.config["meta"]
-    runtime = {k: v for k, v in process.items() if k not in ("description", "deps", "outs")}
+    runtime = {k: v for k, v in process.items()
+               if k not in ("description", "deps", "outs") and (k == "retries" or k not in KEYS)}
     gates = GATES + (["publish"] if "publish" in process else [])
+    settings = inherit(project_settings(analysis), spec_settings(spec),
+                       stated(raw, {"retry_backoff_seconds": "retry_delay_seconds"}))
+    args = task_kwargs(settings)
     name = dag_id(spec.name, process["name"])
     description = process.get("description") or spec.doc.data["metadata"].get(
         "description") or f"ETL process {process['name']}"
@@ -112,5 +166,12 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any],
         "meta_conn_id": meta["conn_id"],
         "meta_sqlite_path": meta["sqlite_path"],
         "storage": analysis.project.config["storage"]["url"],
-        "retries": process["retries"],
+        "owner": settings.get("owner"),
+        "settings": settings,
+        "default_args": default_args(settings, with_pool=True, notify=notify),
+        "notify": notify,
+        # The gate operator defaults retries and delay from the process: state them explicitly.
+        "gate_args": [(k, v) for k, v in args if k in ("retries", "retry_delay")
+                      and not _operator_default(k, settings, process)],
+        "timedelta": needs_timedelta(args),
     }

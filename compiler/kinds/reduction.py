@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.analysis import Analysis, Spec, Target
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
     dag_basics,
+    default_args,
     duplicate_names,
+    notify_code,
+    notify_model,
     param,
+    param_findings,
+    project_settings,
+    spec_settings,
     trigger_params,
+    undeclared_pools,
 )
-from compiler.render import python_name
+from compiler.model import Analysis, Artifact, Spec, Target
+from compiler.render import literal, python_name
 from compiler.schemas import apply_defaults
+from compiler.settings import KEYS, inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
 
 TEMPLATE = "reduction.py.j2"
@@ -33,10 +41,13 @@ def check_project(analysis: Analysis) -> None:
 
 def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Finding]]]:
     body = apply_defaults("ReductionPipeline", spec.doc.data)["spec"]
-    findings = _check(spec, body)
+    findings = _check(spec, body) + undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
+        (("spec", "steps", i), s) for i, s in enumerate(spec.body["steps"])])
+    notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
+    findings += notify_findings
     if findings:
         return [(None, findings)]
-    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis), [spec])
+    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis, notify_code(notify)), [spec])
     _add_artifacts(target, spec, body)
     return [(target, _surprises(spec, body, analysis.project.config["slurm"]["node"]))]
 
@@ -63,6 +74,14 @@ def _surprises(spec: Spec, body: dict[str, Any], node: dict[str, Any]) -> list[F
 def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
     steps = body["steps"]
     findings = duplicate_names(spec, steps, ("spec", "steps"), "step")
+    findings += param_findings(spec, body["params"], body["trigger"]["type"] != "MANUAL")
+    for name, software in body["software"].items():
+        if "latest" in software and software["latest"] not in software["versions"]:
+            findings.append(spec.finding(
+                ("spec", "software", name, "latest"), "DS202",
+                f"latest version `{software['latest']}` of `{name}` is not one of its versions",
+                did_you_mean(software["latest"], software["versions"])
+                or f"registered: {', '.join(software['versions'])}"))
     names = [s["name"] for s in steps]
     by_name = {s["name"]: s for s in steps}
     for i, step in enumerate(steps):
@@ -89,7 +108,7 @@ def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
                     f"group_by {step['group_by']} is finer than upstream `{upstream}`'s "
                     f"{by_name[upstream]['group_by']}",
                     "a step can only keep or drop the group_by fields of the steps it depends on"))
-    return findings or _cycles(spec, steps)
+    return findings + _cycles(spec, steps)  # a cycle is reported whatever else is wrong
 
 
 def _cycles(spec: Spec, steps: list[dict[str, Any]]) -> list[Finding]:
@@ -111,7 +130,7 @@ def _find_cycle(node: str, upstream: dict[str, list[str]], state: dict[str, int]
     if state.get(node) == 1:
         return [*stack[stack.index(node):], node]
     state[node] = 1
-    for parent in upstream[node]:
+    for parent in (p for p in upstream[node] if p in upstream):  # unknown names: DS202
         found = _find_cycle(parent, upstream, state, [*stack, node])
         if found:
             return found
@@ -135,7 +154,8 @@ def _group_id(group_by: list[str]) -> str:
     return "per_" + "_".join(group_by) if group_by else "all_data"
 
 
-def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
+def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
+           notify: dict[str, Any] | None) -> dict[str, Any]:
     slurm = analysis.project.config["slurm"]
     meta = analysis.project.config["meta"]
     trigger = body["trigger"]
@@ -174,6 +194,25 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
         for step in group["steps"]:
             step["upstream"] = [next(s["var"] for s in group["steps"] if s["name"] == u)
                                 for u in step["upstream"]]
+    dag_level = inherit(project_settings(analysis),
+                        spec_settings(spec, aliases={"priority": "priority_weight"}))
+    raw_steps = {s["name"]: s for s in spec.body["steps"]}
+    all_args = []
+    for group in groups.values():
+        for step in group["steps"]:
+            settings = inherit(dag_level, stated(raw_steps[step["name"]],
+                                                 {"max_retries": "retries"}))
+            # The step operator defaults retries and priority from the step and pipeline, and
+            # the pool reaches only the steps: state these three on every step.
+            args = task_kwargs(settings, base={k: v for k, v in dag_level.items()
+                                               if k not in ("retries", "priority_weight", "pool")})
+            for key, value in (("retries", 0), ("priority_weight", body["priority"])):
+                if key not in settings:
+                    args.append((key, literal(value)))
+            step["settings"] = settings
+            step["description"] = raw_steps[step["name"]].get("description")
+            step["args"] = args
+            all_args.append(args)
     description = spec.doc.data["metadata"].get("description") or f"Reduction {spec.name}"
     processing = body["processing"]
     return {
@@ -181,6 +220,11 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
                      f"{description}", description, tags=["reduction", trigger["type"].lower()],
                      schedule=schedule, catchup=body["catchup"] and schedule is not None,
                      sdk_imports=("DAG", "Param", "task_group")),
+        "owner": dag_level.get("owner"),
+        "settings": dag_level,
+        "default_args": default_args(dag_level, with_pool=False, notify=notify),
+        "notify": notify,
+        "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
         "paused": not body["enabled"],
         "continuous": trigger["type"] == "CONTINUOUS",
         "poll_seconds": trigger.get("poll_seconds", 60),
@@ -190,8 +234,8 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis) -> dict[str, An
             "data_grouping": body["data_grouping"],
             "software": body["software"],
         },
-        "steps": {s["name"]: {k: v for k, v in s.items() if k not in ("deps", "outs",
-                                                                       "description")}
+        "steps": {s["name"]: {k: v for k, v in s.items()
+                              if k not in ("deps", "outs", "description", *KEYS)}
                   for s in steps},
         "meta": {"meta_conn_id": meta["conn_id"], "meta_sqlite_path": meta["sqlite_path"]},
         "partition": processing.get("partition", slurm["partition"]),
@@ -234,7 +278,6 @@ def _add_graph(target: Target) -> None:
 
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
     """Deps are read by the first task; outs come from the step that declares them."""
-    from compiler.artifacts import Artifact
 
     first = "wait_for_new_data" if target.model["continuous"] else "register_software"
     target.order[first] = 0

@@ -9,20 +9,34 @@ succeeded, 1 it failed, 2 the DAG could not be loaded or the conf was rejected.
 
 Needs a migrated metadata database (``airflow db migrate``) in ``$AIRFLOW_HOME``. Airflow is
 imported lazily so ``--help`` stays fast.
+
+On SIGINT, SIGTERM or SIGHUP the run's Slurm jobs (tagged with ``$DAGSPEC_RUN_TAG``) are
+cancelled and the process exits 128 + the signal. Airflow's task runner takes SIGTERM over while
+a task runs; then the task's ``on_kill`` cancels the jobs and ``dagspec run`` ends the process.
+For every failed task that ran a Slurm job, the summary shows the job's id, state, exit code
+and output tail (XCom ``slurm_job``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+from dagspec_runtime import run_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULT_TASK_ID = "pipeline_result"
+SLURM_OUTCOME_KEY = "slurm_job"  # what SlurmSubmitOperator pushes once its job ended
 LOCAL_BUNDLE = "dagspec-local-run"
 _BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 
@@ -82,83 +96,186 @@ def load_dag(path: Path, dag_id: str | None = None) -> Any:
 
 def task_states(dagrun: Any, order: Sequence[str] = ()) -> list[tuple[str, str]]:
     """(task_id, state) for every task instance of the run, in ``order`` (DAG definition order)."""
+    return [(row["task_id"], row["state"]) for row in task_rows(dagrun, order)]
+
+
+def task_rows(dagrun: Any, order: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Every task instance of the run as the report wants it, in ``order`` (DAG order)."""
     position = {task_id: index for index, task_id in enumerate(order)}
     rows = [
-        (ti.task_id, str(ti.state) if ti.state else "none") for ti in dagrun.get_task_instances()
+        {
+            "task_id": ti.task_id,
+            "state": str(ti.state) if ti.state else "none",
+            "attempts": int(ti.try_number or 0),
+            "max_attempts": int(ti.max_tries or 0) + 1,
+            "error": None,  # Airflow keeps the message in the task log only
+            "duration_s": float(ti.duration or 0.0),
+            **_map_index(ti),
+        }
+        for ti in dagrun.get_task_instances()
     ]
-    return sorted(rows, key=lambda row: (position.get(row[0], len(position)), row[0]))
+    return sorted(rows, key=lambda row: (position.get(row["task_id"], len(position)),
+                                         row["task_id"], row.get("map_index", -1)))
+
+
+def _map_index(ti: Any) -> dict[str, int]:
+    """A mapped task instance's index (absent for unmapped ones, whose index is -1)."""
+    index = -1 if ti.map_index is None else int(ti.map_index)
+    return {"map_index": index} if index >= 0 else {}
+
+
+def return_values(dagrun: Any) -> dict[str, Any]:
+    """What each task of the run returned (XCom ``return_value``), by task id."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    values: dict[str, Any] = {}
+    with create_session() as session:
+        rows = session.query(XComModel).filter(
+            XComModel.dag_id == dagrun.dag_id,
+            XComModel.run_id == dagrun.run_id,
+            XComModel.key == "return_value",
+        )
+        for row in rows:
+            value = row.value
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
+            values[row.task_id] = value
+    return values
 
 
 def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
     """The pipeline result the entity DAG pushed as XCom, if there is one."""
+    value = return_values(dagrun).get(RESULT_TASK_ID)
+    return value if isinstance(value, dict) else None
+
+
+def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
+    """The manifest process report (etl.report.ProcessReport) of a manifest DAG's run."""
+    gates = [t for t in getattr(dag, "tasks", []) if hasattr(t, "gate") and hasattr(t, "process")]
+    if not gates:
+        return None
+    from dagspec_runtime.etl.config import ProcessConfig
+    from dagspec_runtime.etl.gate_task import run_folder_root
+    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
+    from dagspec_runtime.etl.runfolder import run_dir
+
+    cfg = ProcessConfig.parse(gates[0].process)
+    tis = list(dagrun.get_task_instances())
+    attempts = max((int(ti.try_number or 0) for ti in tis), default=1) or 1
+    duration = 0.0
+    if dagrun.start_date and dagrun.end_date:
+        duration = (dagrun.end_date - dagrun.start_date).total_seconds()
+    storage = getattr(gates[0], "storage", None)
+    with run_folder_root(cfg.name, dagrun.run_id, gates[0].run_root, storage) as root:
+        folder = run_dir(root, cfg.name, dagrun.run_id)
+        rep = from_run_folder(
+            folder, cfg.name, dagrun.run_id, attempts=attempts,
+            max_attempts=max(int(t.retries or 0) for t in gates) + 1,
+            status=SUCCESS if str(dagrun.state) == "success" else FAILED, duration_s=duration,
+        )
+    return rep.to_dict()
+
+
+def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
+    """Outcome of every Slurm job a failed (or up-for-retry) task instance of the run ran."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = (
+        failed = {
+            (ti.task_id, ti.map_index)
+            for ti in dagrun.get_task_instances(session=session)
+            if str(ti.state) in {"failed", "up_for_retry"}
+        }
+        rows = (
             session.query(XComModel)
             .filter(
                 XComModel.dag_id == dagrun.dag_id,
                 XComModel.run_id == dagrun.run_id,
-                XComModel.task_id == RESULT_TASK_ID,
-                XComModel.key == "return_value",
+                XComModel.key == SLURM_OUTCOME_KEY,
             )
-            .first()
+            .all()
         )
-        value = row.value if row is not None else None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, dict) else None
+        found = []
+        for row in rows:
+            if (row.task_id, row.map_index) not in failed:
+                continue
+            value = XComModel.deserialize_value(row)
+            if isinstance(value, dict):
+                found.append({"task_id": row.task_id, "map_index": row.map_index, **value})
+    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
 
 
-def report(dagrun: Any, order: Sequence[str] = ()) -> str:
+def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
+            duration_s: float = 0.0, dag: Any = None) -> dict[str, Any]:
+    """The run as data: what `--format json` prints (the same report as the fast runner's)."""
+    values = return_values(dagrun)
+    if kind is None:
+        kind = "Entity" if RESULT_TASK_ID in order else "Manifest"
+    return run_report.build(
+        dag_id=dagrun.dag_id, kind=kind, run_id=str(dagrun.run_id), state=str(dagrun.state),
+        tasks=task_rows(dagrun, order), values=values, duration_s=duration_s, path="airflow",
+        process=process_report(dagrun, dag), slurm_failures=slurm_failures(dagrun),
+    )
+
+
+def report(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """Plain-text summary of a finished run."""
-    lines = [f"DAG {dagrun.dag_id}  run {dagrun.run_id}  state {dagrun.state}", ""]
-    rows = task_states(dagrun, order)
-    width = max((len(task) for task, _ in rows), default=4)
-    lines.append(f"{'task':<{width}}  state")
-    lines += [f"{task:<{width}}  {state}" for task, state in rows]
-    result = pipeline_result(dagrun)
-    if result is not None:
-        from dagspec_runtime.entity.result import format_result
-
-        lines += ["", format_result(result)]
-    return "\n".join(lines)
+    return run_report.text(summary(dagrun, order, dag=dag))
 
 
-def summary(dagrun: Any, order: Sequence[str] = ()) -> dict[str, Any]:
-    """The run as data: what `--format json` prints."""
-    return {
-        "dag_id": dagrun.dag_id,
-        "run_id": dagrun.run_id,
-        "state": str(dagrun.state),
-        "tasks": [
-            {"task_id": task, "state": state} for task, state in task_states(dagrun, order)
-        ],
-        "pipeline_result": pipeline_result(dagrun),
-    }
-
-
-def markdown(dagrun: Any, order: Sequence[str] = ()) -> str:
+def markdown(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
     """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    data = summary(dagrun, order)
-    lines = [f"**{data['dag_id']}** run `{data['run_id']}`: **{data['state']}**", "",
-             "| task | state |", "|---|---|"]
-    lines += [f"| {t['task_id']} | {t['state']} |" for t in data["tasks"]]
-    result = data["pipeline_result"]
-    if result is not None:
-        lines += ["", f"Pipeline status **{result['status']}**, promoted: "
-                  f"{'yes' if result['promoted'] else 'no'}", "",
-                  "| phase | module | required | status | ms |", "|---|---|---|---|---|"]
-        for phase in result["phases"]:
-            for module in phase["modules"]:
-                lines.append(f"| {phase['name']} | {module['name']} | "
-                             f"{'yes' if module['required'] else 'no'} | {module['status']} | "
-                             f"{module.get('duration_ms') or ''} |")
-    return "\n".join(lines)
+    return run_report.markdown(summary(dagrun, order, dag=dag))
+
+
+class _OncePerChange(logging.Filter):
+    """dag.test() logs "No tasks to run. unrunnable tasks: ..." every second while a task is
+    deferred; let it through only when the list of waiting tasks changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("No tasks to run"):
+            return True
+        text = record.getMessage()
+        if text == self._last:
+            return False
+        self._last = text
+        return True
+
+
+def quiet_waiting() -> None:
+    """Install `_OncePerChange` on dag.test()'s logger (idempotent)."""
+    logger = logging.getLogger("airflow.sdk.definitions.dag")
+    if not any(isinstance(f, _OncePerChange) for f in logger.filters):
+        logger.addFilter(_OncePerChange())
+
+
+def cancel_on_interrupt() -> None:
+    """SIGINT/SIGTERM/SIGHUP: cancel this run's Slurm jobs, say which, exit 128 + signal."""
+    from dagspec_runtime.slurm import run_jobs
+
+    run_tag = run_jobs.current_run_tag()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        cancelled: list[str] = []
+        if run_tag:
+            try:
+                cancelled = run_jobs.cancel_run(run_tag=run_tag)
+            except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
+                print(f"local run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
+        name = signal.Signals(signum).name
+        what = ", ".join(cancelled) if cancelled else "none running"
+        print(f"local run: {name}: cancelled Slurm job(s): {what}", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
 
 
 def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
@@ -184,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     parser.add_argument("--retries", type=int, help="retries of each task (overrides the DAG)")
     parser.add_argument("--retry-delay", type=float, help="seconds before each retry")
+    parser.add_argument("--kind", help="the spec kind (Entity, Manifest, ReductionPipeline)")
     args = parser.parse_args(argv)
     try:
         conf = json.loads(args.conf)
@@ -201,20 +319,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     from airflow.sdk.exceptions import ParamValidationError
 
     ensure_bundle(args.dag_file)
+    quiet_waiting()
+    cancel_on_interrupt()
+    started = time.monotonic()
     try:
-        dagrun = run(dag, conf, args.retries, args.retry_delay)
+        with logs_to_stderr():
+            dagrun = run(dag, conf, args.retries, args.retry_delay)
     except ParamValidationError as exc:
         print(f"error: invalid params for {dag.dag_id}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     order = list(dag.task_dict)
-    if args.format == "json":
-        print(json.dumps(summary(dagrun, order), indent=2, default=str))
-    elif args.format == "markdown":
-        print(markdown(dagrun, order))
-    else:
-        print(report(dagrun, order))
-    return EXIT_OK if str(dagrun.state) == "success" else EXIT_FAILED
+    data = summary(dagrun, order, args.kind, time.monotonic() - started, dag)
+    sys.stdout.write(run_report.FORMATS[args.format](data) + "\n")
+    sys.stdout.flush()
+    return run_report.exit_code(data)
 
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """Whatever Airflow and the tasks print while the run lasts goes to stderr (file
+    descriptor 1 itself is pointed at 2), so stdout holds the report alone."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,4 +77,4 @@ def test_every_dag_kind_offers_trigger_params(bag) -> None:  # noqa: ANN001
     process = bag.dags["orders-etl.orders"].params.get_param("process").schema
     assert process["enum"] == ["orders"] and process["title"] == "Process"
     rules = bag.dags["chai-ngc253"].params.get_param("filter_rules").schema
-    assert rules["type"] == "object" and rules["title"] == "Extra filter rules"
+    assert rules["type"] == ["object", "null"] and rules["title"] == "Extra filter rules"

@@ -77,6 +77,8 @@ def test_bad_target_is_a_config_error_exit_2(project: Path) -> None:
 def test_manifest_run_by_selector_loads_good_rows_and_quarantines_bad_ones(project: Path) -> None:
     done = dagspec(project, "run", "specs/orders-etl.yaml", "--selector", "orders")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "process orders: success  attempts 1/3  inserted 7  quarantined 3" in done.stdout
+    assert "evidence: " in done.stdout and "data_contract_evidence.json" in done.stdout
     with sqlite3.connect(project / "var" / "meta.sqlite") as db:
         assert db.execute("select count(*) from orders").fetchone()[0] == 7
         assert db.execute("select count(*) from ingestion_log").fetchone()[0] == 2

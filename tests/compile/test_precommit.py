@@ -1,7 +1,7 @@
 """The published pre-commit hooks, run for real by pre-commit on a broken and a clean spec.
 
 pre-commit builds the hooks' environment from this repository (pip installs dagspec and its
-three dependencies from the package index), so the first run takes a little while.
+four dependencies from the package index), so the first run takes a little while.
 """
 
 from __future__ import annotations
@@ -48,3 +48,35 @@ def test_lint_hook_passes_a_clean_spec(consumer: Path) -> None:
     done = try_repo(consumer, "dagspec-lint", "specs/alpha.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Passed" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def flat_consumer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A consumer repository with one committed spec in a flat specs/ folder."""
+    repo = tmp_path_factory.mktemp("flat-consumer")
+    config = (CASES / "dagspec.yaml").read_text().replace("specs_dir: valid", "specs_dir: specs")
+    (repo / "dagspec.yaml").write_text(config.replace("output_dir: out",
+                                                      "output_dir: generated_dags"))
+    (repo / "specs").mkdir()
+    shutil.copy(CASES / "valid" / "alpha.yaml", repo / "specs" / "alpha.yaml")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "alpha"], cwd=repo, check=True)
+    return repo
+
+
+def test_lint_hook_refuses_a_new_spec_that_reuses_a_dag_id(flat_consumer: Path) -> None:
+    """Only the new file is staged, so only it is passed to the hook: the clash with the
+    committed spec must still be found (the whole project is analysed)."""
+    shutil.copy(flat_consumer / "specs" / "alpha.yaml", flat_consumer / "specs" / "a-copy.yaml")
+    subprocess.run(["git", "add", "specs/a-copy.yaml"], cwd=flat_consumer, check=True)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(flat_consumer.parent / "pre-commit-home")}
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT),
+                           "dagspec-lint", "--verbose"], cwd=flat_consumer, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("specs/a-copy.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
+            "`alpha` (the DAG id) is also defined at specs/alpha.yaml:4:9") in done.stdout
+    assert ("specs/alpha.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
+            "`alpha` (the DAG id) is also defined at specs/a-copy.yaml:4:9") in done.stdout

@@ -124,7 +124,9 @@ def check_promoted(stack: CeleryStack, run_id: str, result: dict[str, Any]) -> N
     assert result["status"] in ("ok", "warning") and result["promoted"] is True, result
     assert [p["status"] for p in result["phases"]].count("error") == 0
     on_disk = json.loads((root / "models" / ENTITY / "pipeline-result.json").read_text())
-    assert on_disk["run_id"] == run_id
+    assert on_disk["airflow_run_id"] == run_id  # the run's own id is its UUIDv7
+    assert on_disk["run_id"] == result["run_id"]
+    assert Path(result["workspace"]).name.endswith(result["run_id"])
     report = stack.api.xcom(ENTITY, run_id, "promote")
     destinations = sorted(row["destination"] for row in report["promoted"])
     assert len(destinations) == 8 and not report["skipped"], report

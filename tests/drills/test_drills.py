@@ -135,6 +135,7 @@ def test_kill_9_at_random_moments_leaves_old_or_new_set(
     # and the next compile still works and cleans up after the killed ones
     assert _compile(root).returncode == 0
     assert _snapshot(out) == new
+    assert [p.name for p in root.iterdir() if p.name.startswith(".generated_dags")] == []
 
 
 @contextlib.contextmanager

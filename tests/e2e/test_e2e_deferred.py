@@ -2,6 +2,8 @@
 
 Why: dag.test() runs triggers in-process; only a running triggerer shows that a Slurm job's
 wait (SlurmJobTrigger) and a cooldown (DateTimeTrigger) resume the task in a real deployment.
+The example's Slurm jobs end within seconds, so most finish in the worker without deferring;
+tests/stress (`make stress`) defers every job of a step through this same kind of stack.
 """
 
 from __future__ import annotations

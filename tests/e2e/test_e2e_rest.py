@@ -7,6 +7,7 @@ params validation of a real deployment accept what dagspec generates.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def test_dry_run_trigger_succeeds(api: Api, airflow_stack: Stack, parsed_dags: d
         f"run {run_id} {final['state']}; tasks {api.task_states(DAG_ID, run_id)}; "
         f"result {json.dumps(result, indent=1)}"
     )
-    assert result["run_id"] == run_id
+    assert result["airflow_run_id"] == run_id  # the run's own id is its UUIDv7
+    assert uuid.UUID(result["run_id"]).version == 7
     assert result["entity"] == DAG_ID
     assert result["target"] == "dev"
     assert result["dry_run"] is True

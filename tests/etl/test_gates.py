@@ -205,9 +205,9 @@ def test_failed_transform_is_retried_once(db_url: str, make_process: Any, tmp_pa
         return load.finalize(*args)
 
     gates.finalize(ctx, attempt=flaky)
-    assert len(calls) == 2
+    assert len(calls) == 3  # the batch, then each of the two units on its own
     rows = table_rows(db_url, "transform_log")
-    assert {(r["status"], r["retry_count"]) for r in rows} == {("PASS", 1)}
+    assert [(r["status"], r["retry_count"]) for r in rows] == [("PASS", 1), ("PASS", 1)]
 
     def broken(*args: Any) -> dict[str, Any]:
         raise RuntimeError("always")
@@ -218,12 +218,16 @@ def test_failed_transform_is_retried_once(db_url: str, make_process: Any, tmp_pa
     )
     for gate in ("extract", "contract", "evolution", "compatibility", "ddl", "stage"):
         run_gate(gate, ctx2)
-    with pytest.raises(RuntimeError, match="always"):
-        gates.finalize(ctx2, attempt=broken)
-    with pytest.raises(GateRefused, match="failed its transform and its retry"):
-        gates.finalize(ctx2, attempt=broken)
+    assert gates.finalize(ctx2, attempt=broken)["failed_units"] == 1  # tried, retried once
     failed = [r for r in table_rows(db_url, "transform_log") if r["status"] == "FAIL"]
     assert len(failed) == 1 and failed[0]["retry_count"] == 1
+    assert gates.finalize(ctx2, attempt=broken)["failed_units"] == 1  # not tried again
+    failed = [r for r in table_rows(db_url, "transform_log") if r["status"] == "FAIL"]
+    assert len(failed) == 1 and failed[0]["retry_count"] == 1
+    for gate in ("evidence", "audit"):
+        run_gate(gate, ctx2)
+    with pytest.raises(GateRefused, match=r"unit \d+ \(orders/more.csv\) failed its transform"):
+        run_gate("state", ctx2)
 
 
 def test_sql_table_source_advances_watermark_after_commit(

@@ -39,6 +39,13 @@ PAYLOADS = [
     "x" * 5000,
 ]
 KINDS = ["Entity", "Manifest", "ReductionPipeline"]
+#: schedules Airflow accepts (what a valid spec may use) and ones it refuses or never runs
+VALID_SCHEDULES = ["@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly",
+                   "@quarterly", "@yearly", "0 3 * * *", "*/15 * * * *", "30 2 1 * *",
+                   "0 0 * * MON-FRI", "5 4 * * sun", "0 22 * * 1-5", "0 0 29 2 *", "0 0 L * *",
+                   "0 12 * JAN,JUL *", "59 23 31 12 *", "0 0 * * 7"]
+BAD_SCHEDULES = ["0 25 * * *", "75 26 * * *", "0 0 30 2 *", "0 0 * * 8", "0 0 0 * *",
+                 "* * * 13 *", "H * * * *", "0 0 * * 5L", "*/0 * * * *", "1-70 * * * *"]
 
 
 @cache
@@ -58,14 +65,26 @@ def _resolve(node: dict[str, Any], file: str) -> tuple[dict[str, Any], str]:
     return node, file
 
 
-def _string(node: dict[str, Any]) -> st.SearchStrategy[str]:
+def _string(node: dict[str, Any], valid: bool = False) -> st.SearchStrategy[str]:
+    if node.get("format") == "airflow-cron":
+        crons = [c for c in VALID_SCHEDULES if re.fullmatch(node["pattern"], c)]
+        good = st.sampled_from(crons)
+        if valid:
+            return good
+        regex = st.from_regex(node["pattern"], fullmatch=True).filter(lambda s: len(s) < 200)
+        return st.one_of(good, good, regex, st.sampled_from(BAD_SCHEDULES))
     if "pattern" in node:
         pattern = node["pattern"]
         regex = st.from_regex(pattern, fullmatch=True).filter(lambda s: len(s) < 200)
+        if valid:
+            return regex
         return st.one_of(*[regex] * 19, st.sampled_from(PAYLOADS))  # mostly valid
     low = node.get("minLength", 0)
     high = node.get("maxLength", 40)
     free = st.text(min_size=low, max_size=max(low, high))
+    fitting = [p for p in PAYLOADS if low <= len(p) <= high]
+    if valid:  # still hostile free text: it must stay data
+        return st.one_of(free, st.sampled_from(fitting)) if fitting else free
     return st.one_of(free, st.sampled_from(PAYLOADS).filter(lambda s: low <= len(s) <= high
                                                             or "maxLength" not in node))
 
@@ -89,8 +108,19 @@ ANY_JSON = st.recursive(
 )
 
 
-def from_schema(node: dict[str, Any], file: str, depth: int = 0) -> st.SearchStrategy[Any]:
-    """Values that mostly satisfy `node` (if/then/else and cross-field rules are ignored)."""
+ANY_FINITE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6,
+)
+
+
+def from_schema(node: dict[str, Any], file: str, depth: int = 0,
+                valid: bool = False) -> st.SearchStrategy[Any]:
+    """Values that mostly satisfy `node`; with `valid`, values that satisfy it (if/then/else
+    included; rules across fields are `repair`'s job)."""
     node, file = _resolve(node, file)
     if "const" in node:
         return st.just(node["const"])
@@ -100,11 +130,11 @@ def from_schema(node: dict[str, Any], file: str, depth: int = 0) -> st.SearchStr
     if types is None:
         types = "object" if "properties" in node else None
     if types is None:
-        return ANY_JSON
+        return ANY_FINITE if valid else ANY_JSON
     if isinstance(types, list):
-        return st.one_of(*(from_schema({**node, "type": t}, file, depth) for t in types))
+        return st.one_of(*(from_schema({**node, "type": t}, file, depth, valid) for t in types))
     if types == "string":
-        return _string(node)
+        return _string(node, valid)
     if types in ("integer", "number"):
         return _number(node, types == "integer")
     if types == "boolean":
@@ -112,23 +142,25 @@ def from_schema(node: dict[str, Any], file: str, depth: int = 0) -> st.SearchStr
     if types == "null":
         return st.none()
     if types == "array":
-        items = from_schema(node.get("items", {}), file, depth + 1)
+        items = from_schema(node.get("items", {}), file, depth + 1, valid)
         low = node.get("minItems", 0)
         unique = node.get("uniqueItems", False)
         return st.lists(items, min_size=low, max_size=low + (1 if depth > 2 else 3),
                         unique_by=(lambda v: json.dumps(v, sort_keys=True)) if unique else None)
-    return _object(node, file, depth)
+    return _object(node, file, depth, valid)
 
 
-def _object(node: dict[str, Any], file: str, depth: int) -> st.SearchStrategy[dict[str, Any]]:
+def _object(node: dict[str, Any], file: str, depth: int,
+            valid: bool = False) -> st.SearchStrategy[dict[str, Any]]:
     props = node.get("properties", {})
     required = set(node.get("required", []))
     then = node.get("else", {}).get("required", [])  # `phases` unless `extends`: often add it
-    fixed = {k: from_schema(v, file, depth + 1) for k, v in props.items() if k in required}
-    optional = {k: from_schema(v, file, depth + 1) for k, v in props.items()
+    fixed = {k: from_schema(v, file, depth + 1, valid) for k, v in props.items() if k in required}
+    optional = {k: from_schema(v, file, depth + 1, valid) for k, v in props.items()
                 if k not in required}
     extra = node.get("additionalProperties")
-    names = node.get("propertyNames", {}).get("pattern")
+    names = _resolve(node["propertyNames"], file)[0].get("pattern") \
+        if "propertyNames" in node else None
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -138,16 +170,174 @@ def _object(node: dict[str, Any], file: str, depth: int) -> st.SearchStrategy[di
                 out[key] = draw(strategy)
         if isinstance(extra, dict) and depth < 6:
             keys = st.from_regex(names, fullmatch=True) if names else st.text(max_size=8)
-            more = draw(st.dictionaries(keys, from_schema(extra, file, depth + 1), max_size=2,
-                                        min_size=node.get("minProperties", 0)))
+            more = draw(st.dictionaries(keys, from_schema(extra, file, depth + 1, valid),
+                                        max_size=2, min_size=node.get("minProperties", 0)))
             out.update(more)
+        if valid and "if" in node:
+            branch = node.get("then", {}) if _matches(node["if"], out) else node.get("else", {})
+            if branch.get("additionalProperties") is False:
+                out = {k: v for k, v in out.items() if k in branch.get("properties", {})}
+            for key in branch.get("required", []):
+                sub = branch.get("properties", {}).get(key, props.get(key, {}))
+                if key not in out:
+                    out[key] = draw(from_schema(sub, file, depth + 1, valid))
+            for key, sub in branch.get("properties", {}).items():
+                if key not in out and key not in props and draw(st.booleans()):
+                    out[key] = draw(from_schema(sub, file, depth + 1, valid))
         return out
 
     return build()
 
 
+def _matches(condition: dict[str, Any], value: dict[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(condition).is_valid(value)
+
+
 def spec_strategy(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     return from_schema(schema(KIND_FILES[kind]), KIND_FILES[kind])
+
+
+def valid_spec(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Specs that satisfy the schema and the meaning rules: what lint should pass."""
+    made = from_schema(schema(KIND_FILES[kind]), KIND_FILES[kind], valid=True)
+    return st.tuples(made, st.randoms(use_true_random=False)).map(
+        lambda pair: repair(kind, pair[0], pair[1]))
+
+
+def repair(kind: str, data: dict[str, Any], rng: Any) -> dict[str, Any]:
+    """Make schema-made data meet the rules JSON Schema cannot state: unique names, references
+    that resolve (earlier phase outputs, declared software, earlier steps, contract columns),
+    no artifacts read from nowhere. Whatever else the schema allows stays as drawn."""
+    body = data["spec"]
+    body.pop("deps", None)
+    if "params" in body:  # a scheduled DAG's params must resolve to their defaults
+        body["params"] = {name: options for name, options in body["params"].items()
+                          if _default_fits(options)}
+    {"Entity": _repair_entity, "Manifest": _repair_manifest,
+     "ReductionPipeline": _repair_reduction}[kind](body, rng)
+    return data
+
+
+def _default_fits(options: dict[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = {k: v for k, v in options.items() if k not in ("default", "description")}
+    return Draft202012Validator(schema, format_checker=FormatChecker()).is_valid(
+        options.get("default"))
+
+
+def _unique(items: list[dict[str, Any]], key: str = "name", suffix: str = "") -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        while item[key] in seen:
+            item[key] = f"{item[key][:40]}{suffix}{i}"
+        seen.add(item[key])
+
+
+def _repair_entity(body: dict[str, Any], rng: Any) -> None:
+    body.pop("extends", None)
+    body["abstract"] = False
+    body.pop("pool", None)  # the project declares one pool
+    phases = body.setdefault("phases", [])
+    if not phases:
+        phases.append({"name": "pull", "modules": [{"name": "fetch", "command": ["true"]}]})
+    _unique(phases)
+    modules = [m for phase in phases for m in phase["modules"]]
+    _unique(modules, suffix="-")
+    produced: list[str] = []
+    outs: set[str] = set()
+    for phase in phases:
+        here = []
+        for module in phase["modules"]:
+            module.pop("deps", None)
+            if isinstance(module["command"], str) and not _splits(module["command"]):
+                module["command"] = [module["command"]]  # a lone quote: one argument
+            module["outputs"] = [f"{phase['name']}/{o.split('/')[-1] or 'x'}"
+                                 for o in module.get("outputs", [])]
+            module["outputs"] = list(dict.fromkeys(module["outputs"]))
+            module["inputs"] = {k: rng.choice(produced) for k in module.get("inputs", {})
+                                if produced}
+            module["outs"] = [o for o in dict.fromkeys(module.get("outs", []))
+                              if o not in outs and not outs.add(o)]
+            here += module["outputs"]
+        produced += here
+    promote = [item for item in body.get("promote", []) if produced]
+    for item in promote:
+        item["from"] = rng.choice(produced)
+    tos: set[str] = set(outs)
+    body["promote"] = [i for i in promote if i["to"] not in tos and not tos.add(i["to"])]
+
+
+def _splits(command: str) -> bool:
+    import shlex
+
+    try:
+        shlex.split(command)
+    except ValueError:
+        return False
+    return True
+
+
+def _repair_manifest(body: dict[str, Any], rng: Any) -> None:
+    _unique(body["processes"], suffix="_")
+    outs: set[str] = set()
+    for process in body["processes"]:
+        process.pop("deps", None)
+        process["outs"] = [o for o in dict.fromkeys(process.get("outs", []))
+                           if o not in outs and not outs.add(o)]
+        columns = process["contract"]["columns"]
+        _unique(columns, suffix="_")
+        names = [c["name"] for c in columns]
+        for column in columns:
+            if column["type"] == "decimal":
+                column["scale"] = min(column["scale"], column["precision"])
+        sink = process["sink"]
+        if "merge_key" in sink:
+            sink["merge_key"] = list(dict.fromkeys(rng.choice(names) for _ in sink["merge_key"]))
+            if not sink["merge_key"]:
+                sink.pop("merge_key")
+                if sink.get("strategy") == "merge":
+                    sink.pop("strategy")
+        if "publish" in process:
+            publish = process["publish"]
+            for key in ("group_by", "sum"):
+                if key in publish:
+                    publish[key] = list(dict.fromkeys(rng.choice(names) for _ in publish[key]))
+                    if not publish[key]:
+                        publish[key] = [names[0]]
+        source = process["source"]
+        if source["kind"] == "table" and "watermark_column" in source:
+            source["watermark_column"] = rng.choice(names)
+
+
+def _repair_reduction(body: dict[str, Any], rng: Any) -> None:
+    steps = body["steps"]
+    _unique(steps, suffix="_")
+    software = body["software"]
+    for entry in software.values():
+        if "latest" in entry and entry["latest"] not in entry["versions"]:
+            entry["latest"] = rng.choice(entry["versions"])
+    earlier: list[dict[str, Any]] = []
+    outs: set[str] = set()
+    for step in steps:
+        step.pop("deps", None)
+        step["outs"] = [o for o in dict.fromkeys(step.get("outs", []))
+                        if o not in outs and not outs.add(o)]
+        if step["software"] not in software:
+            step["software"] = rng.choice(sorted(software))
+        versions = software[step["software"]]["versions"]
+        if "pinned_version" in step and step["pinned_version"] not in versions:
+            step["pinned_version"] = rng.choice(versions)
+        ups = [u for u in step.get("depends_on", []) if any(s["name"] == u for s in earlier)]
+        step["depends_on"] = list(dict.fromkeys(ups))
+        group = list(step.get("group_by", []))
+        for upstream in step["depends_on"]:
+            theirs = next(s for s in earlier if s["name"] == upstream).get("group_by", [])
+            group = [g for g in group if g in theirs]
+        step["group_by"] = group
+        earlier.append(step)
 
 
 WRONG = st.one_of(
@@ -204,8 +394,26 @@ def mutated(draw: st.DrawFn, data: Any) -> Any:
     return data
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML writes YAML 1.1: it leaves `068` or `1_0` unquoted, which YAML 1.2 (what dagspec
+    and editors read) takes as numbers. Quote every string a 1.2 reader would not read back."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    from compiler.loader import _LOADER
+
+    resolvers = _LOADER.yaml_implicit_resolvers.get(value[:1], [])
+    typed = any(regex.match(value) for _tag, regex in resolvers)
+    style = '"' if typed else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def dump(data: Any, unicode: bool) -> str:
-    return yaml.safe_dump(data, allow_unicode=unicode, sort_keys=False, width=10**6)
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=unicode, sort_keys=False,
+                     width=10**6)
 
 
 TEXT_TRICKS = [
@@ -237,7 +445,7 @@ TEXT_TRICKS = [
 @st.composite
 def spec_bytes(draw: st.DrawFn, kind: str) -> tuple[bytes, Any]:
     """YAML bytes of a schema-made spec, maybe mutated as data, maybe tricked as text."""
-    data = draw(spec_strategy(kind))
+    data = draw(st.one_of(spec_strategy(kind), valid_spec(kind)))
     if draw(st.booleans()):
         data = draw(mutated(data))
     text = dump(data, draw(st.booleans()))

@@ -31,14 +31,16 @@ SPEC = "specs/spec.yaml"
 def _project(base: Path, raw: bytes, data: Any) -> Path:
     root = Path(tempfile.mkdtemp(dir=base))
     (root / "specs").mkdir()
-    meta = data.get("metadata") if isinstance(data, dict) else None
+    data = data if isinstance(data, dict) else {}
+    meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
     name = name if isinstance(name, str) else "x"
     config = {
         "apiVersion": "dagspec/v1",
         "kind": "Project",
         "metadata": {"name": "fuzz"},
-        "spec": {"entities": [name], "targets": ["dev", "prod"],
+        "spec": {"entities": [name] if data.get("kind") == "Entity" else [],
+                 "targets": ["dev", "prod"],
                  "pools": {"dagspec_entities": {"slots": 2}}},
     }
     (root / "dagspec.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))

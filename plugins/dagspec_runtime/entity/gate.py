@@ -11,18 +11,18 @@ debugging a workspace sees too), writes ``<workspace>/<phase>/phase-result.json`
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.module import result_path
 from dagspec_runtime.entity.status import ERROR, NOT_RUN, phase_status
-from dagspec_runtime.entity.workspace import workspace_checkout
+from dagspec_runtime.entity.workspace import open_workspace
+from dagspec_runtime.errors import StepFailed, StepSkipped
 
 PHASE_RESULT = "phase-result.json"
 
@@ -76,45 +76,6 @@ def evaluate_phase(
     return document
 
 
-class PhaseGateOperator(BaseOperator):
-    """Decide a phase's status after all its modules are done; stop the run on phase error.
-
-    :param phase: phase name (its workspace subfolder).
-    :param modules: module name -> required flag, for every module of the phase.
-    """
-
-    ui_color = "#eeeeee"
-
-    def __init__(self, *, phase: str, modules: Mapping[str, bool], **kwargs: Any) -> None:
-        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
-        super().__init__(**kwargs)
-        self.phase = phase
-        self.modules = dict(modules)
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        with workspace_checkout(context) as handle:
-            return self.decide(handle.path if handle else None)
-
-    def decide(self, workspace: Path | None) -> dict[str, Any]:
-        """Evaluate the phase in a local ``workspace`` folder (None: it was never made)."""
-        document = evaluate_phase(workspace, self.phase, self.modules)
-        if workspace is not None:
-            write_json(phase_result_path(workspace, self.phase), document)
-        summary = ", ".join(f"{row['name']}={row['status']}" for row in document["modules"])
-        self.log.info("Phase %s: %s (%s)", self.phase, document["status"], summary)
-        if document["status"] == NOT_RUN:
-            raise AirflowSkipException(
-                f"phase {self.phase!r} did not run: an earlier phase stopped the run"
-            )
-        if document["status"] == ERROR:
-            failed = [row["name"] for row in document["modules"] if row["required"]]
-            raise AirflowException(
-                f"phase {self.phase!r} failed: every required module failed ({', '.join(failed)}); "
-                "later phases will not run"
-            )
-        return document
-
-
 def read_phase_results(workspace: Path, phases: list[str]) -> list[dict[str, Any]]:
     """Each phase's recorded result in order; a phase whose gate never wrote one is not_run."""
     documents = []
@@ -128,3 +89,31 @@ def read_phase_results(workspace: Path, phases: list[str]) -> list[dict[str, Any
             document = {"name": phase, "status": NOT_RUN, "modules": []}
         documents.append(document)
     return documents
+
+
+def gate_phase(
+    *, workspace: str | os.PathLike[str] | None, phase: str, modules: Mapping[str, bool],
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """Record the phase's outcome; ``StepSkipped`` when it never ran, ``StepFailed`` on error
+    (so no later phase runs). ``workspace``: the location ``prepare_workspace`` returned."""
+    with open_workspace(workspace) as handle:
+        return _decide(handle.path if handle else None, phase, modules, log)
+
+
+def _decide(workspace: Path | None, phase: str, modules: Mapping[str, bool],
+            log: logging.Logger) -> dict[str, Any]:
+    document = evaluate_phase(workspace, phase, modules)
+    if workspace is not None:
+        write_json(phase_result_path(workspace, phase), document)
+    summary = ", ".join(f"{row['name']}={row['status']}" for row in document["modules"])
+    log.info("Phase %s: %s (%s)", phase, document["status"], summary)
+    if document["status"] == NOT_RUN:
+        raise StepSkipped(f"phase {phase!r} did not run: an earlier phase stopped the run")
+    if document["status"] == ERROR:
+        failed = [row["name"] for row in document["modules"] if row["required"]]
+        raise StepFailed(
+            f"phase {phase!r} failed: every required module failed ({', '.join(failed)}); "
+            "later phases will not run"
+        )
+    return document

@@ -11,6 +11,7 @@ always has something to read. stderr goes to the task log line by line and to
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,13 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
-
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.run_identity import (
+    StderrLog,
+    module_manifest,
+    run_ids,
+    with_context,
+)
 from dagspec_runtime.entity.status import ERROR, SUCCEEDED
-from dagspec_runtime.entity.workspace import run_params, workspace_checkout
+from dagspec_runtime.entity.workspace import open_workspace, run_params
+from dagspec_runtime.errors import StepFailed
 
 _PYTHONS = frozenset({"python", "python3"})
 _KILL_GRACE_SECONDS = 5.0
@@ -213,117 +218,80 @@ def judge(module: str, entity: str, run: ModuleRun, timeout: float) -> tuple[dic
     return envelope, ""
 
 
-class ModuleOperator(BaseOperator):
-    """Run one entity module in manifest mode; fail the task when the module failed.
+def _run_module(
+    *,
+    workspace: Path | None,
+    run_id: str,
+    params: Mapping[str, Any],
+    entity: str,
+    phase: str,
+    module: str,
+    command: Sequence[str],
+    project_root: str,
+    inputs: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_seconds: float = 1800,
+    log: logging.Logger,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> dict[str, Any]:
+    """Write the manifest, run the module, keep its envelope; the envelope, or ``StepFailed``
+    (carrying the envelope) when the module failed."""
+    if workspace is None:
+        raise StepFailed(f"module {module!r}: no workspace (prepare_workspace)")
+    target, dry_run, _ = run_params({"params": params})
+    run_id, airflow_run_id = run_ids(workspace)
+    manifest = module_manifest(entity=entity, workspace=workspace, target=target,
+                               run_id=run_id, dry_run=dry_run, inputs=dict(inputs or {}),
+                               output_dir=phase)
+    schema.check("manifest", manifest, f"manifest of module {module!r}")
+    manifest_file = write_json(manifest_path(workspace, phase, module), manifest)
+    argv = resolve_command(command) + ["--manifest", str(manifest_file), "--json"]
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "DAGSPEC_MODULE": module,
+        "DAGSPEC_PHASE": phase,
+        **dict(env or {}),
+    }
+    log.info("Running module %s: %s (cwd %s)", module, argv, project_root)
+    with stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep, \
+            StderrLog(workspace, module) as shared:
 
-    :param entity: entity id (written to the manifest, checked in the envelope).
-    :param phase: phase folder the module writes into.
-    :param module: module name (default: the task id); names the manifest and result files.
-    :param command: argv before ``--manifest FILE --json``; ``python`` means the worker's Python.
-    :param required: informational here; the phase gate decides with it.
-    :param inputs: named input paths relative to the workspace.
-    :param project_root: working directory of the module.
-    :param env: extra environment variables for the module (it also gets ``DAGSPEC_MODULE`` and
-        ``DAGSPEC_PHASE``, so one script can serve under several names).
-    :param timeout_seconds: the module is killed after this long.
-    """
+        def on_stderr(line: str) -> None:
+            log.info("[%s] %s", module, line)
+            keep.write(line + "\n")
+            shared.write(line)
 
-    ui_color = "#fff4e0"
-
-    def __init__(
-        self,
-        *,
-        entity: str,
-        phase: str,
-        command: Sequence[str],
-        project_root: str,
-        module: str | None = None,
-        required: bool = True,
-        inputs: Mapping[str, str] | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout_seconds: float = 1800,
-        **kwargs: Any,
-    ) -> None:
-        module = module or kwargs["task_id"]  # the module's name is its task id by default
-        super().__init__(**kwargs)
-        if not command:
-            raise ValueError(f"module {module!r}: command must not be empty")
-        self.entity = entity
-        self.phase = phase
-        self.module = module
-        self.command = list(command)
-        self.required = required
-        self.inputs = dict(inputs or {})
-        self.project_root = project_root
-        self.env = dict(env or {})
-        self.timeout_seconds = timeout_seconds
-        self._proc: subprocess.Popen[str] | None = None
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        with workspace_checkout(context) as handle:
-            if handle is None:
-                raise AirflowException(f"module {self.module!r}: no workspace (prepare_workspace)")
-            return self.run_in(handle.path, context)
-
-    def run_in(self, workspace: Path, context: Any) -> dict[str, Any]:
-        """Run the module against a local ``workspace`` folder."""
-        target, dry_run, _ = run_params(context)
-        manifest = {
-            "entity_id": self.entity,
-            "workspace": str(workspace),
-            "target": target,
-            "run_id": str(context["run_id"]),
-            "dry_run": dry_run,
-            "inputs": self.inputs,
-            "output_dir": self.phase,
-        }
-        schema.check("manifest", manifest, f"manifest of module {self.module!r}")
-        manifest_file = write_json(manifest_path(workspace, self.phase, self.module), manifest)
-        argv = resolve_command(self.command) + ["--manifest", str(manifest_file), "--json"]
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "DAGSPEC_MODULE": self.module,
-            "DAGSPEC_PHASE": self.phase,
-            **self.env,
-        }
-        self.log.info("Running module %s: %s (cwd %s)", self.module, argv, self.project_root)
-        with stderr_path(workspace, self.phase, self.module).open("w", encoding="utf-8") as keep:
-
-            def on_stderr(line: str) -> None:
-                self.log.info("[%s] %s", self.module, line)
-                keep.write(line + "\n")
-
-            run = run_process(
-                argv,
-                cwd=self.project_root,
-                env=env,
-                timeout=self.timeout_seconds,
-                on_stderr=on_stderr,
-                on_start=self._remember,
-            )
-        self._proc = None
-        envelope, failure = judge(self.module, self.entity, run, self.timeout_seconds)
-        write_json(result_path(workspace, self.phase, self.module), envelope)
-        context["ti"].xcom_push(key="result", value=envelope)
-        if failure:
-            raise AirflowException(failure)
-        status = envelope["status"]
-        self.log.info(
-            "Module %s finished: %s in %d ms", self.module, status, envelope["duration_ms"]
+        run = run_process(
+            argv,
+            cwd=project_root,
+            env=full_env,
+            timeout=timeout_seconds,
+            on_stderr=on_stderr,
+            on_start=on_start,
         )
-        if status not in SUCCEEDED:
-            errors = "; ".join(
-                e if isinstance(e, str) else e.get("message", "") for e in envelope["errors"]
-            )
-            detail = f": {errors}" if errors else ""
-            raise AirflowException(f"module {self.module!r} reported status {status!r}{detail}")
-        return envelope
+    envelope, failure = judge(module, entity, run, timeout_seconds)
+    envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id,
+                            phase=phase, workspace=workspace)
+    write_json(result_path(workspace, phase, module), envelope)
+    if failure:
+        raise StepFailed(failure, envelope)
+    status = envelope["status"]
+    log.info("Module %s finished: %s in %d ms", module, status, envelope["duration_ms"])
+    if status not in SUCCEEDED:
+        errors = "; ".join(
+            e if isinstance(e, str) else e.get("message", "") for e in envelope["errors"]
+        )
+        detail = f": {errors}" if errors else ""
+        raise StepFailed(f"module {module!r} reported status {status!r}{detail}", envelope)
+    return envelope
 
-    def _remember(self, proc: subprocess.Popen[str]) -> None:
-        self._proc = proc
 
-    def on_kill(self) -> None:
-        """Kill the module's process group when Airflow kills the task."""
-        if self._proc is not None and self._proc.poll() is None:
-            kill_group(self._proc)
+def run_module(*, workspace: str | os.PathLike[str] | None, **kwargs: Any) -> dict[str, Any]:
+    """Run one module in the run's workspace (see ``_run_module``).
+
+    ``workspace`` is the location ``prepare_workspace`` returned (None: it never ran); the step
+    works on its local view (see ``workspace.open_workspace``), so both run paths and every
+    declared storage behave alike."""
+    with open_workspace(workspace) as handle:
+        return _run_module(workspace=handle.path if handle else None, **kwargs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,14 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
-
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.status import pipeline_status, promotable
-from dagspec_runtime.entity.workspace import run_params, workspace_checkout, workspace_info
+from dagspec_runtime.entity.workspace import open_workspace, run_params, workspace_info
+from dagspec_runtime.errors import StepFailed, StepSkipped
 
 REPORT_NAME = "promote-report.json"
 DEFAULT_REPORT_PATH = "models/{entity}/promote-report.json"
@@ -212,75 +211,52 @@ def run_status(workspace: Path) -> tuple[str, list[dict[str, Any]]]:
     return pipeline_status(p["status"] for p in phases), phases
 
 
-class PromoteOperator(BaseOperator):
-    """Promote a clean run's artifacts into the project; skip (with a report) otherwise.
+def _promote_run(
+    *,
+    workspace: Path | None,
+    params: Mapping[str, Any],
+    entity: str,
+    project_root: str,
+    mapping: Mapping[str, str],
+    report_path: str | None = DEFAULT_REPORT_PATH,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """Promote a clean run's artifacts; ``StepSkipped`` (with a report saying why) otherwise."""
+    if workspace is None:
+        raise StepSkipped("nothing to promote: the workspace was never created")
+    _, dry_run, _ = run_params({"params": params})
+    status, _ = run_status(workspace)
+    if not promotable(status, dry_run):
+        reason = "dry run" if dry_run else f"run status is {status}"
+        _record(workspace, entity, "skipped", reason)
+        raise StepSkipped(f"not promoting {entity}: {reason}")
+    try:
+        report = promote(workspace, Path(project_root), mapping, entity, report_path)
+    except PromotionError as exc:
+        _record(workspace, entity, "failed", str(exc))
+        raise StepFailed(
+            f"promotion of {entity} failed, project files unchanged: {exc}"
+        ) from exc
+    write_json(workspace / REPORT_NAME, report)
+    for row in report["promoted"]:
+        log.info("%-9s %s -> %s", row["action"], row["source"], row["destination"])
+    for source in report["skipped"]:
+        log.info("skipped   %s (not in workspace)", source)
+    return report
 
-    Runs whatever happened upstream (trigger rule ``all_done``) and decides from the phase
-    results, so a stopped run still leaves a report saying why nothing was promoted.
 
-    :param entity: entity id, fills ``{entity}`` in the mapping.
-    :param project_root: root that every destination must stay inside.
-    :param mapping: workspace-relative source -> project-relative destination.
-    :param report_path: project-relative path of the report written beside the artifacts
-        (None: only the workspace copy).
-    """
+def _record(workspace: Path, entity: str, status: str, reason: str) -> None:
+    write_json(
+        workspace / REPORT_NAME,
+        {"entity_id": entity, "status": status, "reason": reason, "promoted": [], "skipped": []},
+    )
 
-    ui_color = "#e6f4ea"
 
-    def __init__(
-        self,
-        *,
-        entity: str,
-        project_root: str,
-        mapping: Mapping[str, str],
-        report_path: str | None = DEFAULT_REPORT_PATH,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
-        super().__init__(**kwargs)
-        self.entity = entity
-        self.project_root = project_root
-        self.mapping = dict(mapping)
-        self.report_path = report_path
+def promote_run(*, workspace: str | os.PathLike[str] | None, **kwargs: Any) -> dict[str, Any]:
+    """Promote a clean run's artifacts (see ``_promote_run``).
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        with workspace_checkout(context) as handle:
-            if handle is None:
-                raise AirflowSkipException("nothing to promote: the workspace was never created")
-            return self.promote_from(handle.path, context)
-
-    def promote_from(self, workspace: Path, context: Any) -> dict[str, Any]:
-        """Promote from a local ``workspace`` folder (object storage: a fresh local copy)."""
-        _, dry_run, _ = run_params(context)
-        status, _ = run_status(workspace)
-        if not promotable(status, dry_run):
-            reason = "dry run" if dry_run else f"run status is {status}"
-            self._record(workspace, "skipped", reason)
-            raise AirflowSkipException(f"not promoting {self.entity}: {reason}")
-        try:
-            report = promote(
-                workspace, Path(self.project_root), self.mapping, self.entity, self.report_path
-            )
-        except PromotionError as exc:
-            self._record(workspace, "failed", str(exc))
-            raise AirflowException(
-                f"promotion of {self.entity} failed, project files unchanged: {exc}"
-            ) from exc
-        write_json(workspace / REPORT_NAME, report)
-        for row in report["promoted"]:
-            self.log.info("%-9s %s -> %s", row["action"], row["source"], row["destination"])
-        for source in report["skipped"]:
-            self.log.info("skipped   %s (not in workspace)", source)
-        return report
-
-    def _record(self, workspace: Path, status: str, reason: str) -> None:
-        write_json(
-            workspace / REPORT_NAME,
-            {
-                "entity_id": self.entity,
-                "status": status,
-                "reason": reason,
-                "promoted": [],
-                "skipped": [],
-            },
-        )
+    ``workspace`` is the location ``prepare_workspace`` returned (None: it never ran); the step
+    works on its local view (see ``workspace.open_workspace``), so both run paths and every
+    declared storage behave alike."""
+    with open_workspace(workspace) as handle:
+        return _promote_run(workspace=handle.path if handle else None, **kwargs)

@@ -7,18 +7,18 @@ status is partial or error, so "red run" and "bad pipeline result" always agree.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException
-
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.promote import REPORT_NAME, contained, expand
+from dagspec_runtime.entity.run_identity import run_ids
 from dagspec_runtime.entity.status import (
     ERROR,
     NOT_RUN,
@@ -26,8 +26,8 @@ from dagspec_runtime.entity.status import (
     pipeline_status,
     promotable,
 )
-from dagspec_runtime.entity.workspace import run_params, workspace_checkout
-from dagspec_runtime.storage import Checkout
+from dagspec_runtime.entity.workspace import open_workspace, run_params
+from dagspec_runtime.errors import StepFailed
 
 RESULT_NAME = "pipeline-result.json"
 DEFAULT_RESULT_PATH = "models/{entity}/pipeline-result.json"
@@ -72,6 +72,7 @@ def build_result(
     dry_run: bool,
     workspace: Path | None,
     phases: Mapping[str, Sequence[str]],
+    airflow_run_id: str | None = None,
 ) -> dict[str, Any]:
     """Aggregate phase results and the promote report into the pipeline-result document.
 
@@ -90,6 +91,7 @@ def build_result(
     return {
         "entity": entity,
         "run_id": run_id,
+        "airflow_run_id": airflow_run_id,
         "target": target,
         "dry_run": dry_run,
         "status": status,
@@ -119,72 +121,70 @@ def format_result(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class PipelineResultOperator(BaseOperator):
-    """Write pipeline-result.json, clean the workspace, and fail the run if it was not clean.
+def finish_run(
+    *,
+    workspace: str | os.PathLike[str] | None,
+    run_id: str,
+    params: Mapping[str, Any],
+    entity: str,
+    phases: Mapping[str, Sequence[str]],
+    project_root: str,
+    result_path: str = DEFAULT_RESULT_PATH,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """Write pipeline-result.json (not into the project on a dry run), remove the workspace
+    unless kept; the result, or ``StepFailed`` carrying it when the run was partial or error.
 
-    The result is written into the workspace and copied to ``result_path`` under the project
-    root, except on a dry run: a dry run promises no side effects outside the workspace, so its
-    result only goes to the workspace, the task log and XCom. The workspace is then removed
-    unless the ``keep_workspace`` param is true. The task fails when the status is partial or
-    error; the result dict is pushed as XCom (``return_value``) either way.
-
-    :param entity: entity id.
-    :param phases: phase -> module names, in run order.
-    :param project_root: root that ``result_path`` must stay inside.
-    :param result_path: project-relative destination, ``{entity}`` is filled in.
-    """
-
-    ui_color = "#e8eaf6"
-
-    def __init__(
-        self,
-        *,
-        entity: str,
-        phases: Mapping[str, Sequence[str]],
-        project_root: str,
-        result_path: str = DEFAULT_RESULT_PATH,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["trigger_rule"] = TriggerRule.ALL_DONE
-        super().__init__(**kwargs)
-        self.entity = entity
-        self.phases = {phase: list(modules) for phase, modules in phases.items()}
-        self.project_root = project_root
-        self.result_path = result_path
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        with workspace_checkout(context) as handle:
-            result = self.record(handle, context)
-        context["ti"].xcom_push(key="return_value", value=result)
-        if result["status"] in (PARTIAL, ERROR):
-            raise AirflowException(f"entity {self.entity} finished with status {result['status']}")
-        return result
-
-    def record(self, handle: Checkout | None, context: Any) -> dict[str, Any]:
-        """Write the result files and clean the workspace (``handle``: its local view)."""
-        workspace = handle.path if handle else None
-        target, dry_run, keep = run_params(context)
-        result = build_result(
-            entity=self.entity,
-            run_id=str(context["run_id"]),
-            target=target,
-            dry_run=dry_run,
-            workspace=workspace,
-            phases=self.phases,
+    ``workspace`` is the location ``prepare_workspace`` returned; the result names it (where it
+    is stored, not a worker's local copy) and removal deletes it there."""
+    keep = run_params({"params": params})[2]
+    with open_workspace(workspace) as handle:
+        result = _record_result(
+            handle.path if handle else None, run_id=run_id, params=params, entity=entity,
+            phases=phases, project_root=project_root, result_path=result_path, log=log,
+            location=handle.location if handle else None,
         )
-        if handle is not None:
-            result["workspace"] = handle.location  # where it is stored, not the local copy
-        schema.check("pipeline-result", result, "pipeline result")
-        if workspace is not None:
-            write_json(workspace / RESULT_NAME, result)
-        if not dry_run:
-            destination = contained(
-                Path(self.project_root), expand(self.result_path, self.entity), "result path"
-            )
-            write_json(destination, result)
-            self.log.info("Pipeline result written to %s", destination)
-        self.log.info("Pipeline result:\n%s", format_result(result))
         if handle is not None and not keep:
             handle.remove()
-            self.log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
-        return result
+            log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
+    if result["status"] in (PARTIAL, ERROR):
+        raise StepFailed(f"entity {entity} finished with status {result['status']}", result)
+    return result
+
+
+def _record_result(
+    workspace: Path | None,
+    *,
+    run_id: str,
+    params: Mapping[str, Any],
+    entity: str,
+    phases: Mapping[str, Sequence[str]],
+    project_root: str,
+    result_path: str,
+    log: logging.Logger,
+    location: str | None,
+) -> dict[str, Any]:
+    """Build, check and write pipeline-result.json (into the workspace and the project)."""
+    target, dry_run, _ = run_params({"params": params})
+    airflow_run_id = run_id  # the runner's id; the run's own is the workspace's UUIDv7
+    run_id = run_ids(workspace)[0] if workspace is not None else airflow_run_id
+    result = build_result(
+        entity=entity,
+        run_id=run_id,
+        airflow_run_id=airflow_run_id,
+        target=target,
+        dry_run=dry_run,
+        workspace=workspace,
+        phases={phase: list(modules) for phase, modules in phases.items()},
+    )
+    if location is not None:
+        result["workspace"] = location  # where it is stored, not this worker's local copy
+    schema.check("pipeline-result", result, "pipeline result")
+    if workspace is not None:
+        write_json(workspace / RESULT_NAME, result)
+    if not dry_run:
+        destination = contained(Path(project_root), expand(result_path, entity), "result path")
+        write_json(destination, result)
+        log.info("Pipeline result written to %s", destination)
+    log.info("Pipeline result:\n%s", format_result(result))
+    return result

@@ -1,29 +1,34 @@
 """Per-run workspace: an isolated folder so parallel runs and retries never collide.
 
-Layout: ``<base>/<prefix>-<entity>-<uuid>/<phase>/...`` plus ``workspace.json`` (what the run
-is) and, at the end, ``pipeline-result.json``. Other tasks find the folder through the XCom of
+Layout: ``<base>/<prefix>-<entity>-<run_id>/<phase>/...`` (the run's UUIDv7, see run_identity)
+plus ``workspace.json`` (what the run is), ``pipeline-stderr.log`` and, at the end,
+``pipeline-result.json``. Other tasks find the folder through the XCom of
 task ``prepare_workspace``.
+
+With declared run storage (``dagspec.yaml`` ``spec.storage.url``, see dagspec_runtime.storage)
+the folder lives in ``<storage>/workspaces``: on a shared folder every worker mounts, or in an
+object store. Every step opens it through :func:`open_workspace`, a local view checked for its
+``workspace.json`` (a worker that cannot see it fails with ``StorageUnavailable``, never works
+on an empty or stale folder), written back to the object store when the step is done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
-from dagspec_runtime import storage
+from dagspec_runtime import storage as run_storage
 from dagspec_runtime.entity.files import read_json, write_json
+from dagspec_runtime.entity.run_identity import WORKSPACE_FILE, new_run_id
 
 PREPARE_TASK_ID = "prepare_workspace"
-WORKSPACE_FILE = "workspace.json"
 ENTITY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _NAME_RE = ENTITY_RE
 
@@ -46,15 +51,20 @@ def resolve_base(base_dir: str | None, project_root: str | None = None) -> Path:
     return Path("/tmp")
 
 
-def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt") -> Path:
-    """Make a fresh ``<prefix>-<entity>-<uuid>`` folder with one subfolder per phase."""
+def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt",
+                     run_id: str | None = None) -> Path:
+    """Make a fresh ``<prefix>-<entity>-<run_id>`` folder with one subfolder per phase; the run
+    id is the run's UUIDv7 (a new one when not given)."""
     if not ENTITY_RE.match(entity):
         raise ValueError(f"entity {entity!r} must be letters, digits, '-' or '_'")
     for phase in phases:
         if not _NAME_RE.match(phase):
             raise ValueError(f"phase {phase!r} must be letters, digits, '-' or '_'")
     base.mkdir(parents=True, exist_ok=True)
-    workspace = base / f"{prefix}-{entity}-{uuid.uuid4()}"
+    run_id = run_id or new_run_id()
+    if not _NAME_RE.match(run_id):
+        raise ValueError(f"run id {run_id!r} must be letters, digits, '-' or '_'")
+    workspace = base / f"{prefix}-{entity}-{run_id}"
     workspace.mkdir()  # exist_ok=False: a clash must never share a folder
     for phase in phases:
         (workspace / phase).mkdir()
@@ -71,28 +81,26 @@ def run_params(context: Mapping[str, Any]) -> tuple[str, bool, bool]:
     )
 
 
-def workspace_from_context(context: Mapping[str, Any]) -> Path | None:
-    """The workspace made by ``prepare_workspace`` in this run, or None if it never ran."""
+def workspace_location(context: Mapping[str, Any]) -> str | None:
+    """Where ``prepare_workspace`` made this run's workspace (path or URL), None if it never ran."""
     value = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
-    if not value:
-        return None
-    path = Path(value)
-    return path if path.is_dir() else None
+    return str(value) if value else None
 
 
 @contextlib.contextmanager
-def workspace_checkout(context: Mapping[str, Any]) -> Iterator[storage.Checkout | None]:
-    """The run's workspace as a local folder, wherever it is stored; None if it never ran.
+def open_workspace(
+    location: str | os.PathLike[str] | None,
+) -> Iterator[run_storage.Checkout | None]:
+    """The run's workspace as a local folder, wherever it is stored; None if it was never made.
 
     A workspace that ``prepare_workspace`` made but this worker cannot see raises
     ``StorageUnavailable`` (never an empty or stale folder). Changes are written back to object
     storage when the block ends.
     """
-    value = context["ti"].xcom_pull(task_ids=PREPARE_TASK_ID)
-    if not value:
+    if not location:
         yield None
         return
-    with storage.checkout(str(value), required=WORKSPACE_FILE) as handle:
+    with run_storage.checkout(str(location), required=WORKSPACE_FILE) as handle:
         yield handle
 
 
@@ -101,72 +109,57 @@ def workspace_info(workspace: Path) -> dict[str, Any]:
     return read_json(workspace / WORKSPACE_FILE)
 
 
-class PrepareWorkspaceOperator(BaseOperator):
-    """Create the run's isolated workspace and return its path (XCom ``return_value``).
+def prepare(
+    *,
+    entity: str,
+    phases: Sequence[str],
+    base_dir: str | None,
+    prefix: str,
+    project_root: str | None,
+    run_id: str,
+    params: Mapping[str, Any],
+    log: logging.Logger,
+    storage: str | None = None,
+) -> str:
+    """Create the run's workspace with its ``workspace.json``; its location (what later tasks
+    read): a local path, a path on the shared storage or an object URL.
 
-    :param entity: entity id, part of the folder name.
-    :param phases: phase names; one subfolder each.
-    :param base_dir: parent folder; None resolves $RDT_WORKSPACE_DIR > $TMPDIR > /tmp at run time.
-    :param prefix: folder name prefix.
-    :param project_root: what a relative ``base_dir`` is relative to (default: worker cwd).
-    :param storage: declared run storage (``dagspec.yaml`` ``spec.storage.url``): a shared
-        folder or an object URL; workspaces then go to ``<storage>/workspaces`` and
-        ``base_dir`` is not used. None: a local folder on this worker.
+    ``storage`` is the declared run storage; workspaces then go to ``<storage>/workspaces`` and
+    ``base_dir`` is not used. None: a local folder on this worker.
     """
-
-    ui_color = "#e8f0fe"
-
-    def __init__(
-        self,
-        *,
-        entity: str,
-        phases: Sequence[str],
-        base_dir: str | None = None,
-        prefix: str = "rdt",
-        project_root: str | None = None,
-        storage: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.storage = storage
-        self.entity = entity
-        self.phases = list(phases)
-        self.base_dir = base_dir
-        self.prefix = prefix
-        self.project_root = project_root
-
-    def execute(self, context: Any) -> str:
-        target, dry_run, keep = run_params(context)
-        storage.check(self.storage)
-        root = storage.workspace_root(self.storage)
-        if root is None:
-            base = resolve_base(self.base_dir, self.project_root)
-        elif storage.is_url(root):
-            base = Path(tempfile.mkdtemp(prefix="dagspec-prepare-"))
-        else:
-            base = Path(root)
-        workspace = create_workspace(self.entity, self.phases, base, self.prefix)
-        write_json(
-            workspace / WORKSPACE_FILE,
-            {
-                "entity": self.entity,
-                "phases": self.phases,
-                "run_id": context["run_id"],
-                "target": target,
-                "dry_run": dry_run,
-                "keep_workspace": keep,
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        )
-        if root is not None and storage.is_url(root):
-            location = storage.join(root, workspace.name)
-            for phase in self.phases:  # object stores keep no empty folders
-                (workspace / phase / ".keep").touch()
-            with storage.checkout(location) as handle:
-                os.rmdir(handle.path)
-                os.rename(workspace, handle.path)
-            os.rmdir(base)
-            self.log.info("Workspace for %s: %s", self.entity, location)
-            return location
-        self.log.info("Workspace for %s: %s", self.entity, workspace)
-        return str(workspace)
+    target, dry_run, keep = run_params({"params": params})
+    run_storage.check(storage)
+    root = run_storage.workspace_root(storage)
+    if root is None:
+        base = resolve_base(base_dir, project_root)
+    elif run_storage.is_url(root):
+        base = Path(tempfile.mkdtemp(prefix="dagspec-prepare-"))
+    else:
+        base = Path(root)
+    correlation_id = new_run_id()  # the run's UUIDv7; ``run_id`` is the runner's own id
+    workspace = create_workspace(entity, phases, base, prefix, correlation_id)
+    write_json(
+        workspace / WORKSPACE_FILE,
+        {
+            "entity": entity,
+            "phases": list(phases),
+            "run_id": correlation_id,
+            "airflow_run_id": run_id,
+            "target": target,
+            "dry_run": dry_run,
+            "keep_workspace": keep,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    if root is not None and run_storage.is_url(root):
+        location = run_storage.join(root, workspace.name)
+        for phase in phases:  # object stores keep no empty folders
+            (workspace / phase / ".keep").touch()
+        with run_storage.checkout(location) as handle:
+            os.rmdir(handle.path)
+            os.rename(workspace, handle.path)
+        os.rmdir(base)
+        log.info("Workspace for %s: %s", entity, location)
+        return location
+    log.info("Workspace for %s: %s", entity, workspace)
+    return str(workspace)

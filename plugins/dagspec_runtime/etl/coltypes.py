@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagspec_runtime.etl.config import Column
+from dagspec_runtime.etl.decimals import DecimalText, ExactDecimal
 
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
@@ -27,13 +28,18 @@ def coerce(col: Column, value: Any) -> Any:
         raise ValueError(f"{col.name}: {exc}") from None
 
 
+def _show(v: Any) -> str:
+    """A value as the source has it: numbers with their own digits, text quoted."""
+    return str(v) if isinstance(v, Decimal | int) and not isinstance(v, bool) else repr(v)
+
+
 def _string(_col: Column, v: Any) -> str:
     return v if isinstance(v, str) else str(v)
 
 
 def _integer(_col: Column, v: Any) -> int:
     if isinstance(v, bool):
-        raise ValueError(f"not an integer: {v!r}")
+        raise ValueError(f"not an integer: {_show(v)}")
     if isinstance(v, int):
         return v
     if isinstance(v, float | Decimal) and v == int(v):
@@ -42,24 +48,24 @@ def _integer(_col: Column, v: Any) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"not an integer: {v!r}") from None
+        raise ValueError(f"not an integer: {_show(v)}") from None
 
 
 def _decimal(col: Column, v: Any) -> Decimal:
     if isinstance(v, bool):
-        raise ValueError(f"not a decimal: {v!r}")
+        raise ValueError(f"not a decimal: {_show(v)}")
     try:
         d = Decimal(str(v).strip())
     except InvalidOperation:
-        raise ValueError(f"not a decimal: {v!r}") from None
+        raise ValueError(f"not a decimal: {_show(v)}") from None
     if not d.is_finite():
-        raise ValueError(f"not a finite decimal: {v!r}")
+        raise ValueError(f"not a finite decimal: {_show(v)}")
     p, s = col.precision or 38, col.scale or 0
     q = d.quantize(Decimal(1).scaleb(-s)) if s else d.quantize(Decimal(1))
     if q != d:
-        raise ValueError(f"{v!r} has more than {s} decimal places")
+        raise ValueError(f"{_show(v)} has more than {s} decimal places")
     if len(q.as_tuple().digits) - max(0, -q.as_tuple().exponent) > p - s and q != 0:
-        raise ValueError(f"{v!r} does not fit decimal({p},{s})")
+        raise ValueError(f"{_show(v)} does not fit decimal({p},{s})")
     return q
 
 
@@ -71,18 +77,18 @@ def _boolean(_col: Column, v: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"not a boolean: {v!r}")
+    raise ValueError(f"not a boolean: {_show(v)}")
 
 
 def _date(_col: Column, v: Any) -> date:
     if isinstance(v, datetime):
-        raise ValueError(f"not a date (has a time): {v!r}")
+        raise ValueError(f"not a date (has a time): {_show(v)}")
     if isinstance(v, date):
         return v
     try:
         return date.fromisoformat(str(v).strip())
     except ValueError:
-        raise ValueError(f"not a date (YYYY-MM-DD): {v!r}") from None
+        raise ValueError(f"not a date (YYYY-MM-DD): {_show(v)}") from None
 
 
 def _timestamp(_col: Column, v: Any) -> datetime:
@@ -93,7 +99,7 @@ def _timestamp(_col: Column, v: Any) -> datetime:
     try:
         return datetime.fromisoformat(str(v).strip())
     except ValueError:
-        raise ValueError(f"not a timestamp (ISO 8601): {v!r}") from None
+        raise ValueError(f"not a timestamp (ISO 8601): {_show(v)}") from None
 
 
 _COERCE = {
@@ -128,7 +134,7 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
     if col.type == "integer":
         return sa.BigInteger()
     if col.type == "decimal":
-        return sa.Numeric(col.precision, col.scale, asdecimal=True)
+        return ExactDecimal(col.precision or 38, col.scale or 0)
     if col.type == "boolean":
         return sa.Boolean()
     if col.type == "date":
@@ -138,7 +144,9 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
 
 def from_sql_type(name: str, t: sa.types.TypeEngine[Any], nullable: bool) -> Column:
     """A reflected target column described in contract terms."""
-    if isinstance(t, sa.Boolean):
+    if isinstance(t, DecimalText):
+        kind, p, s = "decimal", t.precision, t.scale
+    elif isinstance(t, sa.Boolean):
         kind, p, s = "boolean", None, None
     elif isinstance(t, sa.Integer):
         kind, p, s = "integer", None, None

@@ -83,7 +83,7 @@ class ProcessConfig:
     evidence_dir: str = ""
     quarantine_dir: str = ""
     quarantine_format: str = "csv"
-    lease_seconds: float = 3600.0
+    lease_seconds: float = 60.0
     transform_retries: int = 1
     max_units_per_run: int = 0
     retries: int = 0
@@ -157,7 +157,7 @@ class ProcessConfig:
             evidence_dir=str(_path(raw.get("evidence_dir", ""))) if raw.get("evidence_dir") else "",
             quarantine_dir=str(_path(quarantine["dir"])) if quarantine.get("dir") else "",
             quarantine_format=quarantine.get("format", "csv"),
-            lease_seconds=float(raw.get("lease_seconds", 3600)),
+            lease_seconds=float(raw.get("lease_seconds", 60)),
             transform_retries=int(raw.get("transform_retries", 1)),
             max_units_per_run=int(raw.get("max_units_per_run", 0)),
             retries=int(raw.get("retries", 0)),

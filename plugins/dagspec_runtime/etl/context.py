@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from dagspec_runtime.etl.config import ProcessConfig
 from dagspec_runtime.etl.runfolder import run_dir
-from dagspec_runtime.metalog.engine import engine_for, resolve_meta_url
+from dagspec_runtime.metalog.engine import Lookup, engine_for, resolve_meta_url
 from dagspec_runtime.metalog.ledger import Ledger
 
 
@@ -33,11 +33,10 @@ class GateContext:
         return self.dir.joinpath(*parts)
 
 
-def _url_for(conn_id: str | None, fallback: str) -> str:
+def _url_for(conn_id: str | None, fallback: str, lookup: Lookup | None = None) -> str:
     if not conn_id:
         return fallback
-    url = resolve_meta_url(conn_id, None)
-    return url
+    return resolve_meta_url(conn_id, None, lookup=lookup)
 
 
 def make_context(
@@ -46,12 +45,13 @@ def make_context(
     *,
     meta_url: str,
     run_root: str | os.PathLike[str] | None = None,
+    lookup: Lookup | None = None,
 ) -> GateContext:
     """Sink and source default to the meta database when they name no connection."""
     cfg = process if isinstance(process, ProcessConfig) else ProcessConfig.parse(process)
     meta = engine_for(meta_url)
-    sink_url = _url_for(cfg.sink_conn_id, meta_url)
-    source_url = _url_for(cfg.source.conn_id, sink_url)
+    sink_url = _url_for(cfg.sink_conn_id, meta_url, lookup)
+    source_url = _url_for(cfg.source.conn_id, sink_url, lookup)
     return GateContext(
         cfg=cfg,
         run_id=run_id,

@@ -7,33 +7,21 @@ a small summary goes to XCom.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from dagspec_runtime import storage as run_storage
+from dagspec_runtime.errors import StepFailed
+from dagspec_runtime.etl.claims import release_quietly
 from dagspec_runtime.etl.config import ProcessConfig
-from dagspec_runtime.etl.context import make_context
-from dagspec_runtime.etl.errors import GateRefused
-from dagspec_runtime.etl.gates import GATES, run_gate
-from dagspec_runtime.etl.runfolder import safe_name
-from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID, resolve_meta_url
+from dagspec_runtime.etl.context import GateContext
+from dagspec_runtime.etl.gate_task import default_sqlite_path, run_gate_task
+from dagspec_runtime.etl.gates import GATES
+from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
 
-
-def default_sqlite_path() -> Path:
-    """Embedded meta DB when no connection is defined: $DAGSPEC_META_SQLITE, else under
-    $AIRFLOW_HOME (kept across runs, unlike a temp folder)."""
-    explicit = os.environ.get("DAGSPEC_META_SQLITE")
-    if explicit:
-        return Path(explicit)
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return Path(home) / "dagspec" / "meta.sqlite"
+__all__ = ["ManifestGateOperator", "default_sqlite_path"]
 
 
 class ManifestGateOperator(BaseOperator):
@@ -73,35 +61,22 @@ class ManifestGateOperator(BaseOperator):
         self.storage = storage
 
     def execute(self, context: Any) -> dict[str, Any]:
-        sqlite_path = Path(self.meta_sqlite_path) if self.meta_sqlite_path else None
-        if self.project_root is not None:
-            # The process's relative paths (landing, evidence, quarantine) are project paths.
-            os.environ["DAGSPEC_PROJECT_DIR"] = self.project_root
-            if sqlite_path is not None and not sqlite_path.is_absolute():
-                sqlite_path = Path(self.project_root) / sqlite_path
-        meta_url = resolve_meta_url(self.meta_conn_id, sqlite_path or default_sqlite_path())
-        run_storage.check(self.storage)
-        root = run_storage.run_root(self.storage) or self.run_root
-        if not run_storage.is_url(root):
-            ctx = make_context(self.process, context["run_id"], meta_url=meta_url, run_root=root)
-            return self._run(ctx)
-        # Object storage: work on a local copy of this run's folder, write back what changed.
-        run_id = str(context["run_id"])
-        location = run_storage.join(str(root), safe_name(self.process["name"]), safe_name(run_id))
-        base = Path(tempfile.mkdtemp(prefix="dagspec-runs-"))
         try:
-            local = base / safe_name(self.process["name"]) / safe_name(run_id)
-            with run_storage.checkout(location, local=local):
-                ctx = make_context(self.process, run_id, meta_url=meta_url, run_root=base)
-                return self._run(ctx)
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
-
-    def _run(self, ctx: Any) -> dict[str, Any]:
-        self.log.info("gate %s of process %s, run folder %s", self.gate, ctx.cfg.name, ctx.dir)
-        try:
-            summary = run_gate(self.gate, ctx)
-        except GateRefused as exc:
+            return run_gate_task(
+                gate=self.gate, process=self.process, run_id=str(context["run_id"]),
+                meta_conn_id=self.meta_conn_id, meta_sqlite_path=self.meta_sqlite_path,
+                run_root=self.run_root, project_root=self.project_root, storage=self.storage,
+                log=self.log,
+                on_start=self._remember,
+            )
+        except StepFailed as exc:
             raise AirflowFailException(str(exc)) from exc
-        self.log.info("gate %s: %s", self.gate, summary)
-        return summary
+
+    def _remember(self, ctx: GateContext) -> None:
+        self._ledger, self._run_id = ctx.ledger, ctx.run_id
+
+    def on_kill(self) -> None:
+        """Airflow marks the task failed or stops it (SIGTERM): give the files back now."""
+        ledger = getattr(self, "_ledger", None)
+        if ledger is not None:
+            release_quietly(ledger, self._run_id)

@@ -26,7 +26,14 @@ from dagspec_runtime.etl.runfolder import (
     write_json,
     write_jsonl,
 )
-from dagspec_runtime.etl.sources import file_hash, landing_files, read_file, read_table, rows_hash
+from dagspec_runtime.etl.sources import (
+    SourceOutsideLanding,
+    file_hash,
+    landing_files,
+    read_file,
+    read_table,
+    rows_hash,
+)
 from dagspec_runtime.metalog.ledger import UnitRef
 from dagspec_runtime.metalog.schema import FAIL, PASS, PENDING
 
@@ -63,7 +70,11 @@ def extract(ctx: GateContext) -> Report:
         u["rows"] = n
         units.append(u)
     write_jsonl(ctx.path("extract", "rows.jsonl"), records)
-    report = {"units": units, "skipped_claimed_elsewhere": sorted(set(ids) - held)}
+    skipped = sorted(set(ids) - held)
+    claimed = [h for h in ctx.ledger.holders(skipped) if h["holder_run_id"]]
+    if limit is not None:  # over max_units_per_run: not claimed by anyone, just left for later
+        skipped = [h["unit_id"] for h in claimed]
+    report = {"units": units, "skipped_claimed_elsewhere": skipped, "skipped_claimed": claimed}
     write_json(ctx.path("extract", "units.json"), report)
     return {"units": len(units), "rows": len(records)}
 
@@ -73,7 +84,11 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     root = Path(cfg.source.landing_dir)
     on_disk: dict[str, tuple[Path, str]] = {}
     refs: list[UnitRef] = []
-    for p in landing_files(cfg):
+    try:
+        matched = landing_files(cfg)
+    except SourceOutsideLanding as exc:
+        raise GateRefused("extract", str(exc)) from None
+    for p in matched:
         rel = p.relative_to(root).as_posix()
         digest = file_hash(p)
         on_disk[rel] = (p, digest)
@@ -139,7 +154,9 @@ def contract(ctx: GateContext) -> Report:
     """Strict: any bad row stops the run before anything is staged. Quarantine: bad rows go to
     the quarantine folder with a reason each, good rows continue."""
     cfg = ctx.cfg
-    units = {u["id"]: u for u in _units(ctx) if not u["staged"]}
+    held = _units(ctx)
+    units = {u["id"]: u for u in held if not u["staged"]}
+    resumed = {u["id"]: u for u in held if u["staged"]}
     by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for rec in read_jsonl(ctx.path("extract", "rows.jsonl")):
         if rec["unit"] in units:
@@ -170,20 +187,25 @@ def contract(ctx: GateContext) -> Report:
         }
         for item in bad:
             bad_all.append({"unit": uid, "path": unit["path"], **item})
+    bad_by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for b in bad_all:
+        bad_by_unit[b["unit"]].append(b)
     if cfg.enforcement == "strict" and bad_all:
         write_jsonl(ctx.path("contract", "rejected.jsonl"), bad_all)
-        for uid, info in per_unit.items():
-            status = FAIL if info["rejected"] else PASS
-            msg = next((b["reason"] for b in bad_all if b["unit"] == uid), None)
-            ctx.ledger.set_status(
-                "validation",
-                uid,
-                ctx.run_id,
-                status,
-                rows_in=info["rows_in"],
-                rows_out=info["valid"],
-                message=msg,
-            )
+        ctx.ledger.set_status_many(
+            "validation",
+            ctx.run_id,
+            [
+                {
+                    "unit_id": uid,
+                    "status": FAIL if info["rejected"] else PASS,
+                    "rows_in": info["rows_in"],
+                    "rows_out": info["valid"],
+                    "message": bad_by_unit[uid][0]["reason"] if bad_by_unit.get(uid) else None,
+                }
+                for uid, info in per_unit.items()
+            ],
+        )
         ctx.ledger.release(ctx.run_id)
         sample = "; ".join(f"{b['path']}:{b['line']}: {b['reason']}" for b in bad_all[:5])
         raise GateRefused("contract", f"{len(bad_all)} row(s) break the strict contract: {sample}")
@@ -191,22 +213,36 @@ def contract(ctx: GateContext) -> Report:
         qdir = Path(cfg.quarantine_dir or ctx.path("quarantine")) / safe_name(cfg.name)
         qdir = qdir / safe_name(ctx.run_id)
         for uid, info in per_unit.items():
-            bad = [b for b in bad_all if b["unit"] == uid]
+            bad = bad_by_unit.get(uid)
             if bad:
                 stem = f"{uid}_{safe_name(Path(info['path']).stem)}.rejected"
                 written = write_rejects(qdir / stem, cfg.quarantine_format, info["path"], bad)
                 info["quarantine_file"] = str(written)
-    for uid, info in per_unit.items():
-        msg = f"{info['rejected']} row(s) quarantined" if info["rejected"] else None
-        ctx.ledger.set_status(
-            "validation",
-            uid,
-            ctx.run_id,
-            PASS,
-            rows_in=info["rows_in"],
-            rows_out=info["valid"],
-            message=msg,
-        )
+    ctx.ledger.set_status_many(
+        "validation",
+        ctx.run_id,
+        [
+            {
+                "unit_id": uid,
+                "status": PASS,
+                "rows_in": info["rows_in"],
+                "rows_out": info["valid"],
+                "message": f"{info['rejected']} row(s) quarantined" if info["rejected"] else None,
+            }
+            for uid, info in per_unit.items()
+        ],
+    )
+    # Units staged by an earlier attempt keep the counts their validation recorded, so the
+    # evidence of a resumed run still says what was quarantined.
+    for uid, (rows_in, rows_out, _) in ctx.ledger.step_rows("validation", sorted(resumed)).items():
+        per_unit[uid] = {
+            "path": resumed[uid]["path"],
+            "rows_in": rows_in or 0,
+            "valid": rows_out or 0,
+            "rejected": (rows_in or 0) - (rows_out or 0),
+            "quarantine_file": None,
+            "resumed": True,
+        }
     write_jsonl(ctx.path("contract", "good.jsonl"), good_out)
     write_json(
         ctx.path("contract", "report.json"),
@@ -226,7 +262,9 @@ def evolution(ctx: GateContext) -> Report:
 
 def compatibility(ctx: GateContext) -> Report:
     """Narrowing is refused here, before any DDL and long before finalize."""
-    report = target.plan_compatibility(ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target))
+    report = target.plan_compatibility(
+        ctx.cfg, target.reflect(ctx.sink, ctx.cfg.target), ctx.sink.dialect.name
+    )
     write_json(ctx.path("compatibility", "report.json"), report)
     if report["narrowing"]:
         what = ", ".join(
@@ -265,14 +303,14 @@ def stage(ctx: GateContext) -> Report:
             vals = {c.name: from_json(c, rec["values"].get(c.name)) for c in cfg.columns}
             vals[target.ROW_COL] = rec["line"]
             rows[rec["unit"]].append(vals)
-    staged = 0
-    for u in units:
-        if status.get(u["id"], ("", 0))[0] == PASS:
-            continue
-        n = load.stage_unit(ctx.sink, cfg, u["id"], rows.get(u["id"], []))
-        ctx.ledger.set_status("stage", u["id"], ctx.run_id, PASS, rows_in=n, rows_out=n)
-        staged += n
-    return {"units": len(units), "rows": staged}
+    todo = [u["id"] for u in units if status.get(u["id"], ("", 0))[0] != PASS]
+    counts = load.stage_units(ctx.sink, cfg, {uid: rows.get(uid, []) for uid in todo})
+    ctx.ledger.set_status_many(
+        "stage",
+        ctx.run_id,
+        [{"unit_id": u, "status": PASS, "rows_in": n, "rows_out": n} for u, n in counts.items()],
+    )
+    return {"units": len(units), "rows": sum(counts.values())}
 
 
 def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> Report:
@@ -284,51 +322,125 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
     ids = [i for i in ids if staged.get(i, ("", 0))[0] == PASS]
     done_before = load.loaded_units(ctx.sink, cfg, ids)
     tstat = ctx.ledger.statuses("transform", ids)
-    for uid in done_before:  # finalized by a run that died before logging it
-        if tstat.get(uid, ("", 0))[0] != PASS:
-            ctx.ledger.set_status("transform", uid, ctx.run_id, PASS, message="recovered")
+    ctx.ledger.set_status_many(  # finalized by a run that died before logging it
+        "transform",
+        ctx.run_id,
+        [
+            {"unit_id": uid, "status": PASS, "message": "recovered"}
+            for uid in sorted(done_before)
+            if tstat.get(uid, ("", 0))[0] != PASS
+        ],
+    )
     todo = [i for i in ids if i not in done_before and tstat.get(i, ("", 0))[0] != PASS]
-    for uid in todo:
+    failed: dict[int, str] = {}
+    fresh, again = [], []
+    for uid in list(todo):
         st, retries = tstat.get(uid, (PENDING, 0))
         if st == FAIL and retries >= cfg.transform_retries:
-            raise GateRefused("finalize", f"unit {uid} failed its transform and its retry")
-        if st != PENDING or uid not in tstat:
-            ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=st == FAIL)
+            failed[uid] = "failed its transform and its retry"  # dealt with by `dagspec meta`
+            todo.remove(uid)
+        elif st == FAIL:
+            again.append({"unit_id": uid, "status": PENDING})
+        elif uid not in tstat:
+            fresh.append({"unit_id": uid, "status": PENDING})
+    ctx.ledger.set_status_many("transform", ctx.run_id, fresh)
+    ctx.ledger.set_status_many("transform", ctx.run_id, again, bump_retry=True)
     move = attempt or load.finalize
     result: Report = {"won": [], "rows_loaded": 0}
-    while todo:
+    if todo:
         try:
             result = move(ctx.sink, cfg, ctx.run_id, todo)
-            break
-        except Exception as exc:
-            tstat = ctx.ledger.statuses("transform", todo)
-            retry = all(tstat[u][1] < cfg.transform_retries for u in todo)
-            for uid in todo:
-                ctx.ledger.set_status("transform", uid, ctx.run_id, FAIL, message=str(exc)[:500])
-            if not retry:
-                raise
-            for uid in todo:
-                ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
+        except Exception as exc:  # noqa: BLE001 - counted per unit, then retried one by one
+            result = _finalize_one_by_one(ctx, move, todo, exc, failed)
     loaded = load.loaded_units(ctx.sink, cfg, ids)
-    for uid in sorted(loaded):
-        if uid in todo:
-            mine = uid in result["won"]
-            ctx.ledger.set_status(
-                "transform",
-                uid,
-                ctx.run_id,
-                PASS,
-                message=None if mine else "loaded by another run",
-            )
+    won, waiting = set(result["won"]), set(todo)
+    ctx.ledger.set_status_many(
+        "transform",
+        ctx.run_id,
+        [
+            {
+                "unit_id": uid,
+                "status": PASS,
+                "message": None if uid in won else "loaded by another run",
+            }
+            for uid in sorted(loaded)
+            if uid in waiting
+        ],
+    )
     finalized = sorted(loaded)
+    # What this run id loaded, across its attempts (a retry finds its own earlier moves).
+    result = load.loaded_by(ctx.sink, cfg, ctx.run_id, finalized)
+    paths = {u["id"]: u["path"] for u in _read_units(ctx)}
+    messages = ctx.ledger.statuses_messages("transform", sorted(failed))
     report = {
         "units": finalized,
         "won": sorted(result["won"]),
         "rows_loaded": result["rows_loaded"],
         "strategy": cfg.strategy,
+        "failed_units": [
+            {
+                "unit_id": uid,
+                "path": paths.get(uid),
+                "message": f"{why}: {messages.get(uid) or 'no message'}",
+            }
+            for uid, why in sorted(failed.items())
+        ],
     }
     write_json(ctx.path("finalize", "report.json"), report)
-    return {"units": len(finalized), "rows_loaded": result["rows_loaded"]}
+    return {
+        "units": len(finalized),
+        "rows_loaded": result["rows_loaded"],
+        "failed_units": len(failed),
+    }
+
+
+def _finalize_one_by_one(
+    ctx: GateContext,
+    move: Callable[..., Report],
+    todo: list[int],
+    first: Exception,
+    failed: dict[int, str],
+) -> Report:
+    """The batch failed: that counts as one failed attempt of each unit; then each unit is
+    moved on its own with the retries it has left, so one bad unit cannot hold back the rest."""
+    cfg = ctx.cfg
+    result: Report = {"won": [], "rows_loaded": 0}
+    error: Exception = first
+    for uid in todo:
+        while True:
+            _, retries = ctx.ledger.statuses("transform", [uid]).get(uid, (PENDING, 0))
+            ctx.ledger.set_status("transform", uid, ctx.run_id, FAIL, message=str(error)[:500])
+            if retries >= cfg.transform_retries:
+                failed[uid] = "failed its transform and its retry"
+                break
+            ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
+            try:
+                one = move(ctx.sink, cfg, ctx.run_id, [uid])
+            except Exception as exc:  # noqa: BLE001 - next round records it
+                error = exc
+                continue
+            result["won"] += one["won"]
+            result["rows_loaded"] += one["rows_loaded"]
+            error = first
+            break
+    return result
+
+
+def _read_units(ctx: GateContext) -> list[dict[str, Any]]:
+    return read_json(ctx.path("extract", "units.json"))["units"]
+
+
+def _refuse_failed_units(ctx: GateContext) -> None:
+    """Last gate: the run loaded what it could; it still fails, naming the failed units."""
+    fin = _maybe(ctx.path("finalize", "report.json")) or {}
+    bad = fin.get("failed_units") or []
+    if bad:
+        names = ", ".join(f"unit {u['unit_id']} ({u['path']})" for u in bad)
+        raise GateRefused(
+            "finalize",
+            f"{names} failed its transform and its retry; the other units were loaded. "
+            f"Re-queue or skip with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
+        )
 
 
 # -- evidence, audit, state, publish ---------------------------------------------------------
@@ -397,6 +509,8 @@ def state(ctx: GateContext) -> Report:
         watermark = str(to_json(max(coerce(col, m) for m in marks)))
     done = ctx.ledger.commit_state(ctx.run_id, units, watermark) if units else 0
     ctx.ledger.release(ctx.run_id)
+    if ctx.cfg.publish is None:
+        _refuse_failed_units(ctx)
     return {"committed_units": done, "watermark": watermark}
 
 
@@ -404,9 +518,11 @@ def publish(ctx: GateContext) -> Report:
     cfg = ctx.cfg
     fin = read_json(ctx.path("finalize", "report.json"))
     if cfg.publish is None or not fin["units"]:
+        _refuse_failed_units(ctx)
         return {"published": False}
     rows = load.publish(ctx.sink, cfg)
     ctx.ledger.publish(ctx.run_id, cfg.publish.table, PASS, len(fin["units"]), rows)
+    _refuse_failed_units(ctx)
     return {"published": True, "rows": rows}
 
 
@@ -434,6 +550,16 @@ GATES: dict[str, Callable[[GateContext], Report]] = {
 
 
 def run_gate(name: str, ctx: GateContext) -> Report:
+    """Run one gate; its failure message is kept in `<gate>/error.json` for the run report."""
     if name not in GATES:
         raise ValueError(f"unknown gate {name!r}; expected one of {list(GATES)}")
-    return GATES[name](ctx)
+    error = ctx.path(name, "error.json")
+    try:
+        summary = GATES[name](ctx)
+    except Exception as exc:
+        kind = type(exc).__name__
+        message = str(exc) if isinstance(exc, GateRefused) else f"{name}: {kind}: {exc}"
+        write_json(error, {"gate": name, "message": message, "type": kind})
+        raise
+    error.unlink(missing_ok=True)
+    return summary

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dagspec_runtime.etl.config import ProcessConfig
+from dagspec_runtime.etl.decimals import ExactDecimal
 from dagspec_runtime.etl.target import (
     ROW_COL,
     UNIT_COL,
@@ -33,14 +34,58 @@ def stage_unit(
     return len(rows)
 
 
+def stage_units(
+    engine: sa.Engine, cfg: ProcessConfig, rows_by_unit: dict[int, list[dict[str, Any]]]
+) -> dict[int, int]:
+    """stage_unit for many units in ONE transaction (all staged, or none); safe to repeat."""
+    if not rows_by_unit:
+        return {}
+    stage = staging_table(cfg)
+    ids = list(rows_by_unit)
+    payload = [{**r, UNIT_COL: uid} for uid, rows in rows_by_unit.items() for r in rows]
+    with engine.begin() as conn:
+        for start in range(0, len(ids), 500):
+            conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
+        for start in range(0, len(payload), 2000):
+            conn.execute(sa.insert(stage), payload[start : start + 2000])
+    return {uid: len(rows) for uid, rows in rows_by_unit.items()}
+
+
 def loaded_units(engine: sa.Engine, cfg: ProcessConfig, unit_ids: Sequence[int]) -> set[int]:
     """Units whose rows are already in the target (their marker committed)."""
     if not unit_ids:
         return set()
     m = markers_table(cfg)
-    q = sa.select(m.c.unit_id).where(m.c.process == cfg.name, m.c.unit_id.in_(list(unit_ids)))
+    ids = list(unit_ids)
+    found: set[int] = set()
     with engine.connect() as conn:
-        return set(conn.scalars(q))
+        for start in range(0, len(ids), 500):
+            q = sa.select(m.c.unit_id).where(
+                m.c.process == cfg.name, m.c.unit_id.in_(ids[start : start + 500])
+            )
+            found.update(conn.scalars(q))
+    return found
+
+
+def loaded_by(
+    engine: sa.Engine, cfg: ProcessConfig, run_id: str, unit_ids: Sequence[int]
+) -> dict[str, Any]:
+    """Units of `unit_ids` this run id moved into the target, and their rows (from markers)."""
+    m = markers_table(cfg)
+    ids = list(unit_ids)
+    won: list[int] = []
+    rows = 0
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            q = sa.select(m.c.unit_id, m.c.rows_loaded).where(
+                m.c.process == cfg.name,
+                m.c.run_id == run_id,
+                m.c.unit_id.in_(ids[start : start + 500]),
+            )
+            for uid, n in conn.execute(q):
+                won.append(uid)
+                rows += int(n or 0)
+    return {"won": sorted(won), "rows_loaded": rows}
 
 
 def finalize(
@@ -55,39 +100,44 @@ def finalize(
     tgt, stage, markers = target_table(cfg), staging_table(cfg), markers_table(cfg)
     now = utcnow()
     won: list[int] = []
+    ids = list(unit_ids)
     with engine.begin() as conn:
-        guard = dialect_insert(conn, markers).on_conflict_do_nothing(
-            index_elements=["process", "unit_id"]
+        guard = (
+            dialect_insert(conn, markers)
+            .on_conflict_do_nothing(index_elements=["process", "unit_id"])
+            .returning(markers.c.unit_id)
         )
-        for uid in unit_ids:
-            res = conn.execute(
-                guard.values(
-                    process=cfg.name, unit_id=uid, run_id=run_id, rows_loaded=0, loaded_at=now
-                )
-            )
-            if res.rowcount == 1:
-                won.append(uid)
+        for start in range(0, len(ids), 500):
+            batch = [
+                {"process": cfg.name, "unit_id": uid, "run_id": run_id, "rows_loaded": 0,
+                 "loaded_at": now}
+                for uid in ids[start : start + 500]
+            ]
+            won += conn.scalars(guard, batch).all()
+        won.sort()
         rows = 0
         if won:
-            rows = _move(conn, cfg, tgt, stage, won)
-            per_unit = _count_by_unit(conn, stage, won)
-            for uid in won:
+            # append moves in slices (bounded IN lists); replace and merge need the whole set
+            step = 500 if cfg.strategy == "append" else len(won)
+            for start in range(0, len(won), step):
+                rows += _move(conn, cfg, tgt, stage, won[start : start + step])
+            staged = (
+                sa.select(sa.func.count())
+                .where(stage.c[UNIT_COL] == markers.c.unit_id)
+                .scalar_subquery()
+            )
+            for start in range(0, len(won), 500):
                 conn.execute(
                     sa.update(markers)
-                    .where(markers.c.process == cfg.name, markers.c.unit_id == uid)
-                    .values(rows_loaded=per_unit.get(uid, 0))
+                    .where(
+                        markers.c.process == cfg.name,
+                        markers.c.unit_id.in_(won[start : start + 500]),
+                    )
+                    .values(rows_loaded=staged)
                 )
-        conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(list(unit_ids))))
+        for start in range(0, len(ids), 500):
+            conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
     return {"won": won, "rows_loaded": rows}
-
-
-def _count_by_unit(conn: sa.Connection, stage: sa.Table, units: list[int]) -> dict[int, int]:
-    q = (
-        sa.select(stage.c[UNIT_COL], sa.func.count())
-        .where(stage.c[UNIT_COL].in_(units))
-        .group_by(stage.c[UNIT_COL])
-    )
-    return {u: int(n) for u, n in conn.execute(q)}
 
 
 def _move(
@@ -114,7 +164,11 @@ def _move(
 
 
 def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
-    """Rebuild the mart from the target in one transaction (group by + sums + count)."""
+    """Rebuild the mart from the target in one transaction (group by + sums + count).
+
+    Sums are exact: NUMERIC on PostgreSQL; on SQLite, where decimals are stored as text and SQL
+    SUM would go through float, the groups are summed in Python with Decimal.
+    """
     pub = cfg.publish
     assert pub is not None
     tgt = target_table(cfg)
@@ -124,16 +178,32 @@ def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
         cols.append(sa.Column(g, tgt.c[g].type))
     for s in pub.sums:
         t = tgt.c[s].type
-        cols.append(sa.Column(s, sa.Numeric(38, t.scale or 0) if isinstance(t, sa.Numeric) else t))
+        exact = isinstance(t, sa.Numeric | ExactDecimal)
+        cols.append(sa.Column(s, ExactDecimal(38, getattr(t, "scale", 0) or 0) if exact else t))
     cols.append(sa.Column(pub.count_as, sa.BigInteger))
     mart = sa.Table(name, sa.MetaData(), *cols, schema=schema)
-    sel = sa.select(
-        *[tgt.c[g] for g in pub.group_by],
-        *[sa.func.sum(tgt.c[s]) for s in pub.sums],
-        sa.func.count(),
-    ).group_by(*[tgt.c[g] for g in pub.group_by])
     mart.create(engine, checkfirst=True)
+    names = [c.name for c in cols]
     with engine.begin() as conn:
         conn.execute(sa.delete(mart))
-        res = conn.execute(sa.insert(mart).from_select([c.name for c in cols], sel))
+        if engine.dialect.name == "sqlite":
+            groups: dict[tuple[Any, ...], list[Any]] = {}
+            q = sa.select(*[tgt.c[g] for g in pub.group_by], *[tgt.c[s] for s in pub.sums])
+            width = len(pub.group_by)
+            for row in conn.execute(q):
+                acc = groups.setdefault(tuple(row[:width]), [None] * len(pub.sums) + [0])
+                for i, value in enumerate(row[width:]):
+                    if value is not None:
+                        acc[i] = value if acc[i] is None else acc[i] + value
+                acc[-1] += 1
+            payload = [dict(zip(names, (*key, *acc), strict=True)) for key, acc in groups.items()]
+            if payload:
+                conn.execute(sa.insert(mart), payload)
+            return len(payload)
+        sel = sa.select(
+            *[tgt.c[g] for g in pub.group_by],
+            *[sa.func.sum(tgt.c[s]) for s in pub.sums],
+            sa.func.count(),
+        ).group_by(*[tgt.c[g] for g in pub.group_by])
+        res = conn.execute(sa.insert(mart).from_select(names, sel))
     return int(res.rowcount or 0)

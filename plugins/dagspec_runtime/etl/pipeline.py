@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dagspec_runtime.etl.claims import holding_claims
 from dagspec_runtime.etl.config import ProcessConfig
 from dagspec_runtime.etl.context import make_context
 from dagspec_runtime.etl.gates import run_gate
@@ -38,11 +39,17 @@ def run_process(
     run_root: str | os.PathLike[str] | None = None,
     stop_after: str | None = None,
 ) -> dict[str, Any]:
-    """Gates in order; the first failure propagates (fail closed). Returns reports by gate."""
+    """Gates in order; the first failure propagates (fail closed). Returns reports by gate.
+
+    The run's claims are renewed while it works and released as soon as it fails, raises or
+    is interrupted (SIGINT, SIGTERM, SIGHUP): see claims.holding_claims.
+    """
     ctx = make_context(process, run_id, meta_url=meta_url, run_root=run_root)
     reports: dict[str, Any] = {}
-    for gate in gate_order(ctx.cfg):
-        reports[gate] = run_gate(gate, ctx)
-        if gate == stop_after:
-            break
+    ctx.ledger.ensure()
+    with holding_claims(ctx.ledger, run_id, ctx.cfg.lease_seconds):
+        for gate in gate_order(ctx.cfg):
+            reports[gate] = run_gate(gate, ctx)
+            if gate == stop_after:
+                break
     return reports

@@ -48,7 +48,10 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, lambda fh: json.dump(data, fh, indent=2, sort_keys=True, default=str))
+    """Compact, through `json.dumps`: `json.dump` and `indent` both use json's pure-Python
+    encoder, which made writing the unit list of a 5,000-file run its slowest step."""
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    _atomic_write(path, lambda fh: fh.write(text))
 
 
 def read_json(path: Path) -> Any:

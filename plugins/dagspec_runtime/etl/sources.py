@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,37 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+class SourceOutsideLanding(ValueError):
+    """A glob or a matched file (through `..` or a symlink) lies outside the landing folder."""
+
+
+def check_glob(pattern: str) -> None:
+    """A glob stays inside its folder: no absolute path, no `..` segment."""
+    parts = pattern.replace("\\", "/").split("/")
+    if pattern.startswith(("/", "\\")) or (len(pattern) > 1 and pattern[1] == ":"):
+        raise SourceOutsideLanding(f"source.glob {pattern!r} is an absolute path")
+    if ".." in parts:
+        raise SourceOutsideLanding(f"source.glob {pattern!r} climbs out of the landing folder")
+
+
 def landing_files(cfg: ProcessConfig) -> list[Path]:
-    """Matched files, sorted so every run sees them in the same order."""
+    """Matched files, sorted so every run sees them in the same order.
+
+    Every match must resolve (after `..` and symlinks) to a file under the landing folder; one
+    that does not stops the run before anything is registered, so nothing is loaded.
+    """
+    check_glob(cfg.source.glob)
     root = Path(cfg.source.landing_dir)
-    return sorted(p for p in root.glob(cfg.source.glob) if p.is_file())
+    real_root = root.resolve()
+    found = sorted(p for p in root.glob(cfg.source.glob) if p.is_file())
+    for p in found:
+        real = p.resolve()
+        if not real.is_relative_to(real_root):
+            raise SourceOutsideLanding(
+                f"{p} resolves to {real}, outside the landing folder {real_root}; "
+                "remove the link or move the file into the landing folder"
+            )
+    return found
 
 
 def read_file(cfg: ProcessConfig, path: Path) -> Iterator[dict[str, Any]]:
@@ -41,7 +69,8 @@ def read_file(cfg: ProcessConfig, path: Path) -> Iterator[dict[str, Any]]:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
-                    yield json.loads(line)
+                    # Numbers keep their digits: a float would turn ...56.78 into ...56.80.
+                    yield json.loads(line, parse_float=Decimal)
     elif fmt == "parquet":
         try:
             import pyarrow.parquet as pq

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from dagspec_runtime.etl.coltypes import change_kind, from_sql_type, sql_type
 from dagspec_runtime.etl.config import Column, ProcessConfig
+from dagspec_runtime.etl.decimals import DecimalText
 
 UNIT_COL = "_dagspec_unit"
 ROW_COL = "_dagspec_row"
@@ -82,9 +83,14 @@ def plan_evolution(cfg: ProcessConfig, reflected: list[dict[str, Any]] | None) -
 
 
 def plan_compatibility(
-    cfg: ProcessConfig, reflected: list[dict[str, Any]] | None
+    cfg: ProcessConfig, reflected: list[dict[str, Any]] | None, dialect: str = ""
 ) -> dict[str, Any]:
-    """Classify each existing target column against the contract: same, widen or narrow."""
+    """Classify each existing target column against the contract: same, widen or narrow.
+
+    On SQLite a contract decimal needs a DECIMAL_TEXT column: any other column (a NUMERIC one
+    made elsewhere, or an INTEGER being widened) would turn the digits into a float, so that is
+    counted as narrowing and refused.
+    """
     changes: list[dict[str, Any]] = []
     if reflected is not None:
         by_name = {c["name"]: c for c in reflected}
@@ -94,6 +100,11 @@ def plan_compatibility(
             r = by_name[col.name]
             have = from_sql_type(col.name, r["type"], bool(r.get("nullable", True)))
             kind = change_kind(have, col)
+            if dialect == "sqlite" and col.type == "decimal" and not isinstance(
+                r["type"], DecimalText
+            ):
+                kind = "narrow"
+                have = Column(have.name, f"{r['type']} (inexact on SQLite)", have.nullable)
             if kind != "same":
                 changes.append(
                     {

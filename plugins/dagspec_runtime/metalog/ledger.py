@@ -84,11 +84,13 @@ class Ledger:
             for u in units
         ]
         with self.engine.begin() as conn:
-            stmt = dialect_insert(conn, il).on_conflict_do_nothing(
-                index_elements=["process", "path", "content_hash"]
+            stmt = (
+                dialect_insert(conn, il)
+                .on_conflict_do_nothing(index_elements=["process", "path", "content_hash"])
+                .returning(il.c.id)  # batched into multi-row INSERTs (see set_status_many)
             )
-            for start in range(0, len(rows), 500):
-                conn.execute(stmt, rows[start : start + 500])
+            for start in range(0, len(rows), 1000):
+                conn.execute(stmt, rows[start : start + 1000]).all()
         wanted = {(u.path, u.content_hash) for u in units}
         paths = sorted({u.path for u in units})
         found: dict[tuple[str, str], int] = {}
@@ -180,6 +182,50 @@ class Ledger:
                 .values(claimed_by=None, claimed_until=None)
             )
 
+    def renew(self, run_id: str, lease_seconds: float) -> int:
+        """Push this run's leases forward (the heartbeat of a live run); returns rows renewed."""
+        il = s.ingestion_log
+        mine = sa.and_(il.c.process == self.process, il.c.claimed_by == run_id, il.c.state == s.NEW)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Rows the run itself has locked right now (a claim, a state commit) are left
+                # alone: locking them from this thread too could deadlock with it.
+                ids = sa.select(il.c.id).where(mine).order_by(il.c.id)
+                mine = il.c.id.in_(ids.with_for_update(skip_locked=True).scalar_subquery())
+            return int(
+                conn.execute(
+                    sa.update(il)
+                    .where(mine)
+                    .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+                ).rowcount
+                or 0
+            )
+
+    def holders(self, unit_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Who holds these units right now: unit id, path, holder run id, lease end."""
+        ids = list(unit_ids)
+        if not ids:
+            return []
+        il = s.ingestion_log
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                q = (
+                    sa.select(il.c.id, il.c.path, il.c.claimed_by, il.c.claimed_until)
+                    .where(il.c.id.in_(ids[start : start + 500]))
+                    .order_by(il.c.id)
+                )
+                out += [
+                    {
+                        "unit_id": r.id,
+                        "path": r.path,
+                        "holder_run_id": r.claimed_by,
+                        "claimed_until": r.claimed_until.isoformat() if r.claimed_until else None,
+                    }
+                    for r in conn.execute(q)
+                ]
+        return out
+
     def units(self, unit_ids: Sequence[int]) -> list[sa.Row[Any]]:
         il = s.ingestion_log
         q = sa.select(il).where(il.c.id.in_(list(unit_ids))).order_by(il.c.id)
@@ -197,6 +243,28 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return {r.unit_id: (r.status, r.retry_count) for r in conn.execute(q)}
+
+    def step_rows(
+        self, step: str, unit_ids: Sequence[int]
+    ) -> dict[int, tuple[int | None, int | None, str]]:
+        """unit id → (rows_in, rows_out, status) of its row in the step's log."""
+        if not unit_ids:
+            return {}
+        t = s.STEP_LOGS[step]
+        q = sa.select(t.c.unit_id, t.c.rows_in, t.c.rows_out, t.c.status).where(
+            t.c.unit_id.in_(list(unit_ids))
+        )
+        with self.engine.connect() as conn:
+            return {r.unit_id: (r.rows_in, r.rows_out, r.status) for r in conn.execute(q)}
+
+    def statuses_messages(self, step: str, unit_ids: Sequence[int]) -> dict[int, str | None]:
+        """unit id → the message of its row in the step's log."""
+        if not unit_ids:
+            return {}
+        t = s.STEP_LOGS[step]
+        q = sa.select(t.c.unit_id, t.c.message).where(t.c.unit_id.in_(list(unit_ids)))
+        with self.engine.connect() as conn:
+            return {r.unit_id: r.message for r in conn.execute(q)}
 
     def set_status(
         self,
@@ -226,6 +294,61 @@ class Ledger:
                 self._upsert(own, t, unit_id, values, bump_retry)
         else:
             self._upsert(conn, t, unit_id, values, bump_retry)
+
+    def set_status_many(
+        self,
+        step: str,
+        run_id: str,
+        items: Sequence[dict[str, Any]],
+        *,
+        bump_retry: bool = False,
+        conn: sa.Connection | None = None,
+    ) -> None:
+        """set_status for many units in one transaction (one statement per 500 units).
+
+        Each item: unit_id, status, and optionally rows_in, rows_out, message. This is what
+        keeps the bookkeeping of a 5,000-file run to a handful of round trips.
+        """
+        if not items:
+            return
+        t = s.STEP_LOGS[step]
+        now = utcnow()
+        rows = [
+            {
+                "unit_id": it["unit_id"],
+                "process": self.process,
+                "run_id": run_id,
+                "status": it["status"],
+                "retry_count": 0,
+                "rows_in": it.get("rows_in"),
+                "rows_out": it.get("rows_out"),
+                "message": it.get("message"),
+                "updated_at": now,
+            }
+            for it in items
+        ]
+
+        def write(c: sa.Connection) -> None:
+            stmt = dialect_insert(c, t)
+            update: dict[str, Any] = {
+                k: stmt.excluded[k]
+                for k in ("run_id", "status", "rows_in", "rows_out", "message", "updated_at")
+            }
+            if bump_retry:
+                update["retry_count"] = t.c.retry_count + 1
+            # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues");
+            # without it psycopg2 sends one statement per row.
+            stmt = stmt.on_conflict_do_update(index_elements=["unit_id"], set_=update).returning(
+                t.c.unit_id
+            )
+            for start in range(0, len(rows), 1000):
+                c.execute(stmt, rows[start : start + 1000]).all()
+
+        if conn is None:
+            with self.engine.begin() as own:
+                write(own)
+        else:
+            write(conn)
 
     def _upsert(
         self,

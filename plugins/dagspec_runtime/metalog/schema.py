@@ -13,6 +13,7 @@ FAIL = "FAIL"
 NEW = "NEW"
 COMMITTED = "COMMITTED"
 SUPERSEDED = "SUPERSEDED"
+SKIPPED = "SKIPPED"  # an operator decided the unit will never load (`dagspec meta skip`)
 
 metadata = sa.MetaData()
 
@@ -100,6 +101,19 @@ process_state = sa.Table(
     sa.Column("units_committed", sa.Integer, nullable=False, default=0),
     sa.Column("last_run_id", sa.String(250)),
     sa.Column("updated_at", _now, nullable=False),
+)
+
+# What operators did to units (`dagspec meta requeue|skip`): who, when, why. Append-only.
+unit_actions = sa.Table(
+    "unit_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(200), nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("ingestion_log.id"), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("at", _now, nullable=False),
 )
 
 STEP_LOGS = {"validation": validation_log, "stage": stage_load_log, "transform": transform_log}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
@@ -27,6 +27,7 @@ from dagspec_runtime.reduction.products import DATA_TYPES, collect
 from dagspec_runtime.reduction.step_spec import PipelineSpec, StepSpec
 from dagspec_runtime.reduction.store import ReductionStore
 from dagspec_runtime.reduction.version_policy import choose_version, reusable_versions
+from dagspec_runtime.slurm.run_jobs import current_run_tag
 from dagspec_runtime.slurm.submit_operator import SlurmSubmitOperator, _try_key
 
 PLAN_KEY = "reduction_plan"
@@ -168,7 +169,8 @@ class ReductionStepOperator(SlurmSubmitOperator):
             "DAGSPEC_OUTPUT_DIR": str(out_dir),
         }
         self.output_dir = str(products / "_jobs")  # batch scripts and Slurm output files
-        if self._find_job_of_this_try(_try_key(context).comment()) is None and out_dir.exists():
+        # Claiming first cancels a killed earlier try's job, which may still be writing there.
+        if self._claim(_try_key(context), current_run_tag()) is None and out_dir.exists():
             shutil.rmtree(out_dir)  # leftovers of a failed try must not become products
         out_dir.mkdir(parents=True, exist_ok=True)
         self._plan = {
@@ -193,15 +195,16 @@ class ReductionStepOperator(SlurmSubmitOperator):
             version.version,
             self.command,
         )
-        super().execute(context)
-        raise AssertionError("unreachable: SlurmSubmitOperator.execute defers")
+        return super().execute(context)
 
-    def defer(self, *, trigger: Any, method_name: str, **kwargs: Any) -> NoReturn:
+    def _event_context(self) -> dict[str, Any]:
         """Carry the plan through the trigger: the resumed task may be a fresh operator object,
         and dag.test() resumes with the event only."""
-        if self._plan and hasattr(trigger, "context"):
-            trigger.context[PLAN_KEY] = self._plan
-        super().defer(trigger=trigger, method_name=method_name, **kwargs)
+        return {PLAN_KEY: self._plan} if self._plan else {}
+
+    def _outcome_labels(self, event: dict[str, Any]) -> dict[str, Any]:
+        plan = (event.get("context") or {}).get(PLAN_KEY) or {}
+        return {"step": plan.get("step"), "sub_group_key": plan.get("sub_group_key")}
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         plan = dict((event.get("context") or {}).get(PLAN_KEY) or {})

@@ -15,6 +15,7 @@ from dagspec_runtime.slurm.job_states import (
     JobStatus,
     normalize_state,
     parse_maxrss_gb,
+    parse_scontrol_line,
     status_from_sacct,
     status_from_scontrol,
     status_from_squeue,
@@ -83,6 +84,35 @@ def cancel(job_id: str) -> None:
         raise SlurmCommandError(f"scancel {job_id} failed: {done.stderr.strip()}")
 
 
+def status(job_id: str) -> JobStatus | None:
+    """Blocking twin of `astatus`: squeue, then scontrol, then the jobcomp file; None if unknown."""
+    done = _run(["squeue", "-h", "-j", job_id, "-t", "all", "-o", "%T"])
+    quick = status_from_squeue(done.stdout) if done.returncode == 0 else None
+    if quick is not None and not quick.final:
+        return quick
+    done = _run(["scontrol", "-o", "show", "job", job_id])
+    detailed = status_from_scontrol(done.stdout) if done.returncode == 0 else None
+    if detailed is not None:
+        return detailed
+    done = _run(["sacct", "-c", "-j", job_id, "-n", "-P", "-o", "JobID,State,ExitCode,ElapsedRaw"])
+    from_file = status_from_sacct(done.stdout, job_id) if done.returncode == 0 else None
+    return from_file or quick
+
+
+def job_fields(job_id: str) -> dict[str, str]:
+    """`scontrol -o show job` as a dict; empty once the controller has forgotten the job."""
+    done = _run(["scontrol", "-o", "show", "job", job_id])
+    if done.returncode != 0 or not done.stdout.strip():
+        return {}
+    return parse_scontrol_line(done.stdout.splitlines()[0])
+
+
+def peak_memory_gb(job_id: str) -> float | None:
+    """Peak RSS when Slurm accounting records it; None on clusters without slurmdbd (like ours)."""
+    done = _run(["sacct", "-j", job_id, "-n", "-P", "-o", "MaxRSS"])
+    return parse_maxrss_gb(done.stdout) if done.returncode == 0 else None
+
+
 async def _arun(*argv: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -120,6 +150,12 @@ async def apeak_memory_gb(job_id: str) -> float | None:
     """Peak RSS when Slurm accounting records it; None on clusters without slurmdbd (like ours)."""
     rc, out, _ = await _arun("sacct", "-j", job_id, "-n", "-P", "-o", "MaxRSS")
     return parse_maxrss_gb(out) if rc == 0 else None
+
+
+async def ajob_fields(job_id: str) -> dict[str, str]:
+    """Async twin of `job_fields`."""
+    rc, out, _ = await _arun("scontrol", "-o", "show", "job", job_id)
+    return parse_scontrol_line(out.splitlines()[0]) if rc == 0 and out.strip() else {}
 
 
 async def acancel(job_id: str) -> None:

@@ -13,21 +13,32 @@ from airflow.sdk.exceptions import AirflowException
 
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.batch_script import render_batch_script
-from dagspec_runtime.slurm.job_states import REATTACH_STATES, SUCCESS_STATES
+from dagspec_runtime.slurm.job_states import SUCCESS_STATES
 from dagspec_runtime.slurm.job_trigger import SlurmJobTrigger
-from dagspec_runtime.slurm.log_tail import tail_lines
+from dagspec_runtime.slurm.outcome import TAIL_LINES, final_event, outcome_from_event
+from dagspec_runtime.slurm.run_jobs import (
+    cancel_run,
+    claim_try,
+    current_run_tag,
+    wait_for_final,
+)
 from dagspec_runtime.slurm.sbatch_flags import resource_flags
 from dagspec_runtime.slurm.try_identity import TryKey
 
-TAIL_LINES = 20
+OUTCOME_KEY = "slurm_job"
+# Short jobs finish inside the worker: no deferral, no resume, no triggerer round trip.
+WAIT_IN_WORKER_S = 5.0
 
 
 class SlurmSubmitOperator(BaseOperator):
     """Run `command` as a Slurm batch job with `resources`; succeed iff the job COMPLETED.
 
-    Pushes `hpc_job_id` to XCom as soon as the job exists and returns a result dict (hpc_job_id,
-    state, exit_code, execution_command, processing_time_s, peak_memory_gb, output_path).
-    A re-run of the same task try re-attaches to that try's job instead of submitting again.
+    Pushes `hpc_job_id` to XCom as soon as the job exists, the job's outcome (state, exit code,
+    times, output tail) as XCom `slurm_job` once it ended, and returns a result dict (hpc_job_id,
+    state, exit_code, execution_command, processing_time_s, cpu_time_s, peak_memory_gb,
+    output_path). A re-run of the same task try re-attaches to that try's job instead of
+    submitting again; a new try first cancels live jobs an earlier (killed) try left behind.
+    A job that ends within `wait_in_worker_s` is finished without deferring.
     """
 
     template_fields: Sequence[str] = ("command", "environment", "job_name", "workdir", "output_dir")
@@ -45,6 +56,8 @@ class SlurmSubmitOperator(BaseOperator):
         environment: Mapping[str, str] | None = None,
         workdir: str | None = None,
         poll_interval: float = 1.0,
+        wait_in_worker_s: float = WAIT_IN_WORKER_S,
+        settle_s: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,15 +71,19 @@ class SlurmSubmitOperator(BaseOperator):
         self.environment = dict(environment or {})
         self.workdir = workdir
         self.poll_interval = poll_interval
+        self.wait_in_worker_s = float(wait_in_worker_s)
+        self.settle_s = settle_s  # None: job_trigger.default_settle_s()
+        self._claimed: tuple[TryKey, str | None] | None = None
         resource_flags(self.hpc_resources)  # bad resources fail at DAG parse, not at run time
         self._job_id: str | None = None
 
-    def execute(self, context: Context) -> None:
+    def execute(self, context: Context) -> Any:
         key = _try_key(context)
         stem = key.stem(self.output_dir)
         script_path = stem.with_name(stem.name + ".sh")
-        argv = slurm_cli.sbatch_argv(str(script_path), key.comment())
-        job_id = self._find_job_of_this_try(key.comment())
+        run_tag = current_run_tag()
+        argv = slurm_cli.sbatch_argv(str(script_path), key.comment(run_tag))
+        job_id = self._claim(key, run_tag)
         timing: dict[str, float] = {}
         if job_id is None:
             stem.parent.mkdir(parents=True, exist_ok=True)
@@ -76,18 +93,51 @@ class SlurmSubmitOperator(BaseOperator):
             self.log.info("Submitted Slurm job %s: %s", job_id, shlex.join(argv))
         self._job_id = job_id
         context["ti"].xcom_push(key="hpc_job_id", value=job_id)
+        extra = {
+            "execution_command": shlex.join(argv),
+            "output_path": f"{stem}.{job_id}.out",
+            **timing,
+            **self._event_context(),
+        }
+        # A job that is already over (or ends within wait_in_worker_s) is finished here, without
+        # deferring: a trigger that fires at once is what Airflow 3.3's scheduler can mistake
+        # for a crashed try (see the note in job_trigger).
+        status = wait_for_final(job_id, self.wait_in_worker_s)
+        if status is not None:
+            self.log.info("Slurm job %s ended %s before deferring", job_id, status.state)
+            return self.execute_complete(context, final_event(job_id, status, extra))
         self.defer(
             trigger=SlurmJobTrigger(
                 job_id=job_id,
                 poll_interval=self.poll_interval,
-                context={
-                    "execution_command": shlex.join(argv),
-                    "output_path": f"{stem}.{job_id}.out",
-                    **timing,
-                },
+                context=extra,
+                # A local run (dagspec run) has no scheduler to race with: no settling there.
+                settle_s=self.settle_s if self.settle_s is not None or not run_tag else 0.0,
             ),
             method_name="execute_complete",
         )
+
+    def _event_context(self) -> dict[str, Any]:
+        """More JSON data the resumed task needs (dag.test() resumes with the event only)."""
+        return {}
+
+    def _outcome_labels(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Names a run summary shows next to the job outcome (the sub-group, for a step)."""
+        return {}
+
+    def _claim(self, key: TryKey, run_tag: str | None) -> str | None:
+        """This try's job to re-attach to, after cancelling live jobs of other tries (once)."""
+        if self._claimed is None or self._claimed[0] != key:
+            attach, cancelled = claim_try(key, run_tag)
+            if cancelled:
+                self.log.warning(
+                    "Cancelled Slurm job(s) %s of an earlier try of this task before submitting",
+                    ", ".join(cancelled),
+                )
+            if attach:
+                self.log.info("Re-attaching to Slurm job %s of this try", attach)
+            self._claimed = (key, attach)
+        return self._claimed[1]
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the trigger's final event into the step result, or fail with the log tail."""
@@ -101,6 +151,7 @@ class SlurmSubmitOperator(BaseOperator):
             "execution_command": extra.get("execution_command"),
             "processing_time_s": event.get("runtime_s"),
             "peak_memory_gb": event.get("peak_memory_gb"),
+            "cpu_time_s": event.get("cpu_time_s"),
             "output_path": output_path,
         }
         if "submitted_at" in extra:
@@ -112,9 +163,13 @@ class SlurmSubmitOperator(BaseOperator):
                 event.get("runtime_s"),
                 event.get("source"),
             )
+        outcome = outcome_from_event(event, TAIL_LINES)
+        context["ti"].xcom_push(
+            key=OUTCOME_KEY, value={**outcome.as_dict(), **self._outcome_labels(event)}
+        )
         if event["state"] in SUCCESS_STATES:
             return result
-        tail = tail_lines(output_path, TAIL_LINES)
+        tail = outcome.output_tail
         message = (
             f"Slurm job {job_id} ended {event['state']} "
             f"(exit code {event.get('exit_code')}, signal {event.get('signal')}); "
@@ -124,10 +179,16 @@ class SlurmSubmitOperator(BaseOperator):
         raise AirflowException(message)
 
     def on_kill(self) -> None:
-        """The task was killed while it held a worker: cancel its job too."""
+        """The task was killed (SIGTERM) while it held a worker: cancel its job too, and every
+        live job of the local run this process belongs to (`dagspec run` sets DAGSPEC_RUN_TAG)."""
         if self._job_id:
             self.log.info("Task killed: scancel %s", self._job_id)
             slurm_cli.cancel(self._job_id)
+        run_tag = current_run_tag()
+        if run_tag:
+            cancelled = cancel_run(run_tag=run_tag)
+            if cancelled:
+                self.log.info("Task killed: cancelled Slurm job(s) %s", ", ".join(cancelled))
 
     def _batch_script(self, stem: Path) -> str:
         return render_batch_script(
@@ -140,15 +201,6 @@ class SlurmSubmitOperator(BaseOperator):
             workdir=self.workdir,
             output_path=f"{stem}.%j.out",
         )
-
-    def _find_job_of_this_try(self, comment: str) -> str | None:
-        """Newest live or completed job carrying this try's comment; a failed one is not reused."""
-        mine = [row for row in slurm_cli.list_jobs() if row.comment == comment]
-        for row in sorted(mine, key=lambda r: int(r.job_id), reverse=True):
-            if row.state in REATTACH_STATES:
-                self.log.info("Re-attaching to job %s (%s) of this try", row.job_id, row.state)
-                return row.job_id
-        return None
 
 
 def _try_key(context: Context) -> TryKey:

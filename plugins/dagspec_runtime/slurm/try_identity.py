@@ -21,12 +21,18 @@ class TryKey:
     map_index: int
     try_number: int
 
-    def comment(self) -> str:
-        """The `--comment` carried by the job; squeue shows it, so it is how we find the job."""
-        return (
-            f"dagspec:{self.dag_id}/{self.run_id}/{self.task_id}"
-            f"/map{self.map_index}/try{self.try_number}"
-        )
+    def comment(self, run_tag: str | None = None) -> str:
+        """The `--comment` carried by the job; squeue shows it, so it is how we find the job.
+
+        `run_tag` (e.g. set by `dagspec run`) is appended as `@TAG`, so every job of one local
+        run can be cancelled together without knowing Airflow's run id.
+        """
+        text = f"{self.task_prefix()}{self.try_number}"
+        return f"{text}@{run_tag}" if run_tag else text
+
+    def task_prefix(self) -> str:
+        """`dagspec:<dag>/<run>/<task>/map<i>/try`: shared by every try of this task instance."""
+        return f"dagspec:{self.dag_id}/{self.run_id}/{self.task_id}/map{self.map_index}/try"
 
     def stem(self, output_dir: str | Path) -> Path:
         """`<output_dir>/<dag>/<run>/<task>[.mapN].tryN`: add `.sh` or `.<jobid>.out`."""
@@ -35,6 +41,22 @@ class TryKey:
             name += f".map{self.map_index}"
         folder = Path(output_dir) / _safe(self.dag_id) / _safe(self.run_id)
         return folder / f"{name}.try{self.try_number}"
+
+
+def parse_comment(comment: str) -> tuple[TryKey, str | None] | None:
+    """The try key and run tag a job's comment names; None for jobs dagspec did not submit."""
+    if not comment.startswith("dagspec:"):
+        return None
+    body, _, tag = comment[len("dagspec:") :].partition("@")
+    parts = body.split("/")
+    if len(parts) < 5 or not parts[-2].startswith("map") or not parts[-1].startswith("try"):
+        return None
+    try:
+        map_index, try_number = int(parts[-2][3:]), int(parts[-1][3:])
+    except ValueError:
+        return None
+    key = TryKey(parts[0], "/".join(parts[1:-3]), parts[-3], map_index, try_number)
+    return key, tag or None
 
 
 def _safe(text: str) -> str:
