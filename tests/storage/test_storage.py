@@ -104,3 +104,78 @@ def test_object_store_round_trip(s3_url: str) -> None:
     gone = storage.checkout(location, required="workspace.json")
     with pytest.raises(storage.StorageUnavailable, match="cannot find workspace.json"), gone:
         pass
+
+
+# --- the pure entity steps on declared storage (what the operators and `dagspec run` call) ----
+
+MODULE = """
+import json, sys
+from datetime import datetime, timezone
+manifest = json.load(open(sys.argv[sys.argv.index("--manifest") + 1]))
+out = manifest["workspace"] + "/check/model.json"
+open(out, "w").write("{}")
+print("boom", file=sys.stderr)
+print(json.dumps({"module": "m", "version": "1", "status": "ok",
+                  "entity_id": manifest["entity_id"],
+                  "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "duration_ms": 1, "outputs": {"model": "check/model.json"}, "errors": []}))
+"""
+
+
+def run_entity_steps(url: str, project: Path) -> tuple[str, dict]:
+    """prepare -> module -> gate -> promote -> result, each step given only the location."""
+    import logging
+
+    from dagspec_runtime.entity.gate import gate_phase
+    from dagspec_runtime.entity.module import run_module
+    from dagspec_runtime.entity.promote import promote_run
+    from dagspec_runtime.entity.result import finish_run
+    from dagspec_runtime.entity.workspace import open_workspace, prepare
+
+    log = logging.getLogger("test")
+    params = {"target": "dev", "keep_workspace": False}
+    location = prepare(entity="probe", phases=["check"], base_dir=None, prefix="rdt",
+                       project_root=str(project), run_id="manual__1", params=params, log=log,
+                       storage=url)
+    run_module(workspace=location, run_id="manual__1", params=params, entity="probe",
+               phase="check", module="m", command=["python", "-c", MODULE],
+               project_root=str(project), log=log)
+    gate_phase(workspace=location, phase="check", modules={"m": True}, log=log)
+    with open_workspace(location) as handle:  # what a later task on another worker sees
+        assert handle is not None
+        assert (handle.path / "check" / "m.result.json").is_file()
+        assert "[m] boom" in (handle.path / "pipeline-stderr.log").read_text()
+    promote_run(workspace=location, params=params, entity="probe", project_root=str(project),
+                mapping={"check/model.json": "models/{entity}/model.json"}, log=log)
+    result = finish_run(workspace=location, run_id="manual__1", params=params, entity="probe",
+                        phases={"check": ["m"]}, project_root=str(project), log=log)
+    return location, result
+
+
+def test_entity_steps_on_a_shared_folder(tmp_path: Path) -> None:
+    """The workspace is made in <storage>/workspaces, promoted from, and removed there."""
+    shared, project = tmp_path / "shared", tmp_path / "project"
+    shared.mkdir()
+    project.mkdir()
+    with pytest.raises(storage.StorageUnavailable, match="spec.storage.url"):
+        run_entity_steps(str(shared), project)  # no marker: refused before anything is made
+    assert not (shared / "workspaces").exists()
+    storage.init(str(shared))
+    location, result = run_entity_steps(str(shared), project)
+    assert Path(location).parent == shared / "workspaces"
+    assert location.endswith(result["run_id"]) and result["airflow_run_id"] == "manual__1"
+    assert result["workspace"] == location and result["status"] == "ok", result
+    assert (project / "models" / "probe" / "model.json").is_file()
+    assert not Path(location).exists()
+
+
+def test_entity_steps_on_an_object_store(s3_url: str, tmp_path: Path) -> None:
+    """Same steps, workspace in the object store (moto): each step downloads, writes back."""
+    storage.init(s3_url)
+    location, result = run_entity_steps(s3_url, tmp_path)
+    assert location.startswith(f"{s3_url}/workspaces/rdt-probe-")
+    assert result["workspace"] == location and result["status"] == "ok", result
+    assert (tmp_path / "models" / "probe" / "model.json").is_file()
+    gone = storage.checkout(location, required="workspace.json")
+    with pytest.raises(storage.StorageUnavailable, match="cannot find workspace.json"), gone:
+        pass
