@@ -217,7 +217,22 @@ def repair(kind: str, data: dict[str, Any], rng: Any) -> dict[str, Any]:
                           if _default_fits(options)}
     {"Entity": _repair_entity, "Manifest": _repair_manifest,
      "ReductionPipeline": _repair_reduction}[kind](body, rng)
+    _drop_pools(body)  # the project declares one pool, the default: name no other
+    body.pop("notify", None)  # and no notification channels
     return data
+
+
+def _drop_pools(node: Any) -> None:
+    """Remove every task-setting `pool` (any level); params and contracts keep their own keys."""
+    if isinstance(node, dict):
+        if isinstance(node.get("pool"), str):
+            del node["pool"]
+        for key, value in node.items():
+            if key not in ("params", "env", "environment", "parameters"):
+                _drop_pools(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_pools(item)
 
 
 def _default_fits(options: dict[str, Any]) -> bool:
@@ -239,7 +254,6 @@ def _unique(items: list[dict[str, Any]], key: str = "name", suffix: str = "") ->
 def _repair_entity(body: dict[str, Any], rng: Any) -> None:
     body.pop("extends", None)
     body["abstract"] = False
-    body.pop("pool", None)  # the project declares one pool
     phases = body.setdefault("phases", [])
     if not phases:
         phases.append({"name": "pull", "modules": [{"name": "fetch", "command": ["true"]}]})
@@ -300,8 +314,10 @@ def _repair_manifest(body: dict[str, Any], rng: Any) -> None:
                 sink.pop("merge_key")
                 if sink.get("strategy") == "merge":
                     sink.pop("strategy")
+        sink["table"] = _own_table(sink["table"], "")
         if "publish" in process:
             publish = process["publish"]
+            publish["table"] = _own_table(publish["table"], sink["table"])
             for key in ("group_by", "sum"):
                 if key in publish:
                     publish[key] = list(dict.fromkeys(rng.choice(names) for _ in publish[key]))
@@ -310,6 +326,20 @@ def _repair_manifest(body: dict[str, Any], rng: Any) -> None:
         source = process["source"]
         if source["kind"] == "table" and "watermark_column" in source:
             source["watermark_column"] = rng.choice(names)
+
+
+# Tables the meta-log owns (compiler/kinds/manifest.py, rule DS207).
+_META_TABLES = ("ingestion_log", "validation_log", "stage_load_log", "transform_log",
+                "publish_log", "load_audit", "process_state", "unit_actions",
+                "dagspec_loaded_units")
+
+
+def _own_table(name: str, sink: str) -> str:
+    """A table name no meta-log table and not the sink (a mart needs its own table)."""
+    bare = name.rpartition(".")[2].lower()
+    if bare in _META_TABLES or bare.endswith("__dgs_stage") or name.lower() == sink.lower():
+        return f"{name}_t{len(name)}" if not name.endswith("__dgs_stage") else f"{name}_t"
+    return name
 
 
 def _repair_reduction(body: dict[str, Any], rng: Any) -> None:
