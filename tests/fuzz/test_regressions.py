@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,23 @@ def test_deeply_nested_yaml_is_a_finding_not_a_crash(
     assert findings and all(f.file == "specs/a.yaml" and f.line >= 1 for f in findings)
     result = api.compile_project(tmp_path)
     assert not result.ok and not (tmp_path / "generated_dags").exists()
+
+
+def test_a_continuous_entity_imports_in_a_real_dagbag(tmp_path: Path) -> None:
+    """Found by `make fuzz`: an Entity with `schedule: "@continuous"` passed lint and compiled
+    with max_active_runs=16, which Airflow refuses on import ("ContinuousTimetable requires
+    max_active_runs <= 1"), so the DAG vanished from the UI."""
+    from specgen import dagbag
+
+    root = Path(__file__).resolve().parents[2]
+    project = tmp_path / "project"
+    shutil.copytree(root / "specs", project / "specs")
+    shutil.copy(root / "dagspec.yaml", project / "dagspec.yaml")
+    spec = project / "specs" / "waste-tracking.yaml"
+    spec.write_text(spec.read_text() + '  schedule: "@continuous"\n')
+    assert [f for f in api.lint(project, []) if f.severity.value == "error"] == []
+    result = api.compile_project(project)
+    assert result.ok, [f.as_dict() for f in result.findings]
+    report = dagbag(project / "generated_dags", tmp_path / "airflow-home")
+    assert report["errors"] == {}
+    assert "waste-tracking" in report["dags"]
