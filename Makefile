@@ -43,9 +43,11 @@ stress: $(STAMP)
 	scripts/slurm-down.sh --quiet; exit $$status
 
 # The Celery stack suite alone (also part of `make test`): two worker hosts, shared and object
-# storage, a killed worker.
+# storage, a killed worker, the reduction pipeline's Slurm jobs from both workers.
 test-distributed: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/distributed -m celery -s
+	scripts/slurm-up.sh
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/distributed -m celery -s \
+		|| status=$$?; scripts/slurm-down.sh --quiet; exit $$status
 
 # Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.

@@ -24,6 +24,12 @@ Environment:
   DAGSPEC_CELERY_CONCURRENCY (default 1)        task slots per worker
   DAGSPEC_CELERY_QUEUES (default "default")     queues every worker listens on, comma-separated;
                                                 each worker also listens on its own host name
+  DAGSPEC_CELERY_WORKER_QUEUES (default "")     more queues for one worker each, comma-separated
+                                                NAME=QUEUE pairs (e.g. "worker-b=bigmem")
+
+Task logs of every worker go to the stack's own log folder (<home>/logs), which each worker
+host mounts like a shared log volume, so the api-server serves them (REST, UI) wherever the
+task ran.
 """
 
 from __future__ import annotations
@@ -345,17 +351,37 @@ def celery_env(env: dict[str, str], redis_port: int) -> dict[str, str]:
 
 
 def worker_env(env: dict[str, str], stack_id: str, name: str) -> dict[str, str]:
-    """A worker host keeps its home and task logs in its own private /tmp."""
+    """A worker host keeps its home in its own private /tmp; its task logs go to the stack's
+    log folder, which it mounts as a shared log volume (see ``worker_keeps``)."""
     env = dict(env)
     env.update(
         {
             WORKER_VAR: f"{stack_id}:{name}",
             "AIRFLOW_HOME": "/tmp/airflow",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": "/tmp/airflow/logs",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(task_log_folder()),
             "TMPDIR": "/tmp",
         }
     )
     return env
+
+
+def task_log_folder() -> Path:
+    """``[logging] base_log_folder`` of every part: the api-server reads task logs here."""
+    return airflow_home() / "logs"
+
+
+def extra_queues(name: str) -> list[str]:
+    """Queues only worker ``name`` listens on (``DAGSPEC_CELERY_WORKER_QUEUES``)."""
+    found = []
+    for pair in os.environ.get("DAGSPEC_CELERY_WORKER_QUEUES", "").split(","):
+        worker, sep, queue = pair.strip().partition("=")
+        if not pair.strip():
+            continue
+        if not sep or not worker or not queue:
+            raise SystemExit(f"DAGSPEC_CELERY_WORKER_QUEUES: expected NAME=QUEUE, got {pair!r}")
+        if worker == name:
+            found.append(queue)
+    return found
 
 
 def ensure_package(binary: str, package: str) -> str:
@@ -415,8 +441,9 @@ def start_redis(record: dict[str, Any], home: Path, env: dict[str, str]) -> int:
 
 
 def worker_keeps() -> list[str]:
-    """What a worker host sees of the host's /tmp: the code, the project, shared storage."""
-    keep = [str(REPO), str(Path(sys.prefix)), str(project_dir())]
+    """What a worker host sees of the host's /tmp: the code, the project, the task log volume
+    and the declared shared storage."""
+    keep = [str(REPO), str(Path(sys.prefix)), str(project_dir()), str(task_log_folder())]
     storage = declared_storage()
     if storage and "://" not in storage:
         keep.append(storage)
@@ -612,7 +639,8 @@ def up() -> int:
                       if q]
             count = int(os.environ.get("DAGSPEC_CELERY_WORKERS", "2"))
             for name in worker_names(count):
-                start_worker(record, home, env, name, [*queues, name], worker_keeps())
+                start_worker(record, home, env, name, [*queues, *extra_queues(name), name],
+                             worker_keeps())
             for name in worker_names(count):
                 wait_for_worker(record, name, timeout)
             (home / "stack-env.json").write_text(json.dumps(env))

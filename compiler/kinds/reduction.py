@@ -241,6 +241,7 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
         "partition": processing.get("partition", slurm["partition"]),
         "account": processing.get("account", slurm["account"]),
         "products_root": body["products_root"],
+        "storage": analysis.project.config["storage"]["url"],
         "priority": body["priority"],
         "groups": list(groups.values()),
         "params": trigger_params(

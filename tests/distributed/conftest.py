@@ -24,13 +24,56 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e.conftest import Api, free_port, stack_module
+from airflow_rest import (
+    ROOT,
+    SCRIPTS,
+    Api,
+    free_port,
+    stack_module,
+    start_stack,
+    stop_stack,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
 UP_TIMEOUT = 420
 ENTITY = "waste-tracking"
 ETL = "waste-etl.waste-records"
+REDUCTION = "chai-ngc253"
+# Two probe entities whose compiled `queue` sends tasks to a worker without the shared storage.
+PROBE, PROBE_HERE, PROBE_QUEUE = "storage-probe", "storage-probe-here", "isolated"
+PROBE_SPECS = {
+    PROBE: f"""apiVersion: dagspec/v1
+kind: Entity
+metadata:
+  name: {PROBE}
+  owner: test
+  description: Its module runs on the queue of the worker without the shared storage.
+spec:
+  phases:
+    - name: check
+      modules:
+        - name: elsewhere
+          command: [python, -c, "print()"]
+          queue: {PROBE_QUEUE}
+""",
+    PROBE_HERE: f"""apiVersion: dagspec/v1
+kind: Entity
+metadata:
+  name: {PROBE_HERE}
+  owner: test
+  description: Every task runs on the queue of the worker without the shared storage.
+spec:
+  queue: {PROBE_QUEUE}
+  phases:
+    - name: check
+      modules:
+        - name: here
+          command: [python, -c, "print()"]
+""",
+}
+# Queues only one worker listens on (DAGSPEC_CELERY_WORKER_QUEUES); the test project's
+# reduction spec routes its per-scan steps to the first and its gridding step to the second.
+WORKER_QUEUES = {"worker-a": "scans", "worker-b": "bigmem"}
+GRID_SLEEP_S = 8  # the gridding job outlasts the operator's in-worker wait: the task defers
 HOLD = "var/hold-governance"
 BUCKET = "dagspec-runs"
 STORAGE_CONN = "dagspec_storage"
@@ -109,13 +152,31 @@ class Project:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def reduction_spec(source: Path, target: Path) -> None:
+    """The example reduction pipeline, its steps routed by the compiled `queue` setting, and
+    the gridding job made long enough to be waited for by the triggerer."""
+    data = yaml.safe_load(source.read_text())
+    for step in data["spec"]["steps"]:
+        if step["name"] in ("calibrate", "baseline"):
+            step["queue"] = WORKER_QUEUES["worker-a"]
+        if step["name"] == "grid":
+            step["queue"] = WORKER_QUEUES["worker-b"]
+            command = step["config"]["command_template"]
+            step["config"]["command_template"] = f"sleep {GRID_SLEEP_S} && {command}"
+    target.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def make_project(folder: Path, shared: Path) -> Project:
-    """Entity + ETL specs and the example modules; governance wrapped by the hold helper."""
+    """Entity, ETL and reduction specs and the example modules; governance wrapped by the hold
+    helper."""
     folder.mkdir(parents=True)
     shutil.copytree(ROOT / "examples", folder / "examples")
     (folder / "specs").mkdir()
     for name in ("entity-pipeline", ENTITY, "waste-etl"):
         shutil.copy(ROOT / "specs" / f"{name}.yaml", folder / "specs")
+    reduction_spec(ROOT / "specs" / f"{REDUCTION}.yaml", folder / "specs" / f"{REDUCTION}.yaml")
+    for name, text in PROBE_SPECS.items():
+        (folder / "specs" / f"{name}.yaml").write_text(text)
     (folder / "examples" / "modules" / "hold.py").write_text(HOLD_WRAPPER)
     pipeline = folder / "specs" / "entity-pipeline.yaml"
     text = pipeline.read_text()
@@ -124,7 +185,7 @@ def make_project(folder: Path, shared: Path) -> Project:
     text = text.replace("  abstract: true\n", "  abstract: true\n  retries: 1\n")
     pipeline.write_text(text)
     data = yaml.safe_load((ROOT / "dagspec.yaml").read_text())
-    data["spec"]["entities"] = [ENTITY]
+    data["spec"]["entities"] = [ENTITY, *PROBE_SPECS]
     (folder / "dagspec.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (folder / "var").mkdir()
     project = Project(folder, shared)
@@ -151,23 +212,11 @@ class CeleryStack:
     def worker_pid(self, name: str) -> int:
         return [p["pid"] for p in self.record["processes"] if p["name"] == name][-1]
 
-    def worker_file(self, name: str, pattern: str) -> list[Path]:
-        """Files in a worker's private /tmp, seen from the host through /proc/PID/root."""
-        return sorted((Path(f"/proc/{self.worker_pid(name)}/root/tmp")).glob(pattern))
-
     def add_worker(self, *args: str) -> None:
         done = subprocess.run([sys.executable, str(SCRIPTS / "airflow_stack.py"), "add-worker",
                                *args], env=self.env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         self.reload()
-
-
-def _logs(home: Path) -> str:
-    parts = []
-    for path in sorted((home / "logs" / "stack").glob("*.log")):
-        lines = path.read_text(errors="replace").splitlines()[-40:]
-        parts.append(f"----- {path.name} -----\n" + "\n".join(lines))
-    return "\n".join(parts)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +239,7 @@ def celery_stack(moto_s3: Moto, new_pg_database: Any) -> Iterator[CeleryStack]:
         "DAGSPEC_PROJECT_DIR": str(project.root),
         "DAGSPEC_PYTHON": sys.executable,
         "DAGSPEC_HOLD": str(project.root / HOLD),
+        "DAGSPEC_CELERY_WORKER_QUEUES": ",".join(f"{k}={v}" for k, v in WORKER_QUEUES.items()),
         "AIRFLOW_CONN_DAGSPEC_META": json.dumps(
             {"conn_type": "postgres", "extra": {"sqlalchemy_url": meta_url}}),
         "AIRFLOW_CONN_" + STORAGE_CONN.upper(): json.dumps({
@@ -203,23 +253,16 @@ def celery_stack(moto_s3: Moto, new_pg_database: Any) -> Iterator[CeleryStack]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
     }
     started = time.monotonic()
-    done = subprocess.run(["bash", str(SCRIPTS / "airflow-up.sh")], env=env,
-                          capture_output=True, text=True, timeout=UP_TIMEOUT)
+    record = start_stack(env, home, UP_TIMEOUT)
     up_seconds = time.monotonic() - started
     record_path = home / stack_module.PID_FILE_NAME
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if done.returncode != 0:
-        subprocess.run(["bash", str(SCRIPTS / "airflow-down.sh")], env=env, timeout=180)
-        pytest.fail(f"airflow-up.sh (celery) failed\n{done.stderr}\n{_logs(home)}",
-                    pytrace=False)
     api = Api(f"http://127.0.0.1:{port}", stack_module.admin_password(home) or "")
     stack = CeleryStack(api.url, home, env, record, api, project, meta_url, up_seconds)
     try:
         yield stack
     finally:
         started = time.monotonic()
-        down = subprocess.run(["bash", str(SCRIPTS / "airflow-down.sh")], env=env,
-                              capture_output=True, text=True, timeout=180)
+        down = stop_stack(env)
         stack.down_seconds = time.monotonic() - started
         print(f"\ncelery stack: up {stack.up_seconds:.0f} s, down {stack.down_seconds:.0f} s")
         stack.reload() if record_path.exists() else None

@@ -8,7 +8,8 @@ fails at once with a clear message. The object store is moto in server mode, an 
 PostgreSQL (Airflow metadata and the meta-log), Airflow 3.3 and Celery workers in their own
 mount and UTS namespaces (private /tmp, own hostname).
 
-The reduction pipeline needs Slurm and is not part of this suite.
+The reduction pipeline submits real Slurm jobs from both worker hosts (the project's Slurm,
+scripts/slurm-up.sh) and the triggerer waits for the longest one.
 """
 
 from __future__ import annotations
@@ -17,15 +18,31 @@ import json
 import subprocess
 import sys
 import time
-import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from airflow_rest import quote
+from dagspec_runtime.slurm.run_jobs import jobs_of_run, run_prefix
+from dagspec_runtime.slurm.try_identity import parse_comment
 
-from .conftest import BUCKET, ENTITY, ETL, HOLD, STORAGE_CONN, CeleryStack, Moto, stack_module
+from .conftest import (
+    BUCKET,
+    ENTITY,
+    ETL,
+    HOLD,
+    PROBE,
+    PROBE_HERE,
+    PROBE_QUEUE,
+    REDUCTION,
+    STORAGE_CONN,
+    WORKER_QUEUES,
+    CeleryStack,
+    Moto,
+    stack_module,
+)
 
 pytestmark = [pytest.mark.celery, pytest.mark.e2e, pytest.mark.postgres]
 
@@ -37,28 +54,12 @@ EXPECTED_RECORDS = len(json.loads(
 TIMES: dict[str, float] = {}
 
 
-def q(text: str) -> str:
-    return urllib.parse.quote(text, safe="")
-
-
 def wait_parsed(stack: CeleryStack, dag_ids: set[str], timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        errors = stack.api.get("/api/v2/importErrors")
-        assert errors["total_entries"] == 0, errors
-        dags = {d["dag_id"] for d in stack.api.get("/api/v2/dags?limit=100")["dags"]}
-        if dag_ids <= dags:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"not parsed after {timeout}s: {dag_ids - dags}")
-        time.sleep(2)
+    stack.api.wait_parsed(dag_ids, timeout)
 
 
 def trigger(stack: CeleryStack, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    status, run = stack.api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-                                 {"logical_date": None, "conf": conf or {}})
-    assert status == 200, f"trigger refused: {status} {run}"
-    return run["dag_run_id"]
+    return stack.api.trigger(dag_id, conf)
 
 
 def wait_run(stack: CeleryStack, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -66,14 +67,7 @@ def wait_run(stack: CeleryStack, dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def tasks(stack: CeleryStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    body = stack.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances?limit=100")
-    return body["task_instances"]
-
-
-def tries(stack: CeleryStack, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
-    body = stack.api.get(
-        f"/api/v2/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}/tries")
-    return sorted(body["task_instances"], key=lambda t: t["try_number"])
+    return stack.api.task_instances(dag_id, run_id)
 
 
 def hosts(stack: CeleryStack, dag_id: str, run_id: str) -> set[str]:
@@ -154,56 +148,110 @@ def test_entity_and_etl_span_both_workers_on_shared_storage(celery_stack: Celery
     assert list((stack.project.shared / "runs" / "waste-records").iterdir())
 
 
-PROBE_DAG = '''
-from datetime import datetime, timezone
-from airflow.sdk import DAG
-from dagspec_runtime.entity import ModuleOperator, PrepareWorkspaceOperator
-
-with DAG("storage-probe", schedule=None, catchup=False,
-         start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)) as dag:
-    made = PrepareWorkspaceOperator(task_id="prepare_workspace", entity="probe",
-                                    phases=["check"], storage={storage!r})
-    module = ModuleOperator(task_id="module_elsewhere", entity="probe", phase="check",
-                            command=["python", "-c", "print()"], project_root={root!r},
-                            queue="isolated")
-    prepare_here = PrepareWorkspaceOperator(task_id="prepare_here", entity="probe",
-                                            phases=["check"], storage={storage!r},
-                                            queue="isolated")
-    made >> module
-'''
+STEPS = {  # reduction step task -> the worker whose queue its spec names
+    "per_executed_obs_unit.calibrate": "worker-a",
+    "per_executed_obs_unit.baseline": "worker-a",
+    "all_data.grid": "worker-b",
+}
 
 
-def task_log(stack: CeleryStack, worker: str, run_id: str, task_id: str) -> str:
-    pattern = f"airflow/logs/dag_id=storage-probe/run_id={run_id}/task_id={task_id}/*.log"
-    files = stack.worker_file(worker, pattern)
-    assert files, f"no log for {task_id} on {worker}"
-    return "\n".join(f.read_text(errors="replace") for f in files)
+@pytest.mark.slurm
+def test_reduction_pipeline_submits_from_both_workers_and_the_triggerer_resumes_it(
+        celery_stack: CeleryStack, slurm_up: object) -> None:
+    """The reduction pipeline through the REST API: its steps are routed by their compiled
+    queues to one worker each and submitted to Slurm from there, the gridding job is waited for
+    by the triggerer (the task defers and resumes), one Slurm job per step and sub-group, job
+    files on the shared storage, and the map covers both scans. Each worker's task log is
+    served by the api-server."""
+    stack = celery_stack
+    wait_parsed(stack, {REDUCTION})
+    started = time.monotonic()
+    run_id = trigger(stack, REDUCTION)
+    seen: dict[str, set[str]] = {}
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while (run := stack.api.get(f"/api/v2/dags/{REDUCTION}/dagRuns/{quote(run_id)}"))["state"] \
+            not in ("success", "failed"):
+        for ti in tasks(stack, REDUCTION, run_id):
+            seen.setdefault(ti["task_id"], set()).add(str(ti["state"]))
+        assert time.monotonic() < deadline, tasks(stack, REDUCTION, run_id)
+        time.sleep(1)
+    TIMES["reduction run"] = time.monotonic() - started
+    instances = tasks(stack, REDUCTION, run_id)
+    assert run["state"] == "success", instances
+    steps = [t for t in instances if t["task_id"] in STEPS]
+    assert sorted((t["task_id"], t["map_index"]) for t in steps) == [
+        ("all_data.grid", 0), ("per_executed_obs_unit.baseline", 0),
+        ("per_executed_obs_unit.baseline", 1), ("per_executed_obs_unit.calibrate", 0),
+        ("per_executed_obs_unit.calibrate", 1)]
+    for ti in steps:  # the compiled queue sent each step to the one worker listening on it
+        worker = STEPS[ti["task_id"]]
+        assert (ti["queue"], ti["hostname"], ti["state"], ti["try_number"]) == (
+            WORKER_QUEUES[worker], worker, "success", 1), ti
+    assert hosts(stack, REDUCTION, run_id) == WORKERS
+
+    # One Slurm job per step and sub-group, found by the run's id in the job comments.
+    jobs = jobs_of_run(prefix=run_prefix(REDUCTION, run_id))
+    keys = sorted((key.task_id, key.map_index, key.try_number)
+                  for key, _ in filter(None, (parse_comment(j.comment) for j in jobs)))
+    assert keys == sorted((t["task_id"], t["map_index"], 1) for t in steps), jobs
+    assert {j.state for j in jobs} == {"COMPLETED"}, jobs
+    results = {(t["task_id"], t["map_index"]): stack.api.xcom(
+        REDUCTION, run_id, t["task_id"], map_index=t["map_index"]) for t in steps}
+    assert sorted(r["hpc_job_id"] for r in results.values()) == sorted(j.job_id for j in jobs)
+    assert not any(r["reused"] for r in results.values())
+    # Batch scripts and Slurm output files are on the declared shared storage.
+    job_files = stack.project.shared / "slurm-jobs" / REDUCTION
+    assert len(list(job_files.rglob("*.sh"))) == len(jobs)
+    assert len(list(job_files.rglob("*.out"))) == len(jobs)
+
+    # The gridding task deferred, the triggerer saw its job end, a worker resumed it.
+    assert "deferred" in seen["all_data.grid"], seen
+    grid = results[("all_data.grid", 0)]
+    grid_log = stack.api.task_log(REDUCTION, run_id, "all_data.grid", map_index=0)
+    assert f"Slurm job {grid['hpc_job_id']} is COMPLETED" in grid_log  # logged by the trigger
+    assert f"Submitted Slurm job {grid['hpc_job_id']}" in grid_log      # by worker-b
+    calibrate = results[("per_executed_obs_unit.calibrate", 0)]
+    assert f"Submitted Slurm job {calibrate['hpc_job_id']}" in stack.api.task_log(  # by worker-a
+        REDUCTION, run_id, "per_executed_obs_unit.calibrate", map_index=0)
+
+    # The map: both scans, through calibrate and baseline, recorded in the meta database.
+    stats = json.loads((Path(grid["output_dir"]) / "statistics" / "grid.json").read_text())
+    assert stats["scans"] == ["scan1", "scan2"] and stats["inputs"] == 2, stats
+    assert stats["software_version"] == "0.9.0"
+    assert (Path(grid["output_dir"]) / "science" / "cube.csv").stat().st_size > 0
+    engine = sa.create_engine(stack.meta_url)
+    with engine.connect() as conn:
+        recorded = conn.execute(sa.text(
+            "SELECT step, status, hpc_job_id FROM executed_reduction_step WHERE run_id = :r"),
+            {"r": run_id}).all()
+    engine.dispose()
+    assert sorted(r.hpc_job_id for r in recorded) == sorted(j.job_id for j in jobs)
+    assert {r.status for r in recorded} == {"COMPLETED"}
 
 
 def test_worker_without_the_storage_fails_with_a_clear_message(celery_stack: CeleryStack) -> None:
     """A third worker host that lacks the shared mount fails its tasks at once, naming itself,
-    the storage and the fix, instead of working on a missing or empty folder."""
+    the storage and the fix, instead of working on a missing or empty folder. The compiled
+    `queue` setting sends the tasks there: the module of one probe entity, every task of the
+    other (the spec-level setting, prepare_workspace included)."""
     stack = celery_stack
-    stack.add_worker("worker-c", "--without-storage", "--queues", "isolated")
-    dag_file = stack.project.root / "generated_dags" / "storage_probe.py"
-    dag_file.write_text(PROBE_DAG.format(storage=str(stack.project.shared),
-                                         root=str(stack.project.root)))
-    try:
-        wait_parsed(stack, {"storage-probe"})
-        run_id = trigger(stack, "storage-probe")
-        final = wait_run(stack, "storage-probe", run_id)
-    finally:
-        dag_file.unlink()
-    states = {t["task_id"]: (t["state"], t["hostname"]) for t in
-              tasks(stack, "storage-probe", run_id)}
-    assert final["state"] == "failed"
-    assert states["prepare_workspace"][0] == "success"
-    assert states["module_elsewhere"] == ("failed", "worker-c"), states
-    assert states["prepare_here"] == ("failed", "worker-c"), states
+    stack.add_worker("worker-c", "--without-storage", "--queues", PROBE_QUEUE)
+    wait_parsed(stack, {PROBE, PROBE_HERE})
+    runs = {dag_id: trigger(stack, dag_id) for dag_id in (PROBE, PROBE_HERE)}
+    states = {}
+    for dag_id, run_id in runs.items():
+        assert wait_run(stack, dag_id, run_id)["state"] == "failed"
+        states[dag_id] = {t["task_id"]: (t["state"], t["hostname"], t["queue"])
+                          for t in tasks(stack, dag_id, run_id)}
+    prepared = states[PROBE]["prepare_workspace"]
+    assert prepared[0] == "success" and prepared[1] in WORKERS, states
+    assert states[PROBE]["check.elsewhere"] == ("failed", "worker-c", PROBE_QUEUE), states
+    assert states[PROBE_HERE]["prepare_workspace"] == ("failed", "worker-c", PROBE_QUEUE), states
     shared = str(stack.project.shared)
-    module_log = task_log(stack, "worker-c", run_id, "module_elsewhere")
+    # worker-c's task logs are on the shared log volume: the api-server serves them.
+    module_log = stack.api.task_log(PROBE, runs[PROBE], "check.elsewhere")
     assert "worker 'worker-c' cannot find workspace.json in " + shared in module_log
-    prepare_log = task_log(stack, "worker-c", run_id, "prepare_here")
+    prepare_log = stack.api.task_log(PROBE_HERE, runs[PROBE_HERE], "prepare_workspace")
     assert f"worker 'worker-c' cannot see the declared run storage {shared}" in prepare_log
     assert "spec.storage.url" in prepare_log
 
@@ -245,7 +293,7 @@ def test_killed_worker_task_is_retried_on_the_other(celery_stack: CeleryStack) -
         hold.unlink()
     final = wait_run(stack, ENTITY, run_id)
     TIMES["fault run (kill -9 + retry)"] = time.monotonic() - started
-    attempts = tries(stack, ENTITY, run_id, task_id)
+    attempts = stack.api.tries(ENTITY, run_id, task_id)
     result = stack.api.xcom(ENTITY, run_id, "pipeline_result")
     assert final["state"] == "success", (attempts, result)
     assert attempts[0]["hostname"] == victim and attempts[0]["state"] == "failed", attempts

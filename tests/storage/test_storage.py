@@ -179,3 +179,68 @@ def test_entity_steps_on_an_object_store(s3_url: str, tmp_path: Path) -> None:
     gone = storage.checkout(location, required="workspace.json")
     with pytest.raises(storage.StorageUnavailable, match="cannot find workspace.json"), gone:
         pass
+
+
+PARALLEL_MODULE = """
+import json, os, sys, time
+from datetime import datetime, timezone
+name = os.environ["DAGSPEC_MODULE"]
+manifest = json.load(open(sys.argv[sys.argv.index("--manifest") + 1]))
+print(name + " first", file=sys.stderr, flush=True)
+while os.environ.get("WAIT_FOR") and not os.path.exists(os.environ["WAIT_FOR"]):
+    time.sleep(0.05)
+print(name + " last", file=sys.stderr, flush=True)
+print(json.dumps({"module": name, "version": "1", "status": "ok",
+                  "entity_id": manifest["entity_id"],
+                  "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "duration_ms": 1, "outputs": {}, "errors": []}))
+"""
+
+
+def test_parallel_modules_on_an_object_store_keep_every_stderr_line(
+        s3_url: str, tmp_path: Path) -> None:
+    """Two modules of one phase at once, each on its own copy of the workspace (as on two
+    workers): the slow one downloads first and uploads last. pipeline-stderr.log, as the gate
+    leaves it, still holds every line of both, once each (also after the gate is retried)."""
+    import logging
+    import threading
+
+    from dagspec_runtime.entity.gate import gate_phase
+    from dagspec_runtime.entity.module import run_module
+    from dagspec_runtime.entity.workspace import open_workspace, prepare
+
+    storage.init(s3_url)
+    log = logging.getLogger("test")
+    params = {"target": "dev", "keep_workspace": True}
+    location = prepare(entity="probe", phases=["check"], base_dir=None, prefix="rdt",
+                       project_root=str(tmp_path), run_id="manual__2", params=params, log=log,
+                       storage=s3_url)
+    released, started = tmp_path / "fast-done", threading.Event()
+    errors: list[BaseException] = []
+
+    def module(name: str, **extra: object) -> None:
+        try:
+            run_module(workspace=location, run_id="manual__2", params=params, entity="probe",
+                       phase="check", module=name, command=["python", "-c", PARALLEL_MODULE],
+                       project_root=str(tmp_path), log=log, **extra)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    slow = threading.Thread(target=module, args=("slow",), kwargs={
+        "env": {"WAIT_FOR": str(released)}, "on_start": lambda proc: started.set()})
+    slow.start()
+    assert started.wait(60), "the slow module never started"
+    module("fast")  # downloads after slow did, uploads before it
+    released.touch()
+    slow.join(60)
+    assert not errors and not slow.is_alive(), errors
+    for _ in range(2):  # a retried gate rebuilds the log, it does not append it again
+        gate_phase(workspace=location, phase="check", modules={"slow": True, "fast": True},
+                   log=log)
+        with open_workspace(location) as handle:
+            assert handle is not None
+            lines = (handle.path / "pipeline-stderr.log").read_text().splitlines()
+        assert lines == ["[slow] slow first", "[slow] slow last",
+                         "[fast] fast first", "[fast] fast last"], lines
+    with storage.checkout(location) as handle:
+        handle.remove()

@@ -23,7 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e.conftest import SCRIPTS, Api, Stack, _stack_logs, free_port, stack_module
+from airflow_rest import SCRIPTS, Api, free_port, stack_module
+from airflow_rest import stack_logs as _stack_logs
+from e2e.conftest import Stack
 from reduction.dag_source import reduction_dag
 
 ROOT = Path(__file__).resolve().parents[2]

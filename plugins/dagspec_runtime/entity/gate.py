@@ -20,6 +20,7 @@ from typing import Any
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.module import result_path
+from dagspec_runtime.entity.run_identity import join_stderr_parts
 from dagspec_runtime.entity.status import ERROR, NOT_RUN, phase_status
 from dagspec_runtime.entity.workspace import open_workspace
 from dagspec_runtime.errors import StepFailed, StepSkipped
@@ -98,6 +99,8 @@ def gate_phase(
     """Record the phase's outcome; ``StepSkipped`` when it never ran, ``StepFailed`` on error
     (so no later phase runs). ``workspace``: the location ``prepare_workspace`` returned."""
     with open_workspace(workspace) as handle:
+        if handle is not None:
+            join_stderr_parts(handle.path)  # the phase's modules are done: one complete log
         return _decide(handle.path if handle else None, phase, modules, log)
 
 

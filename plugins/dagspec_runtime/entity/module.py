@@ -31,6 +31,7 @@ from dagspec_runtime.entity.run_identity import (
     StderrLog,
     module_manifest,
     run_ids,
+    stderr_part,
     with_context,
 )
 from dagspec_runtime.entity.status import ERROR, SUCCEEDED
@@ -233,9 +234,11 @@ def _run_module(
     timeout_seconds: float = 1800,
     log: logging.Logger,
     on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+    stderr_in_part: bool = False,
 ) -> dict[str, Any]:
     """Write the manifest, run the module, keep its envelope; the envelope, or ``StepFailed``
-    (carrying the envelope) when the module failed."""
+    (carrying the envelope) when the module failed. ``stderr_in_part``: the workspace is a copy
+    of an object store's, so the shared stderr lines go to this module's own part."""
     if workspace is None:
         raise StepFailed(f"module {module!r}: no workspace (prepare_workspace)")
     target, dry_run, _ = run_params({"params": params})
@@ -255,7 +258,8 @@ def _run_module(
     }
     log.info("Running module %s: %s (cwd %s)", module, argv, project_root)
     with stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep, \
-            StderrLog(workspace, module) as shared:
+            StderrLog(workspace, module,
+                      stderr_part(workspace, phase, module) if stderr_in_part else None) as shared:
 
         def on_stderr(line: str) -> None:
             log.info("[%s] %s", module, line)
@@ -294,4 +298,5 @@ def run_module(*, workspace: str | os.PathLike[str] | None, **kwargs: Any) -> di
     works on its local view (see ``workspace.open_workspace``), so both run paths and every
     declared storage behave alike."""
     with open_workspace(workspace) as handle:
-        return _run_module(workspace=handle.path if handle else None, **kwargs)
+        return _run_module(workspace=handle.path if handle else None,
+                           stderr_in_part=bool(handle and handle.remote), **kwargs)

@@ -18,7 +18,7 @@ from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.promote import REPORT_NAME, contained, expand
-from dagspec_runtime.entity.run_identity import run_ids
+from dagspec_runtime.entity.run_identity import join_stderr_parts, run_ids
 from dagspec_runtime.entity.status import (
     ERROR,
     NOT_RUN,
@@ -139,6 +139,8 @@ def finish_run(
     is stored, not a worker's local copy) and removal deletes it there."""
     keep = run_params({"params": params})[2]
     with open_workspace(workspace) as handle:
+        if handle is not None:
+            join_stderr_parts(handle.path)
         result = _record_result(
             handle.path if handle else None, run_id=run_id, params=params, entity=entity,
             phases=phases, project_root=project_root, result_path=result_path, log=log,

@@ -22,6 +22,7 @@ from dagspec_runtime.reduction import schema
 from dagspec_runtime.reduction.command import container_image, render_command, wrap_in_container
 from dagspec_runtime.reduction.fingerprint import input_fingerprint
 from dagspec_runtime.reduction.grouping import path_safe
+from dagspec_runtime.reduction.job_files import jobs_root, require_visible
 from dagspec_runtime.reduction.meta_db import open_store, project_path
 from dagspec_runtime.reduction.products import DATA_TYPES, collect
 from dagspec_runtime.reduction.step_spec import PipelineSpec, StepSpec
@@ -59,6 +60,7 @@ class ReductionStepOperator(SlurmSubmitOperator):
         partition: str | None = None,
         account: str | None = None,
         poll_interval: float = 1.0,
+        storage: str | None = None,
         **kwargs: Any,
     ) -> None:
         spec = StepSpec.parse(step)
@@ -87,6 +89,7 @@ class ReductionStepOperator(SlurmSubmitOperator):
         self.meta_conn_id = meta_conn_id
         self.meta_sqlite_path = meta_sqlite_path
         self.products_root = products_root
+        self.storage = storage  # dagspec.yaml spec.storage.url: where the job files go
         self.upstream_steps = list(spec.depends_on if upstream_steps is None else upstream_steps)
         self._plan: dict[str, Any] = {}
 
@@ -168,7 +171,8 @@ class ReductionStepOperator(SlurmSubmitOperator):
             "DAGSPEC_SOFTWARE_VERSION": version.version,
             "DAGSPEC_OUTPUT_DIR": str(out_dir),
         }
-        self.output_dir = str(products / "_jobs")  # batch scripts and Slurm output files
+        # Batch scripts and Slurm output files: where every worker and Slurm node sees them.
+        self.output_dir = str(jobs_root(self.storage, products))
         # Claiming first cancels a killed earlier try's job, which may still be writing there.
         if self._claim(_try_key(context), current_run_tag()) is None and out_dir.exists():
             shutil.rmtree(out_dir)  # leftovers of a failed try must not become products
@@ -215,11 +219,11 @@ class ReductionStepOperator(SlurmSubmitOperator):
             if plan:
                 self._record(store, context, plan, event, schema.FAILED)
             raise
-        out_dir = Path(plan["output_dir"])
-        log_path = Path(job["output_path"])
-        if log_path.is_file():
-            (out_dir / "logs").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log_path, out_dir / "logs" / f"slurm-{job['hpc_job_id']}.out")
+        # This worker may not be the one that submitted: it must see what the job wrote.
+        out_dir = require_visible(Path(plan["output_dir"]), "the step's output folder")
+        log_path = require_visible(Path(job["output_path"]), "the Slurm job's output file")
+        (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_path, out_dir / "logs" / f"slurm-{job['hpc_job_id']}.out")
         files = collect(out_dir)
         step_id = self._record(store, context, plan, event, schema.COMPLETED, job)
         store.record_products(step_id, files, plan["raw_package_ids"], plan["parent_product_ids"])
