@@ -240,23 +240,35 @@ def run_plan(
 
     tasks_by_id = {t.task_id: t for t in plan.tasks}
 
-    def expand(source: str, value: Any) -> None:
-        """``source`` succeeded: instantiate every task mapped over what it returned."""
+    def expand(template: Task) -> None:
+        """Instantiate a mapped task over what its source returned (none: it is skipped)."""
+        value = ctx.values.get(template.map_over or "")
         items = list(value) if isinstance(value, (list, tuple)) else []
-        for template in [t for t in plan.tasks if t.map_over == source]:
-            if not items:
-                outcomes[template.key].state = SKIPPED  # Airflow: zero-length expansion
-                continue
-            del tasks[template.key], outcomes[template.key]
-            keys = []
-            for index, item in enumerate(items):
-                instance = replace(template, map_index=index,
-                                   kwargs={**template.kwargs, template.map_arg: item})
-                tasks[instance.key] = instance
-                outcomes[instance.key] = Outcome(template.task_id, max_attempts=
-                                                 instance.max_attempts, map_index=index)
-                keys.append(instance.key)
-            expanded[template.task_id] = keys
+        if not items:
+            outcomes[template.key].state = SKIPPED  # Airflow: a zero-length expansion
+            return
+        del tasks[template.key], outcomes[template.key]
+        keys = []
+        for index, item in enumerate(items):
+            instance = replace(template, map_index=index,
+                               kwargs={**template.kwargs, template.map_arg: item})
+            tasks[instance.key] = instance
+            outcomes[instance.key] = Outcome(template.task_id, max_attempts=
+                                             instance.max_attempts, map_index=index)
+            keys.append(instance.key)
+        expanded[template.task_id] = keys
+
+    def template_states(template: Task) -> list[str] | None:
+        """What a mapped task waits for before it is expanded (None: not yet): its source
+        and its upstream tasks outside its own group (as Airflow, which decides
+        upstream_failed on the unexpanded task when one of those failed)."""
+        states = [outcomes[template.map_over].state] if template.map_over in outcomes else []
+        for u in template.upstream:
+            same_group = tasks_by_id[u].map_over == template.map_over
+            if same_group and u in expanded:
+                continue  # per sub-group, once expanded
+            states += [outcomes[k].state for k in (expanded.get(u) or [u]) if k in outcomes]
+        return states if all(st in TERMINAL for st in states) else None
 
     def release(task: Task) -> None:
         pool = task.pool or DEFAULT_POOL
@@ -285,8 +297,6 @@ def run_plan(
         outcome.state, outcome.value = state, value
         if state == FAILED:
             ctx.log.error("task %s failed: %s", key, error)
-        if state == SUCCESS and any(t.map_over == task.task_id for t in plan.tasks):
-            expand(task.task_id, value)
 
     def time_out() -> None:
         """Cancel and fail every try running past its execution timeout."""
@@ -313,9 +323,16 @@ def run_plan(
                 continue
             if retry_at.get(task.key, 0.0) > now:
                 continue
-            states = [outcomes[u].state for u in upstream_keys(task) if u in outcomes]
-            if any(s not in TERMINAL for s in states):
-                continue
+            template = task.map_over is not None and task.map_index < 0
+            if template:
+                found = template_states(task)
+                if found is None:
+                    continue
+                states = found
+            else:
+                states = [outcomes[u].state for u in upstream_keys(task) if u in outcomes]
+                if any(s not in TERMINAL for s in states):
+                    continue
             if task.trigger_rule == ALL_SUCCESS:
                 if any(s in (FAILED, UPSTREAM_FAILED) for s in states):
                     outcome.state = UPSTREAM_FAILED
@@ -325,8 +342,10 @@ def run_plan(
                     outcome.state = SKIPPED
                     decided = True
                     continue
-            if task.map_over and task.map_index < 0:
-                continue  # not expanded yet (its source has not succeeded)
+            if template:
+                expand(task)  # its instances are looked at in the next pass
+                decided = True
+                continue
             chosen.append(task)
         # the highest effective weight first; then definition order, then map index
         return sorted(chosen, key=lambda t: (-weights[t.task_id], order[t.task_id],
