@@ -83,10 +83,16 @@ def run(
         ctx.on_cancel(lambda: _cancel_slurm_jobs(ctx))
     started = time.monotonic()
     interrupted: Interrupted | None = None
+    guard = _guard(ctx.run_tag)
     try:
         outcomes = run_plan(plan, STEPS, ctx, handle_signals=handle_signals)
     except Interrupted as exc:
         interrupted, outcomes = exc, exc.outcomes
+    finally:
+        if guard is not None:
+            from dagspec_runtime.slurm import run_guard
+
+            run_guard.stop(guard)
     # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
     # gate and pipeline result succeed leaves a successful run (status warning).
     leaves = set(plan.leaves())
@@ -127,6 +133,15 @@ def _slurm_run_tag(plan: Plan) -> str | None:
     from dagspec_runtime.slurm.run_jobs import new_run_tag
 
     return new_run_tag()
+
+
+def _guard(run_tag: str | None) -> Any:
+    """A watcher that cancels the run's jobs should this process be killed with SIGKILL."""
+    if not run_tag:
+        return None
+    from dagspec_runtime.slurm import run_guard
+
+    return run_guard.start(run_tag)
 
 
 def _cancel_slurm_jobs(ctx: RunContext) -> list[str]:
