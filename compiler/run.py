@@ -4,8 +4,8 @@ Two ways to run, one runtime logic (plugins/dagspec_runtime):
 
 - fast (the default): the spec's run plan (compiler.run_plan) runs in this process through
   dagspec_runtime.executor: no Airflow import, no scheduler, no metadata database; independent
-  tasks run in parallel up to their pool's slots. ReductionPipelines (Slurm steps with deferral
-  and mapped task groups) still run through Airflow.
+  tasks run in parallel up to their pool's slots. A ReductionPipeline's steps submit their
+  Slurm jobs and wait for them in place (no trigger, no deferral), one task per sub-group.
 - `--airflow`: the generated DAG file runs with `dag.test()` in a separate Airflow process
   (`python -m dagspec_runtime.local_run`) on the embedded SQLite metadata database in the
   project's `.airflow/` folder. It proves the DAG file itself; the e2e tests use it.
@@ -15,11 +15,12 @@ Both return the same report (dagspec_runtime.run_report) and exit codes: 0 passe
 A dry run writes nothing into generated_dags/: the fast path only analyses, the Airflow path
 compiles into a temporary folder.
 
-A run owns what it starts. Fast path: an interrupt kills the module processes it started (see
-dagspec_runtime.executor). Airflow path: every Slurm job of the run carries the run's tag
-(DAGSPEC_RUN_TAG, see dagspec_runtime.slurm.run_jobs); on SIGINT, SIGTERM or SIGHUP, sent to
-this process or to its whole process group, the child is stopped, every live job with the tag is
-cancelled, the cancelled job ids are printed and listed in the report's `cancelled`.
+A run owns what it starts. Every Slurm job of a run carries the run's tag in its `--comment`
+(see dagspec_runtime.slurm.run_jobs). On SIGINT, SIGTERM or SIGHUP, sent to this process or to
+its whole process group, the fast path kills the module processes it started and cancels every
+live job with the tag (see dagspec_runtime.executor); the Airflow path stops its child
+(DAGSPEC_RUN_TAG) and cancels the same way. Both print the cancelled job ids and list them in
+the report's `cancelled`.
 """
 
 from __future__ import annotations
@@ -105,18 +106,30 @@ def execute(root: Path, request: RunRequest) -> dict[str, Any]:
 
         plan = build_plan(target, result.analysis)
         if request.airflow or plan is None:
-            if plan is None and not request.airflow:
-                print(f"dagspec run: {target.sources[0].kind} runs through Airflow (dag.test)",
-                      file=sys.stderr)
             dag_file = (out or result.analysis.project.output_dir) / f"{name}.py"
             return _airflow_run(root, dag_file, name, target.sources[0].kind, request)
     try:
         with _in_folder(root):
-            return run(plan, request.conf, run_id=request.run_id, retries=request.retries,
-                       retry_delay=request.retry_delay, log=stderr_logger())
+            report = run(plan, request.conf, run_id=request.run_id, retries=request.retries,
+                         retry_delay=request.retry_delay, log=stderr_logger())
     except ConfError as exc:
         print(f"dagspec run: {exc}", file=sys.stderr)
         return config_error(name, [str(exc)])
+    if report["status"] == "interrupted":
+        say_interrupted(report["result"]["errors"][-1].removeprefix("interrupted by "),
+                        report["cancelled"])
+    return report
+
+
+def say_interrupted(signame: str, cancelled: list[str]) -> None:
+    """One line on stderr: which signal, and what of the run was cancelled."""
+    jobs = [c.removeprefix("Slurm job ") for c in cancelled if c.startswith("Slurm job ")]
+    other = [c for c in cancelled if not c.startswith("Slurm job ")]
+    what = [f"cancelled Slurm job(s) {', '.join(jobs)}"] if jobs else []
+    what += [f"stopped {', '.join(other)}"] if other else []
+    print(f"dagspec run: interrupted by {signame}; "
+          f"{'; '.join(what) or 'no Slurm job of this run was running'}",
+          file=sys.stderr, flush=True)
 
 
 def config_error(name: str, errors: list[str]) -> dict[str, Any]:
@@ -181,10 +194,7 @@ def _airflow_run(root: Path, dag_file: Path, name: str, kind: str,
                     proc.kill()
                     proc.wait()
             jobs = _cancel(run_tag)
-        what = (f"cancelled Slurm job(s) {', '.join(jobs)}" if jobs
-                else "no Slurm job of this run was running")
-        print(f"dagspec run: interrupted by {signal.Signals(signum).name}; {what}",
-              file=sys.stderr, flush=True)
+        say_interrupted(signal.Signals(signum).name, [f"Slurm job {j}" for j in jobs])
         return interrupted(name, kind, signum, [f"Slurm job {j}" for j in jobs])
     if proc.returncode == EXIT_CONFIG or not out.strip():
         return config_error(name, [f"the Airflow run of {name} could not start "

@@ -53,6 +53,18 @@ def etl_gate(run: RunContext, **kwargs: Any) -> dict[str, Any]:
     return run_gate_task(run_id=run.run_id, log=run.log, lookup=env_connection_url, **kwargs)
 
 
+def reduction_call(name: str) -> Any:
+    """A reduction task (dagspec_runtime.reduction.local_step), imported when first called."""
+
+    def call(run: RunContext, **kwargs: Any) -> Any:
+        from dagspec_runtime.reduction import local_step
+
+        return getattr(local_step, name)(run, **kwargs)
+
+    call.__name__ = f"reduction_{name}"
+    return call
+
+
 STEPS = {
     "entity.prepare_workspace": entity_prepare,
     "entity.module": entity_module,
@@ -60,4 +72,8 @@ STEPS = {
     "entity.promote": entity_promote,
     "entity.result": entity_result,
     "etl.gate": etl_gate,
+    "reduction.wait_for_new_data": reduction_call("wait_for_new_data"),
+    "reduction.register_software": reduction_call("register"),
+    "reduction.discover": reduction_call("discover"),
+    "reduction.step": reduction_call("step"),
 }

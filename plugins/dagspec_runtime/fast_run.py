@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagspec_runtime import run_report
-from dagspec_runtime.executor import Interrupted, Plan, RunContext, run_plan
+from dagspec_runtime.executor import Interrupted, Outcome, Plan, RunContext, run_plan
+from dagspec_runtime.slurm.outcome import OUTCOME_KEY
 
 
 class ConfError(ValueError):
@@ -76,31 +77,82 @@ def run(
             task.retry_delay_seconds = retry_delay
     params = resolve_params(plan, conf or {})
     run_id = run_id or new_run_id()
-    ctx = RunContext(run_id, params, log or stderr_logger())
+    ctx = RunContext(run_id, params, log or stderr_logger(), dag_id=plan.dag_id,
+                     run_tag=_slurm_run_tag(plan))
+    if ctx.run_tag:
+        ctx.on_cancel(lambda: _cancel_slurm_jobs(ctx))
     started = time.monotonic()
     interrupted: Interrupted | None = None
+    guard = _guard(ctx.run_tag)
     try:
         outcomes = run_plan(plan, STEPS, ctx, handle_signals=handle_signals)
     except Interrupted as exc:
         interrupted, outcomes = exc, exc.outcomes
+    finally:
+        if guard is not None:
+            from dagspec_runtime.slurm import run_guard
+
+            run_guard.stop(guard)
     # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
     # gate and pipeline result succeed leaves a successful run (status warning).
-    upstream = {u for task in plan.tasks for u in task.upstream}
-    leaves = [t.task_id for t in plan.tasks if t.task_id not in upstream]
-    failed = any(outcomes[t].state in ("failed", "upstream_failed") for t in leaves)
+    leaves = set(plan.leaves())
+    failed = any(o.task_id in leaves and o.state in ("failed", "upstream_failed")
+                 for o in outcomes.values())
     state = "failed" if failed or interrupted else "success"
     report = run_report.build(
         process=_process_report(plan, run_id, state, outcomes, time.monotonic() - started),
         dag_id=plan.dag_id, kind=plan.kind, run_id=run_id, state=state,
-        tasks=[vars(outcomes[t.task_id]) for t in plan.tasks],
+        tasks=[vars(o) for o in outcomes.values()],
         values={**ctx.values, **{k: o.value for k, o in outcomes.items()
                                  if o.value is not None}},
         duration_s=time.monotonic() - started,
         interrupted=interrupted.args[0] if interrupted else None,
         cancelled=interrupted.cancelled if interrupted else (),
+        slurm_failures=slurm_failures(outcomes),
     )
     report["exit_code"] = interrupted.exit_code if interrupted else run_report.exit_code(report)
     return report
+
+
+def slurm_failures(outcomes: Mapping[str, Outcome]) -> list[dict[str, Any]]:
+    """The job outcome of every failed task that ran a Slurm job (as the Airflow path reads
+    them from XCom ``slurm_job``)."""
+    found = []
+    for outcome in outcomes.values():
+        job = outcome.value.get(OUTCOME_KEY) if isinstance(outcome.value, dict) else None
+        if outcome.state == "failed" and isinstance(job, dict):
+            index = -1 if outcome.map_index is None else outcome.map_index
+            found.append({"task_id": outcome.task_id, "map_index": index, **job})
+    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+
+
+def _slurm_run_tag(plan: Plan) -> str | None:
+    """A run that may submit Slurm jobs tags them (`--comment ...@TAG`) to cancel them all."""
+    if not any(task.call.startswith("reduction.") for task in plan.tasks):
+        return None
+    from dagspec_runtime.slurm.run_jobs import new_run_tag
+
+    return new_run_tag()
+
+
+def _guard(run_tag: str | None) -> Any:
+    """A watcher that cancels the run's jobs should this process be killed with SIGKILL."""
+    if not run_tag:
+        return None
+    from dagspec_runtime.slurm import run_guard
+
+    return run_guard.start(run_tag)
+
+
+def _cancel_slurm_jobs(ctx: RunContext) -> list[str]:
+    """Every live job of the run (whichever try submitted it)."""
+    from dagspec_runtime.slurm import run_jobs
+
+    try:
+        return [f"Slurm job {j}" for j in run_jobs.cancel_run(run_tag=ctx.run_tag)]
+    except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
+        ctx.log.error("could not cancel Slurm jobs: %s", exc)
+        return []
 
 
 def _process_report(plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Any],

@@ -33,10 +33,10 @@ from types import FrameType
 from typing import Any
 
 from dagspec_runtime import run_report
+from dagspec_runtime.slurm.outcome import OUTCOME_KEY as SLURM_OUTCOME_KEY
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RESULT_TASK_ID = "pipeline_result"
-SLURM_OUTCOME_KEY = "slurm_job"  # what SlurmSubmitOperator pushes once its job ended
 LOCAL_BUNDLE = "dagspec-local-run"
 _BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 

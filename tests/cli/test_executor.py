@@ -105,3 +105,124 @@ def test_retries_run_out_and_a_refusal_is_not_retried() -> None:
     assert (out["always"].state, out["always"].attempts, out["always"].max_attempts) == (
         "failed", 3, 3)
     assert (out["refused"].state, out["refused"].attempts) == ("failed", 1)
+
+
+def mapped(rec: Recorder) -> dict[str, Any]:
+    """Steps for mapped tasks: a source returning sub-groups, a step failing for one."""
+
+    def source(run: RunContext, items: list[str]) -> list[str]:
+        return items
+
+    def each(run: RunContext, sub_group: str, bad: str = "") -> str:
+        if sub_group == bad:
+            raise StepFailed(f"{sub_group} failed", retry=False)
+        return sub_group
+
+    return {**rec.steps(), "source": source, "each": each}
+
+
+def test_mapped_tasks_expand_per_element_and_fail_like_airflow() -> None:
+    """Instances of one group follow the same index; a failed instance fails its own index
+    downstream, and a task mapped over another source after the group is upstream_failed
+    without being expanded (as Airflow leaves it: map index -1)."""
+    rec = Recorder()
+    out = run_plan(plan(
+        task("find", "source", kwargs={"items": ["a", "b", "c"]}),
+        task("g.one", "each", ("find",), kwargs={"bad": "b"}, map_over="find"),
+        task("g.two", "each", ("g.one",), kwargs={}, map_over="find"),
+        task("find_all", "source", kwargs={"items": ["all"]}),
+        task("h.last", "each", ("find_all", "g.two"), kwargs={}, map_over="find_all"),
+    ), mapped(rec), context())
+    rows = [(o.task_id, o.map_index, o.state) for o in out.values()]
+    assert rows == [("find", None, "success"),
+                    ("g.one", 0, "success"), ("g.one", 1, "failed"), ("g.one", 2, "success"),
+                    ("g.two", 0, "success"), ("g.two", 1, "upstream_failed"),
+                    ("g.two", 2, "success"),
+                    ("find_all", None, "success"), ("h.last", None, "upstream_failed")]
+    assert out["g.two[2]"].value == "c"
+
+
+def test_mapped_over_nothing_is_skipped() -> None:
+    out = run_plan(plan(
+        task("find", "source", kwargs={"items": []}),
+        task("g.one", "each", ("find",), kwargs={}, map_over="find"),
+        task("after", "sleep", ("g.one",)),
+    ), mapped(Recorder()), context())
+    assert [(k, o.state) for k, o in out.items()] == [
+        ("find", "success"), ("g.one", "skipped"), ("after", "skipped")]
+
+
+def test_max_active_limits_the_instances_of_one_mapped_task() -> None:
+    rec = Recorder()
+
+    def slow(run: RunContext, sub_group: int) -> int:
+        return rec.sleep(run, str(sub_group), 0.2) and sub_group
+
+    out = run_plan(plan(task("find", "source", kwargs={"items": [1, 2, 3, 4]}),
+                        task("g.s", "slow", ("find",), kwargs={}, map_over="find",
+                             max_active=2)),
+                   {**mapped(rec), "slow": slow}, context())
+    assert [o.state for o in out.values()] == ["success"] * 5
+    assert rec.peak == 2
+
+
+def test_a_full_pool_starts_the_highest_priority_first() -> None:
+    """Weights add up downstream (Airflow's default weight rule): `low` with a heavy task
+    after it outranks `mid`."""
+    started: list[str] = []
+
+    def note(run: RunContext, name: str) -> str:
+        started.append(name)
+        time.sleep(0.05)
+        return name
+
+    out = run_plan(plan(
+        task("first", "note", pool="p"),
+        task("mid", "note", ("first",), pool="p", priority_weight=5),
+        task("low", "note", ("first",), pool="p", priority_weight=1),
+        task("heavy", "note", ("low",), priority_weight=10),
+        task("top", "note", ("first",), pool="p", priority_weight=20),
+        pools={"p": 1}), {"note": note}, context())
+    assert all(o.state == "success" for o in out.values())
+    in_pool = [name for name in started if name != "heavy"]  # heavy is in another pool
+    assert in_pool == ["first", "top", "low", "mid"]
+
+
+def test_a_try_past_its_execution_timeout_is_cancelled_failed_and_retried() -> None:
+    """The step's process is killed (as Airflow's on_kill does) and the try fails as a
+    timeout; the retry runs (and times out again)."""
+    import subprocess
+
+    procs: list[subprocess.Popen[str]] = []
+
+    def hang(run: RunContext, name: str) -> str:
+        proc = subprocess.Popen(["sleep", "30"], text=True, start_new_session=True)
+        procs.append(proc)
+        run.track(proc)
+        proc.wait()
+        return name
+
+    started = time.monotonic()
+    out = run_plan(plan(task("slow", "hang", execution_timeout_seconds=0.5, retries=1,
+                             retry_delay_seconds=0.1),
+                        task("after", "sleep", ("slow",))),
+                   {**Recorder().steps(), "hang": hang}, context())
+    assert time.monotonic() - started < 5
+    slow = out["slow"]
+    assert (slow.state, slow.attempts) == ("failed", 2)
+    assert slow.error is not None and "AirflowTaskTimeout" in slow.error
+    assert out["after"].state == "upstream_failed"
+    for proc in procs:
+        assert proc.wait(timeout=5) != 0  # killed, not finished
+
+
+def test_an_inline_try_past_its_timeout_fails_as_a_timeout() -> None:
+    def spin(run: RunContext, name: str) -> str:
+        time.sleep(5)
+        return name
+
+    started = time.monotonic()
+    out = run_plan(plan(task("gate", "spin", inline=True, execution_timeout_seconds=0.3)),
+                   {"spin": spin}, context())
+    assert time.monotonic() - started < 3
+    assert out["gate"].state == "failed" and "AirflowTaskTimeout" in (out["gate"].error or "")

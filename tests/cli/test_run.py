@@ -5,29 +5,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, copy_project: Callable[[Path], Path]) -> Path:
     """The example project (config, specs, example programs and data) in a temp folder."""
-    root = tmp_path_factory.mktemp("example")
-    for name in ("dagspec.yaml", "specs", "examples"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy(source, root / name)
-    return root
+    return copy_project(tmp_path_factory.mktemp("example"))
 
 
 def dagspec(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,26 +4,14 @@ Airflow in a fresh clone both succeed (creating the local Airflow database is se
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
-
-
-def fresh_project(root: Path) -> Path:
-    root.mkdir()
-    for name in ("dagspec.yaml", "specs", "examples"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy(source, root / name)
-    return root
 
 
 def dagspec(project: Path, *args: str) -> subprocess.Popen[str]:
@@ -39,8 +27,9 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
 
 
-def test_dry_run_leaves_generated_dags_byte_identical(tmp_path: Path) -> None:
-    project = fresh_project(tmp_path / "p")
+def test_dry_run_leaves_generated_dags_byte_identical(tmp_path: Path,
+                                                      copy_project: Callable[[Path], Path]) -> None:
+    project = copy_project(tmp_path / "p")
     assert dagspec(project, "compile").wait(timeout=120) == 0
     spec = project / "specs" / "organization-site.yaml"
     spec.write_text(spec.read_text().replace("Sites of the organization",
@@ -54,8 +43,9 @@ def test_dry_run_leaves_generated_dags_byte_identical(tmp_path: Path) -> None:
     assert not (project / "models").exists()
 
 
-def test_two_concurrent_first_runs_through_airflow_both_succeed(tmp_path: Path) -> None:
-    project = fresh_project(tmp_path / "p")
+def test_two_concurrent_first_runs_through_airflow_both_succeed(
+        tmp_path: Path, copy_project: Callable[[Path], Path]) -> None:
+    project = copy_project(tmp_path / "p")
     assert not (project / ".airflow").exists()
     runs = [dagspec(project, "run", name, "--dry-run", "--airflow")
             for name in ("waste-tracking", "organization-site")]

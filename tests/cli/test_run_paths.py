@@ -1,8 +1,9 @@
 """The fast local run and the Airflow run (`--airflow`, dag.test) must not drift.
 
 Two copies of the example project go through the same sequence of runs, one per path; after
-each run the reports (minus timings, run ids and error wording), the promoted project files and
-the loaded rows must be the same. Real modules, real Airflow, real SQLite.
+each run the reports (minus timings, run ids, Slurm job ids and error wording), the promoted
+project files, the loaded rows and the recorded reduction steps and data products must be the
+same. Real modules, real Airflow, real SQLite, real Slurm (the reduction cases).
 """
 
 from __future__ import annotations
@@ -10,32 +11,34 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.airflow
 PROMOTED = ("models", "snowflake", "dbt", "landing/waste-tracking", "landing/organization-site")
 VOLATILE = {"run_id", "airflow_run_id", "duration_s", "duration_ms", "finished_at", "workspace",
-            "path", "error", "created_at", "timestamp", "exit_code", "cancelled"}
+            "path", "error", "created_at", "timestamp", "exit_code", "cancelled",
+            # a Slurm job's id, times and output file (named after the job id and run id)
+            "job_id", "runtime_s", "cpu_time_s", "output_path"}
+#: the reduction step's calibration fails for scan2 only (exit 3, a message on stderr)
+FAILING_CALIBRATION = (
+    "command_template: >-\n"
+    "          if [ {sub_group[executed_obs_unit]} = scan2 ]; then echo reading scan2;\n"
+    "          echo bad calibration table >&2; exit 3; fi;\n"
+    "          python3 examples/reduction/calibrate.py")
 
 
-def make_project(root: Path) -> Path:
+def make_project(root: Path, copy_project: Callable[[Path], Path]) -> Path:
     """The example project, plus a promotion of an optional module's output (so a warning
-    run has a missing file to skip) and a strict copy of the orders manifest."""
-    root.mkdir()
-    for name in ("dagspec.yaml", "specs", "examples"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy(source, root / name)
+    run has a missing file to skip), a strict copy of the orders manifest, the reduction
+    pipeline without cooldowns and a copy of it whose calibration fails for one scan."""
+    copy_project(root)
     base = root / "specs" / "entity-pipeline.yaml"
     base.write_text(base.read_text().replace(
         "  promote:\n",
@@ -47,6 +50,13 @@ def make_project(root: Path) -> Path:
               .replace("table: orders\n", "table: orders_strict\n")
               .replace("table: orders_by_customer", "table: strict_by_customer"))
     (root / "specs" / "orders-strict.yaml").write_text(strict)
+    chai = root / "specs" / "chai-ngc253.yaml"
+    chai.write_text(re.sub(r"cooldown_seconds: \d+", "cooldown_seconds: 0", chai.read_text()))
+    failing = (chai.read_text().replace("name: chai-ngc253", "name: chai-bad-scan")
+               .replace("command_template: >-\n          python3 examples/reduction/calibrate.py",
+                        FAILING_CALIBRATION, 1))
+    assert "bad calibration table" in failing
+    (root / "specs" / "chai-bad-scan.yaml").write_text(failing)
     return root
 
 
@@ -98,7 +108,33 @@ def project_state(project: Path) -> dict[str, Any]:
                 keep = [c for c in columns if not c.startswith("_")]
                 rows[table] = sorted(map(repr, conn.execute(
                     f"select {', '.join(keep)} from {table}").fetchall()))
+            rows.update(reduction_rows(conn, project))
     return {"files": files, "rows": rows}
+
+
+def reduction_rows(conn: sqlite3.Connection, project: Path) -> dict[str, Any]:
+    """Executed reduction steps and their data products (project paths, no ids or times)."""
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+    if "executed_reduction_step" not in tables:
+        return {}
+    steps = conn.execute(
+        "select pipeline, step, sub_group_key, software_version, status, input_fingerprint, "
+        "output_dir, task_id, map_index, try_number, hpc_job_id is not null "
+        "from executed_reduction_step order by pipeline, step, sub_group_key, try_number, status"
+    ).fetchall()
+    products = conn.execute(
+        "select s.pipeline, s.step, s.sub_group_key, p.data_product_type, p.file_path, "
+        # logs name the project folder, whose name differs by path
+        "case p.data_product_type when 'LOG' then null else p.file_size end, "
+        "(select count(*) from data_product_lineage l "
+        "where l.data_product_id = p.id) from data_product p "
+        "join executed_reduction_step s on s.id = p.executed_reduction_step_id "
+        "order by 1, 2, 3, 5").fetchall()
+    text = str(project)
+    return {"executed_reduction_step": [normalized(list(r), project) for r in steps],
+            "data_product": [
+                [re.sub(r"slurm-\d+\.out", "slurm-JOB.out", str(v).replace(text, "PROJECT"))
+                 for v in r] for r in products]}
 
 
 CASES = [
@@ -114,19 +150,33 @@ CASES = [
     ("quarantine manifest", ["specs/orders-etl.yaml", "--selector", "orders"], "", 0,
      "success"),
     ("strict manifest refuses bad rows", ["orders-strict"], "", 1, "failed"),
+    pytest.param("reduction on Slurm, all ok", ["chai-ngc253"], "", 0, "success",
+                 marks=pytest.mark.slurm),
+    pytest.param("reduction on Slurm, a job exits 3: failure summary, later steps not run",
+                 ["chai-bad-scan", "--retry-backoff-seconds", "1"], "", 1, "failed",
+                 marks=pytest.mark.slurm),
 ]
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def projects(tmp_path_factory: pytest.TempPathFactory,
+             copy_project: Callable[[Path], Path]) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("paths")
-    return make_project(base / "fast"), make_project(base / "airflow")
+    return make_project(base / "fast", copy_project), make_project(base / "airflow",
+                                                                   copy_project)
+
+
+def _case_id(case: Any) -> str:
+    return case.values[0] if hasattr(case, "values") else case[0]
 
 
 @pytest.mark.parametrize(("name", "args", "fail", "code", "status"), CASES,
-                         ids=[c[0] for c in CASES])
+                         ids=[_case_id(c) for c in CASES])
 def test_fast_and_airflow_paths_agree(projects: tuple[Path, Path], name: str, args: list[str],
-                                      fail: str, code: int, status: str) -> None:
+                                      fail: str, code: int, status: str,
+                                      request: pytest.FixtureRequest) -> None:
+    if name.startswith("reduction"):
+        request.getfixturevalue("slurm_up")
     fast_project, airflow_project = projects
     fast_code, fast = dagspec(fast_project, *args, fail=fail)
     airflow_code, slow = dagspec(airflow_project, *args, "--airflow", fail=fail)
@@ -141,11 +191,35 @@ def test_fast_and_airflow_paths_agree(projects: tuple[Path, Path], name: str, ar
         assert report["skipped"] == ["govern/profile.json"]
     if name == "dry run":
         assert fast["pipeline_result"]["dry_run"] is True
+    if name.startswith("reduction"):
+        check_reduction(name, fast, slow)
 
 
-def test_fast_path_imports_no_airflow(tmp_path: Path) -> None:
+def check_reduction(name: str, fast: dict[str, Any], slow: dict[str, Any]) -> None:
+    """What normalising hides, checked on each path: the job ids, states and exit codes."""
+    for report in (fast, slow):
+        steps = [t for t in report["tasks"] if "." in t["task_id"]]
+        if name.endswith("all ok"):
+            assert [t["map_index"] for t in steps] == [0, 1, 0, 1, 0], report["tasks"]
+            assert all(t["state"] == "success" for t in report["tasks"]), report["tasks"]
+            assert report["slurm_failures"] == []
+            continue
+        states = {(t["task_id"], t.get("map_index")): t["state"] for t in report["tasks"]}
+        assert states[("per_executed_obs_unit.calibrate", 0)] == "success", states
+        assert states[("per_executed_obs_unit.calibrate", 1)] == "failed", states
+        assert states[("per_executed_obs_unit.baseline", 1)] == "upstream_failed", states
+        [failure] = report["slurm_failures"]
+        assert failure["job_id"].isdigit() and failure["state"] == "FAILED"
+        assert failure["exit_code"] == 3 and failure["sub_group_key"] == "executed_obs_unit=scan2"
+        assert failure["output_tail"] == ["reading scan2", "bad calibration table"]
+        assert any(e.startswith("task per_executed_obs_unit.calibrate") for e in
+                   report["result"]["errors"]), report["result"]["errors"]
+
+
+def test_fast_path_imports_no_airflow(tmp_path: Path,
+                                     copy_project: Callable[[Path], Path]) -> None:
     """The fast path's whole run happens without loading Airflow."""
-    project = make_project(tmp_path / "p")
+    project = make_project(tmp_path / "p", copy_project)
     code = ("import sys, pathlib\n"
             "from compiler.run import RunRequest, execute\n"
             f"report = execute(pathlib.Path({str(project)!r}), "

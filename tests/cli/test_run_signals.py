@@ -8,6 +8,7 @@ run), and the cancelled job ids printed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -65,6 +66,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, slurm_up: object) -> Path:
         "echo holding {sub_group_key}; sleep 300",
         "echo reading {sub_group_key}; echo bad calibration table >&2; exit 3")
     (root / "specs" / "fails-with-3.yaml").write_text(failing)
+    timed = SPEC.replace("NAME", "times-out").replace(
+        "      max_concurrent_runs: 2", "      max_concurrent_runs: 2\n"
+        "      execution_timeout_seconds: 3")
+    (root / "specs" / "times-out.yaml").write_text(timed)
+    (root / "specs" / "hold-sigkill.yaml").write_text(SPEC.replace("NAME", "hold-sigkill"))
     return root
 
 
@@ -140,3 +146,62 @@ def test_a_step_exiting_3_shows_job_id_state_exit_code_and_output_tail(project: 
     states = {j: s for j, s, c in _squeue() if j in jobs}
     assert states == dict.fromkeys(jobs, "FAILED")
     assert done.stderr.count("No tasks to run") <= 4, done.stderr.count("No tasks to run")
+
+
+def test_a_step_past_its_execution_timeout_cancels_its_job_and_fails(project: Path) -> None:
+    """The fast path bounds the whole try, Slurm wait included: the job is cancelled and the
+    task fails as a timeout (the run's other tasks and jobs are not touched)."""
+    env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
+    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    before = {j for j, _, _ in _squeue()}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "compiler.cli", "--project", str(project),
+                           "run", "times-out", "--format", "json"], env=env, cwd=project,
+                          capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    steps = [t for t in report["tasks"] if t["task_id"] == "per_executed_obs_unit.hold"]
+    assert [t["state"] for t in steps] == ["failed", "failed"], report["tasks"]
+    assert all("AirflowTaskTimeout" in (t["error"] or "") for t in steps), steps
+    assert took < 120, took  # not the job's 300 s
+    prefix = "dagspec:times-out/"
+    jobs = {j: state for j, state, comment in _squeue()
+            if comment.startswith(prefix) and j not in before}
+    assert len(jobs) == 2 and set(jobs.values()) == {"CANCELLED"}, jobs
+
+
+def test_kill_9_of_the_run_still_cancels_its_jobs(project: Path) -> None:
+    """SIGKILL cannot be handled: the run's guard process notices and cancels the jobs."""
+    name = "hold-sigkill"
+    env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
+    env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "compiler.cli", "--project", str(project), "run", name],
+        env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    prefix = f"dagspec:{name}/"
+    before = {j for j, _, _ in _squeue()}
+    try:
+        deadline = time.monotonic() + 120
+        running: list[str] = []
+        while len(running) < 2:
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the run's jobs did not start in 120 s"
+            running = [j for j, state, c in _squeue()
+                       if c.startswith(prefix) and state == "RUNNING" and j not in before]
+            time.sleep(0.2)
+        os.kill(run.pid, signal.SIGKILL)
+        run.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while True:
+            states = {j: s for j, s, c in _squeue() if j in running}
+            if set(states.values()) == {"CANCELLED"} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        leftover = [j for j, state, c in _squeue() if c.startswith(prefix)
+                    and state in {"PENDING", "RUNNING"}]
+        subprocess.run(["scancel", *leftover], check=False)
+    assert run.returncode == -signal.SIGKILL
+    assert states == dict.fromkeys(running, "CANCELLED"), states

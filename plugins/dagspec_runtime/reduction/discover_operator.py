@@ -6,9 +6,7 @@ list maps to zero instances, so the steps of that group are skipped rather than 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,19 +14,14 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 
 from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
-from dagspec_runtime.reduction.catalogue import scan_catalogue
-from dagspec_runtime.reduction.grouping import partition
-from dagspec_runtime.reduction.meta_db import open_store, project_path
+from dagspec_runtime.reduction.discover import cooldown_left, discover_sub_groups, filter_rules
+from dagspec_runtime.reduction.meta_db import open_store
 from dagspec_runtime.reduction.step_spec import PipelineSpec
 
 
 def run_filter(context: Any) -> dict[str, Any]:
     """Extra filter rules given when the run was triggered (the `filter_rules` param)."""
-    params = context.get("params") or {}
-    rules = params.get("filter_rules") or {}
-    if not isinstance(rules, dict):
-        raise ValueError(f"param filter_rules must be an object, got {rules!r}")
-    return dict(rules)
+    return filter_rules(context.get("params"))
 
 
 class DiscoverSubGroupsOperator(BaseOperator):
@@ -65,32 +58,11 @@ class DiscoverSubGroupsOperator(BaseOperator):
         return self._discover_or_wait(run_filter(context))
 
     def _discover_or_wait(self, extra_rules: dict[str, Any]) -> list[dict[str, Any]]:
-        spec = PipelineSpec.parse(self.pipeline)
-        root = project_path(spec.catalogue, self.project_root)
-        packages = scan_catalogue(root, {**spec.filter_rules, **extra_rules})
-        if packages and self.cooldown_seconds > 0:
-            newest = max(p.newest_mtime for p in packages)
-            remaining = newest + self.cooldown_seconds - time.time()
-            if remaining > 0:
-                wake = datetime.now(UTC) + timedelta(seconds=remaining)
-                self.log.info(
-                    "Newest input changed %.1f s ago; cooldown %d s: waiting until %s",
-                    time.time() - newest,
-                    self.cooldown_seconds,
-                    wake.isoformat(),
-                )
-                self.defer(trigger=DateTimeTrigger(moment=wake), method_name="execute_complete")
+        remaining = cooldown_left(self.pipeline, self.cooldown_seconds, self.project_root,
+                                  extra_rules, self.log)
+        if remaining > 0:
+            wake = datetime.now(UTC) + timedelta(seconds=remaining)
+            self.defer(trigger=DateTimeTrigger(moment=wake), method_name="execute_complete")
         store = open_store(self.meta_conn_id, self.meta_sqlite_path, self.project_root)
-        ids = store.record_raw_packages(spec.grouping_name, packages)
-        packages = [replace(p, id=i) for p, i in zip(packages, ids, strict=True)]
-        groups = [g.as_dict() for g in partition(packages, self.group_by)]
-        self.log.info(
-            "%d raw package(s) match %s in %s: %d sub-group(s) by %s: %s",
-            len(packages),
-            spec.filter_rules,
-            root,
-            len(groups),
-            self.group_by,
-            [g["key"] for g in groups],
-        )
-        return groups
+        return discover_sub_groups(self.pipeline, self.group_by, self.project_root, store,
+                                   extra_rules, self.log)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagspec_runtime.metalog.engine import engine_for, resolve_meta_url
+from dagspec_runtime.metalog.engine import Lookup, engine_for, resolve_meta_url
 from dagspec_runtime.reduction.store import ReductionStore
 
 
@@ -28,9 +28,13 @@ def default_sqlite_path() -> Path:
 
 
 def open_store(
-    meta_conn_id: str | None, meta_sqlite_path: str | None, project_root: str | None
+    meta_conn_id: str | None, meta_sqlite_path: str | None, project_root: str | None,
+    lookup: Lookup | None = None,
 ) -> ReductionStore:
+    """The store; `lookup` finds the connection (default: through Airflow; the fast local
+    runner passes `engine.env_connection_url`, which reads AIRFLOW_CONN_* without Airflow)."""
     sqlite_path = (
         project_path(meta_sqlite_path, project_root) if meta_sqlite_path else default_sqlite_path()
     )
-    return ReductionStore(engine_for(resolve_meta_url(meta_conn_id, sqlite_path))).ensure()
+    url = resolve_meta_url(meta_conn_id, sqlite_path, lookup)
+    return ReductionStore(engine_for(url)).ensure()

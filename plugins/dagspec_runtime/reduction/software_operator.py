@@ -11,6 +11,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
+from dagspec_runtime.reduction.discover import register_software
 from dagspec_runtime.reduction.meta_db import open_store
 from dagspec_runtime.reduction.step_spec import PipelineSpec
 
@@ -37,15 +38,5 @@ class RegisterSoftwareOperator(BaseOperator):
         self.meta_sqlite_path = meta_sqlite_path
 
     def execute(self, context: Any) -> dict[str, str]:
-        spec = PipelineSpec.parse(self.pipeline)
         store = open_store(self.meta_conn_id, self.meta_sqlite_path, self.project_root)
-        for software in spec.software.values():
-            store.register_software(software)
-            self.log.info(
-                "software %s (%s): versions %s, latest %s",
-                software.name,
-                software.image,
-                list(software.versions),
-                software.latest,
-            )
-        return {name: sw.latest for name, sw in spec.software.items()}
+        return register_software(self.pipeline, store, self.log)

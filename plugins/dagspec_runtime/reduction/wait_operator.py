@@ -8,25 +8,16 @@ is kept in `<products_root>/<pipeline>/catalogue.fingerprint`.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 
-from dagspec_runtime.reduction.catalogue import scan_catalogue
-from dagspec_runtime.reduction.meta_db import project_path
+from dagspec_runtime.reduction.discover import catalogue_fingerprint, new_data
 from dagspec_runtime.reduction.step_spec import PipelineSpec
 
-
-def catalogue_fingerprint(packages: list[Any]) -> str:
-    """One hash over every matching package's name and content checksum."""
-    digest = hashlib.sha256()
-    for package in sorted(packages, key=lambda p: p.name):
-        digest.update(f"{package.name}\0{package.checksum}\n".encode())
-    return digest.hexdigest()
+__all__ = ["WaitForNewDataOperator", "catalogue_fingerprint"]
 
 
 class WaitForNewDataOperator(BaseOperator):
@@ -52,25 +43,11 @@ class WaitForNewDataOperator(BaseOperator):
     def execute_complete(self, context: Any, event: Any = None) -> str:
         return self._check()
 
-    def _state_file(self, spec: PipelineSpec) -> Path:
-        return project_path(self.products_root, self.project_root) / spec.name / \
-            "catalogue.fingerprint"
-
     def _check(self) -> str:
-        spec = PipelineSpec.parse(self.pipeline)
-        packages = scan_catalogue(project_path(spec.catalogue, self.project_root),
-                                  spec.filter_rules)
-        current = catalogue_fingerprint(packages)
-        state = self._state_file(spec)
-        seen = state.read_text().strip() if state.is_file() else None
-        if packages and current != seen:
-            state.parent.mkdir(parents=True, exist_ok=True)
-            state.write_text(current + "\n")
-            self.log.info("%d matching package(s) changed since the last run: reducing",
-                          len(packages))
-            return current
+        found = new_data(self.pipeline, self.products_root, self.project_root, self.log)
+        if found is not None:
+            return found
         wake = datetime.now(UTC) + timedelta(seconds=self.poll_seconds)
-        self.log.info("No new data for %s; looking again at %s", spec.grouping_name,
-                      wake.isoformat())
+        self.log.info("Looking again at %s", wake.isoformat())
         self.defer(trigger=DateTimeTrigger(moment=wake), method_name="execute_complete")
         raise AssertionError("defer() does not return")

@@ -18,6 +18,9 @@ from dagspec_runtime.slurm.job_states import JobStatus, parse_duration
 from dagspec_runtime.slurm.log_tail import tail_lines
 
 TAIL_LINES = 20
+#: where a failed Slurm step leaves its job outcome (XCom key on the Airflow path, the failed
+#: task's value on the fast path), for the run summary
+OUTCOME_KEY = "slurm_job"
 
 
 @dataclass(frozen=True)

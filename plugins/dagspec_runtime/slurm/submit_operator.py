@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import shlex
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException
 
 from dagspec_runtime.slurm import slurm_cli
-from dagspec_runtime.slurm.batch_script import render_batch_script
-from dagspec_runtime.slurm.job_states import SUCCESS_STATES
 from dagspec_runtime.slurm.job_trigger import SlurmJobTrigger
-from dagspec_runtime.slurm.outcome import TAIL_LINES, final_event, outcome_from_event
+from dagspec_runtime.slurm.outcome import OUTCOME_KEY, JobOutcome, final_event
 from dagspec_runtime.slurm.run_jobs import (
     cancel_run,
     claim_try,
@@ -23,9 +18,9 @@ from dagspec_runtime.slurm.run_jobs import (
     wait_for_final,
 )
 from dagspec_runtime.slurm.sbatch_flags import resource_flags
+from dagspec_runtime.slurm.submit import JobFailed, JobRequest, job_result, submit_try
 from dagspec_runtime.slurm.try_identity import TryKey
 
-OUTCOME_KEY = "slurm_job"
 # Short jobs finish inside the worker: no deferral, no resume, no triggerer round trip.
 WAIT_IN_WORKER_S = 5.0
 
@@ -79,26 +74,12 @@ class SlurmSubmitOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         key = _try_key(context)
-        stem = key.stem(self.output_dir)
-        script_path = stem.with_name(stem.name + ".sh")
         run_tag = current_run_tag()
-        argv = slurm_cli.sbatch_argv(str(script_path), key.comment(run_tag))
-        job_id = self._claim(key, run_tag)
-        timing: dict[str, float] = {}
-        if job_id is None:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            script_path.write_text(self._batch_script(stem))
-            timing["submitted_at"] = time.time()
-            job_id = slurm_cli.submit(argv)
-            self.log.info("Submitted Slurm job %s: %s", job_id, shlex.join(argv))
+        job_id, extra = submit_try(self._request(), key, run_tag, self._claim(key, run_tag),
+                                   self.log)
         self._job_id = job_id
         context["ti"].xcom_push(key="hpc_job_id", value=job_id)
-        extra = {
-            "execution_command": shlex.join(argv),
-            "output_path": f"{stem}.{job_id}.out",
-            **timing,
-            **self._event_context(),
-        }
+        extra.update(self._event_context())
         # A job that is already over (or ends within wait_in_worker_s) is finished here, without
         # deferring: a trigger that fires at once is what Airflow 3.3's scheduler can mistake
         # for a crashed try (see the note in job_trigger).
@@ -141,42 +122,19 @@ class SlurmSubmitOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the trigger's final event into the step result, or fail with the log tail."""
-        extra = event.get("context") or {}
-        self._job_id = job_id = str(event["job_id"])
-        output_path = extra.get("output_path", "")
-        result = {
-            "hpc_job_id": job_id,
-            "state": event["state"],
-            "exit_code": event.get("exit_code"),
-            "execution_command": extra.get("execution_command"),
-            "processing_time_s": event.get("runtime_s"),
-            "peak_memory_gb": event.get("peak_memory_gb"),
-            "cpu_time_s": event.get("cpu_time_s"),
-            "output_path": output_path,
-        }
-        if "submitted_at" in extra:
-            self.log.info(
-                "Slurm job %s %s after %.1f s since submit (run time %s s, source %s)",
-                job_id,
-                event["state"],
-                time.time() - float(extra["submitted_at"]),
-                event.get("runtime_s"),
-                event.get("source"),
-            )
-        outcome = outcome_from_event(event, TAIL_LINES)
+        self._job_id = str(event["job_id"])
+        try:
+            result, outcome = job_result(event, self.log)
+        except JobFailed as exc:
+            self._push_outcome(context, exc.outcome, event)
+            raise AirflowException(str(exc)) from None
+        self._push_outcome(context, outcome, event)
+        return result
+
+    def _push_outcome(self, context: Context, outcome: JobOutcome, event: dict[str, Any]) -> None:
         context["ti"].xcom_push(
             key=OUTCOME_KEY, value={**outcome.as_dict(), **self._outcome_labels(event)}
         )
-        if event["state"] in SUCCESS_STATES:
-            return result
-        tail = outcome.output_tail
-        message = (
-            f"Slurm job {job_id} ended {event['state']} "
-            f"(exit code {event.get('exit_code')}, signal {event.get('signal')}); "
-            f"last {len(tail)} lines of {output_path}:\n" + "\n".join(tail)
-        )
-        self.log.error("%s", message)
-        raise AirflowException(message)
 
     def on_kill(self) -> None:
         """The task was killed (SIGTERM) while it held a worker: cancel its job too, and every
@@ -190,16 +148,11 @@ class SlurmSubmitOperator(BaseOperator):
             if cancelled:
                 self.log.info("Task killed: cancelled Slurm job(s) %s", ", ".join(cancelled))
 
-    def _batch_script(self, stem: Path) -> str:
-        return render_batch_script(
-            job_name=self.job_name,
-            command=self.command,
-            flags=resource_flags(self.hpc_resources),
-            partition=self.partition,
-            account=self.account,
-            environment=self.environment,
-            workdir=self.workdir,
-            output_path=f"{stem}.%j.out",
+    def _request(self) -> JobRequest:
+        return JobRequest(
+            job_name=self.job_name, command=self.command, output_dir=self.output_dir,
+            resources=self.hpc_resources, partition=self.partition, account=self.account,
+            environment=self.environment, workdir=self.workdir,
         )
 
 
