@@ -188,7 +188,11 @@ def _finish(target: Target, project_root: str) -> None:
     from compiler.docs import constant, dag_doc
 
     target.model["project_root"] = project_root
-    target.model["doc_md"] = constant(dag_doc(target))
+    defer = getattr(target.model, "defer", None)  # a cached model: made when rendered
+    if defer is not None:
+        defer("doc_md", lambda: constant(dag_doc(target)))
+    else:
+        target.model["doc_md"] = constant(dag_doc(target))
 
 
 def _relative(root: Path, out: Path) -> str:

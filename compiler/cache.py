@@ -157,9 +157,16 @@ class _LazyModel(MutableMapping):
     def __init__(self, small: dict[str, Any], load: Callable[[], dict[str, Any]]) -> None:
         self._small, self._load, self._over = small, load, {}
         self._base: dict[str, Any] | None = None
+        self._deferred: dict[str, Callable[[], Any]] = {}
 
     def overlay_only(self) -> bool:
         return self._base is None and set(self._over) <= set(POST_KEYS)
+
+    def defer(self, key: str, make: Callable[[], Any]) -> None:
+        """Set `key` to what `make` returns, made only when the key is read. For values that
+        follow from the plan alone (a DAG's doc_md): an unchanged DAG never needs them."""
+        self._over.pop(key, None)
+        self._deferred[key] = make
 
     def _full(self) -> dict[str, Any]:
         if self._base is None:
@@ -167,6 +174,8 @@ class _LazyModel(MutableMapping):
         return self._base
 
     def __getitem__(self, key: str) -> Any:
+        if key in self._deferred:
+            self._over[key] = self._deferred.pop(key)()
         if key in self._over:
             return self._over[key]
         if self._base is None and key in _SMALL_KEYS:
@@ -176,14 +185,19 @@ class _LazyModel(MutableMapping):
         return self._full()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._deferred.pop(key, None)
         self._over[key] = value
 
     def __delitem__(self, key: str) -> None:
+        for name in list(self._deferred):
+            self[name]  # noqa: B018 - made now, so the merged model holds it
         merged = self._merged()
         del merged[key]
         self._base, self._over = merged, {}
 
     def _merged(self) -> dict[str, Any]:
+        for name in list(self._deferred):
+            self[name]  # noqa: B018 - iterating the model means every value is wanted
         return {**self._full(), **self._over}
 
     def __iter__(self) -> Iterator[str]:
