@@ -24,7 +24,8 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator, MutableMapping
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.output import existing_fingerprint
 from compiler.project import CONFIG_NAME, Project
 
-VERSION = "1"
+VERSION = "2"
+RACY_SECONDS = 2.0  # a file state this young may still change within the same clock tick
 SHARD = 2  # hex digits of a key that name its index shard: 256 shards, one edit rewrites one
 FOLDER = Path(".dagspec") / "cache"
 #: model keys that stages after planning write (artifact wiring, the project root)
@@ -96,14 +98,37 @@ def _sha(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+class SourceChanged(Exception):
+    """A spec file whose bytes are no longer those the cache knew it by: it changed while the
+    compile ran (see `_LazyDocument.raw`)."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(file)
+        self.file = file
+
+
 class _LazyDocument(Document):
-    """A document whose data and source map are parsed from its bytes only when asked for."""
+    """A document whose data and source map are parsed from its bytes only when asked for; the
+    bytes themselves are read only when asked for when the file's state vouched for them."""
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, file: str, raw: bytes) -> None:  # noqa: D107 - no dataclass init
-        self.file, self.raw, self._doc = file, raw, None
+    def __init__(self, file: str, raw: bytes | None, path: str = "",  # noqa: D107
+                 digest: str = "") -> None:
+        self.file, self._raw, self._doc, self._path, self._digest = file, raw, None, path, digest
+
+    @property
+    def raw(self) -> bytes:  # type: ignore[override]
+        if self._raw is None:
+            try:
+                raw = Path(self._path).read_bytes()
+            except OSError:
+                raise SourceChanged(self.file) from None
+            if hashlib.sha256(raw).hexdigest() != self._digest:
+                raise SourceChanged(self.file)
+            self._raw = raw
+        return self._raw
 
     def _load(self) -> Document:
         if self._doc is None:
@@ -281,6 +306,12 @@ class Cache:
         self.changed: set[str] = set()  # shards (key prefixes) with new or changed entries
         self.models: dict[str, list[tuple]] = {}  # plan key → models to store
         self.root = str(project.root) + os.sep
+        stats = _read(self.folder / "states.pickle")
+        self.stats: dict[str, tuple] = (
+            stats[1] if isinstance(stats, tuple) and len(stats) == 2 and stats[0] == self.tool
+            and isinstance(stats[1], dict) else {})
+        self.stats_dirty = False
+        self.seen_paths: set[str] = set()
         outputs = _read(self.folder / "outputs.pickle")
         self.outputs: dict[str, tuple] = outputs if isinstance(outputs, dict) else {}
         self.outputs_dirty = False
@@ -290,29 +321,55 @@ class Cache:
 
     def load(self, project: Project, files: list[Path], kinds: list[str],
              load_all: LoadAll) -> list[Loaded]:
-        """Like `load_all`, from the cache where a file's bytes are known."""
+        """Like `load_all`, from the cache where a file's bytes are known.
+
+        A file is read and hashed only when its state (inode, size, modification and change
+        time) differs from the one recorded with its digest. The change time moves on every
+        write, even one that keeps the size and puts the modification time back; a state is
+        recorded only once its change time is `RACY_SECONDS` old, so a write within the same
+        clock tick as the recorded read cannot hide either (git's "racy clean" rule)."""
         out: list[Loaded | None] = [None] * len(files)
         missing: list[int] = []
         keys: dict[int, tuple[str, bytes, str]] = {}
         prefix, sha256 = _sha(self.tool, *kinds), hashlib.sha256
+        stats, settled = self.stats, time.time_ns() - int(RACY_SECONDS * 1e9)
         for i, path in enumerate(files):
             text = str(path)
             display = text[len(self.root):] if text.startswith(self.root) else project.display(
                 path)
             try:
-                raw = path.read_bytes()
+                info = os.stat(text)
             except OSError:
                 missing.append(i)
                 continue
-            digest = sha256(raw).hexdigest()
+            state = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            known = stats.get(text)
+            raw: bytes | None = None
+            if known is not None and known[:4] == state:
+                digest = known[4]
+            else:
+                try:
+                    raw = path.read_bytes()
+                except OSError:
+                    missing.append(i)
+                    continue
+                digest = sha256(raw).hexdigest()
+                if info.st_ctime_ns < settled:
+                    stats[text] = (*state, digest)
+                    self.stats_dirty = True
+                elif known is not None:
+                    del stats[text]
+                    self.stats_dirty = True
+            self.seen_paths.add(text)
             key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
             entry = self.files.get(key)
             if entry is None:
                 missing.append(i)
-                keys[i] = (key, raw, digest)
+                if raw is not None:
+                    keys[i] = (key, raw, digest)
                 continue
             self.used_files.add(key)
-            out[i] = self._loaded(entry, display, raw, digest)
+            out[i] = self._loaded(entry, display, text, raw, digest)
         self.hits += len(files) - len(missing)
         self.misses += len(missing)
         for i, loaded in zip(missing, load_all(project, [files[i] for i in missing], kinds),
@@ -322,23 +379,26 @@ class Cache:
                 self._remember_file(keys[i], loaded)
         return out  # type: ignore[return-value]
 
-    def _loaded(self, entry: tuple, display: str, raw: bytes, digest: str) -> Loaded:
-        name, kind, findings, has_source, extends = entry
-        source = (display, raw.decode("utf-8")) if has_source else None
+    def _loaded(self, entry: tuple, display: str, path: str, raw: bytes | None,
+                digest: str) -> Loaded:
+        name, kind, findings, has_source, extends, ignores = entry
+        doc = _LazyDocument(display, raw, path, digest)
+        # the text serves only the inline ignores: read it for files that have any
+        source = (display, doc.raw.decode("utf-8") if ignores else "") if has_source else None
         if kind is None:
             return None, list(findings), name, source
-        return CachedSpec(_LazyDocument(display, raw), kind, name, extends, digest), [], name, \
-            source
+        return CachedSpec(doc, kind, name, extends, digest), [], name, source
 
     def _remember_file(self, key: tuple[str, bytes, str], loaded: Loaded) -> None:
         spec, findings, name, source = loaded
         file_key, raw, _ = key
         if source is None or source[1].encode("utf-8") != raw:
             return  # unreadable, or changed since it was hashed: nothing to reuse
+        ignores = "ignore[" in source[1]  # as compiler.ignores looks for them
         if spec is None:
-            entry = (name, None, tuple(findings), True, (False, None))
+            entry = (name, None, tuple(findings), True, (False, None), ignores)
         else:
-            entry = (name, spec.kind, (), True, _extends(spec))
+            entry = (name, spec.kind, (), True, _extends(spec), ignores)
         self.files[file_key] = entry
         self.used_files.add(file_key)
         self.changed.add(file_key[:SHARD])
@@ -447,10 +507,18 @@ class Cache:
             self.outputs_dirty = True
         return found
 
-    def written(self, out: Path, fingerprints: dict[str, str]) -> None:
-        """After a write: the state of every DAG file now in `out` (and none of those gone)."""
+    def written(self, out: Path, fingerprints: dict[str, str],
+                names: Iterable[str] | None = None) -> None:
+        """After a write: the state of every DAG file now in `out` (and none of those gone);
+        with `names`, only those files were written or removed."""
         folder = str(out) + os.sep
-        self.outputs = {k: v for k, v in self.outputs.items() if not k.startswith(folder)}
+        if names is None:
+            self.outputs = {k: v for k, v in self.outputs.items() if not k.startswith(folder)}
+        else:
+            names = list(names)
+            for name in names:
+                self.outputs.pop(str(out / name), None)
+            fingerprints = {n: fingerprints[n] for n in names if n in fingerprints}
         for name, fp in fingerprints.items():
             path = out / name
             try:
@@ -492,6 +560,14 @@ class Cache:
             if self.outputs_dirty:
                 _write(self.folder / "outputs.pickle", self.outputs)
                 self.outputs_dirty = False
+            gone = self.stats.keys() - self.seen_paths
+            if gone and self.seen_paths:  # files deleted or renamed since: forget them
+                for path in gone:
+                    del self.stats[path]
+                self.stats_dirty = True
+            if self.stats_dirty:
+                _write(self.folder / "states.pickle", (self.tool, self.stats))
+                self.stats_dirty = False
         except OSError:
             pass  # the cache only saves time; without it the next compile is a cold one
 

@@ -237,6 +237,59 @@ def test_only_the_changed_spec_and_its_children_are_analysed_again(project: Path
     assert analysis.cache.misses == 4, (analysis.cache.misses, analysis.cache.hits)
 
 
+def test_an_edit_that_keeps_size_and_modification_time_is_seen(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec is read again only when its state (inode, size, mtime, ctime) changed; an edit
+    of the same length with the old mtime put back still moves the ctime, so it is compiled.
+    (RACY_SECONDS 0: the states of these just-written files are trusted at once.)"""
+    from compiler import cache
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    spec = project / "specs" / "orders-etl.yaml"
+    api.compile_project(project)
+    analysis = analyse(load_project(project))
+    assert len(analysis.cache.stats) == len(_specs(project))  # every state recorded
+    text = spec.read_text()
+    old = spec.stat()
+    before = _files(project / "generated_dags")
+    at = text.index("description: ") + len("description: ")
+    spec.write_text(text[:at] + ("Z" if text[at] != "Z" else "Y") + text[at + 1:])  # same size
+    os.utime(spec, ns=(old.st_atime_ns, old.st_mtime_ns))
+    new = spec.stat()
+    assert (new.st_size, new.st_mtime_ns, new.st_ino) == (old.st_size, old.st_mtime_ns,
+                                                           old.st_ino)
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "same size and mtime")
+    assert _files(project / "generated_dags") != before
+
+
+def test_a_spec_edited_while_compiling_is_refused(project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parent the cache vouched for by its state, edited after the files were looked at
+    and before its bytes were needed (to plan an edited child): DS009, nothing written."""
+    from compiler import cache
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)  # trust the states at once
+    api.compile_project(project)
+    before = _files(project / "generated_dags")
+    children = [p for p in _specs(project) if "extends: " in p.read_text()]
+    child = children[0]
+    child.write_text(child.read_text().replace("description: ", "description: new ", 1))
+    parent = project / "specs" / ABSTRACT
+    load = cache.Cache.load
+
+    def load_then_edit(self: cache.Cache, *args: object, **kwargs: object) -> list:
+        loaded = load(self, *args, **kwargs)
+        parent.write_text(parent.read_text().replace("description: ", "description: x ", 1))
+        return loaded
+
+    monkeypatch.setattr(cache.Cache, "load", load_then_edit)
+    result = api.compile_project(project)
+    assert [(f.file, f.code) for f in result.findings if f.code == "DS009"] == [
+        (f"specs/{ABSTRACT}", "DS009")]
+    assert not result.ok
+    assert _files(project / "generated_dags") == before
+
+
 def test_a_damaged_or_deleted_cache_is_a_miss(project: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
