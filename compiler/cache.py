@@ -44,6 +44,7 @@ FOLDER = Path(".dagspec") / "cache"
 #: model keys that stages after planning write (artifact wiring, the project root)
 POST_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code", "project_root")
 _SMALL_KEYS = (*POST_KEYS, "schedule")  # what wiring reads without the whole model
+_WIRED_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code")  # what wiring writes
 _ALLOWED = {
     ("compiler.findings", "Finding"),
     ("compiler.findings", "Severity"),
@@ -239,7 +240,9 @@ class CachedTarget(Target):
     __hash__ = object.__hash__
 
     def __init__(self, lite: tuple, chain: list[Spec], load: Callable[[], tuple],
-                 fingerprints: dict[str, str], key: str) -> None:
+                 fingerprints: dict[str, str], key: str,
+                 wirings: dict[str, tuple] | None = None) -> None:
+        wirings = {} if wirings is None else wirings
         name, template, sources, order, produces, consumes, small = lite[:7]
         self.name, self.template, self.order = name, template, order
         self.sources = [chain[i] for i in sources]
@@ -249,6 +252,9 @@ class CachedTarget(Target):
         self._load, self._rest = load, None
         self._model = _LazyModel(small, lambda: self._loaded()[0])
         self._fingerprints, self.cache_key = fingerprints, key
+        self._wirings: dict[str, tuple] = wirings
+        self._inputs: str | None = None  # what wiring fed `_attach_assets`, as a key
+        self._wired: tuple | None = None  # (project root, overlay digest) of a reused wiring
         self.wiring: str | None = None
 
     def _loaded(self) -> tuple:
@@ -268,12 +274,43 @@ class CachedTarget(Target):
     def edges(self) -> list[tuple[str, str]]:  # type: ignore[override]
         return self._loaded()[2]
 
+    def reuse_wiring(self) -> bool:
+        """Put the Assets, outlets and schedule code that `artifacts._attach_assets` made for
+        this plan from the same links into the model, if known (they follow from the plan and
+        the links alone)."""
+        self._inputs = json.dumps([sorted(self.assets_in), sorted(
+            (task, sorted(paths)) for task, paths in self.outlets.items())]) if (
+            self.assets_in or self.outlets) else ""  # most DAGs: no links across specs
+        known = self._wirings.get(self._inputs)
+        if known is None:
+            return False
+        values, root, digest = known
+        for name, value in values.items():
+            self._model[name] = value
+        self._wired = (root, digest)
+        return True
+
+    def remember_wiring(self) -> bool:
+        """Record what wiring put into the model, for `reuse_wiring`; True if it was new."""
+        if self._inputs is None or self._wired is not None:
+            return False
+        over = self._model._over  # noqa: SLF001 - the values wiring wrote, nothing else
+        values = {k: over[k] for k in _WIRED_KEYS if k in over}
+        root = self._model.get("project_root")
+        while len(self._wirings) >= 4:  # a DAG is wired a few ways at most; drop the oldest
+            self._wirings.pop(next(iter(self._wirings)))
+        self._wirings[self._inputs] = (values, root, self.wiring or overlay_digest(self))
+        return True
+
     def known_fingerprint(self) -> str | None:
         """The output fingerprint recorded for this plan wired this way, if the model has not
         been needed (and so cannot have been changed) since."""
         if not self._model.overlay_only():
             return None
-        self.wiring = overlay_digest(self)
+        if self._wired is not None and self._model.get("project_root") == self._wired[0]:
+            self.wiring = self._wired[1]
+        else:
+            self.wiring = overlay_digest(self)
         return self._fingerprints.get(self.wiring)
 
 
@@ -420,7 +457,8 @@ class Cache:
             return [
                 (None if lite is None else CachedTarget(
                     lite, chain, self._model_loader(key, lite[7], spec, lite[0], analysis, kinds),
-                    entry["fingerprints"], key), list(findings))
+                    entry["fingerprints"], key, entry.setdefault("wirings", {})),
+                 list(findings))
                 for lite, findings in entry["results"]
             ]
         self.misses += 1
@@ -481,6 +519,8 @@ class Cache:
             if entry is None or fp is None:
                 continue
             wiring = getattr(target, "wiring", None) or overlay_digest(target)
+            if isinstance(target, CachedTarget) and target.remember_wiring():
+                self.changed.add(key[:SHARD])
             if entry["fingerprints"].get(wiring) != fp:
                 known = entry["fingerprints"]
                 while len(known) >= 4:  # a DAG is wired a few ways at most; drop the oldest

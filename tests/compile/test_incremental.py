@@ -290,6 +290,34 @@ def test_a_spec_edited_while_compiling_is_refused(project: Path,
     assert _files(project / "generated_dags") == before
 
 
+def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets, outlets and schedule code are kept per plan and per set of links; a link
+    moved to another path changes the wiring of its producer and consumer, as cold does."""
+    from compiler.cache import CachedTarget
+
+    api.compile_project(project)
+    api.compile_project(project)  # the second compile records the wiring of cached plans
+    analysis = analyse(load_project(project))
+    linked = [t for t in analysis.targets if t.assets_in or t.outlets]
+    assert linked, "the example project has DAGs linked by artifacts"
+    assert all(isinstance(t, CachedTarget) and t._wired is not None  # noqa: SLF001
+               for t in analysis.targets)
+    consumer = next(t for t in linked if t.assets_in)
+    dep = next(iter(consumer.assets_in))
+    folder, name = dep.rsplit("/", 1)
+    spec = project / consumer.sources[0].doc.file
+    spec.write_text(spec.read_text().replace(dep, f"{folder}/moved-{name}"))
+    producer = next(t for t in analysis.targets if any(a.path == dep for a in t.produces))
+    for source in producer.sources:  # the promoted path may be written as a pattern
+        path = project / source.doc.file
+        path.write_text(path.read_text().replace(f"/{name}\"", f"/moved-{name}\""))
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "a link moved")
+    again = analyse(load_project(project))
+    assert {t.name: sorted(t.assets_in) for t in again.targets} != {
+        t.name: sorted(t.assets_in) for t in analysis.targets}
+
+
 def test_a_damaged_or_deleted_cache_is_a_miss(project: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
