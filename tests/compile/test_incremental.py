@@ -318,44 +318,53 @@ def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
         t.name: sorted(t.assets_in) for t in analysis.targets}
 
 
-def test_a_damaged_or_deleted_cache_is_a_miss(project: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_models_or_a_deleted_cache_are_misses(project: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
     cache = project / ".dagspec" / "cache"
     models = sorted(cache.glob("models/*/*.pickle"))
     models[0].write_bytes(b"not a pickle")
     models[1].write_bytes(models[1].read_bytes()[:20])
     (cache / "outputs.pickle").write_bytes(b"")
+    (cache / "states.pickle").write_bytes(b"\x80")
     spec = project / "specs" / ABSTRACT
     spec.write_text(spec.read_text().replace("description: ", "description: x ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged models")
 
-    for shard in (cache / "index").glob("*.pickle"):
-        shard.write_bytes(b"\x80\x05garbage")
-    (cache / "project.pickle").write_bytes(b"\x80")
-    spec.write_text(spec.read_text().replace("description: x ", "description: y ", 1))
-    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged index")
-
     shutil.rmtree(project / ".dagspec")
-    spec.write_text(spec.read_text().replace("description: y ", "description: ", 1))
+    spec.write_text(spec.read_text().replace("description: x ", "description: ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "deleted cache")
 
 
-def test_a_pickle_that_would_run_code_is_refused(project: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+class _RunsCode:
+    """A pickle that would run a command when loaded, if the cache let it."""
+
+    marker: Path
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("content", ["garbage", "code"])
+def test_an_index_that_cannot_be_trusted_is_a_miss(project: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   content: str) -> None:
+    """Damaged index shards and project entry, or ones holding a pickle that would run code:
+    either is a miss (nothing runs), and the compile equals a cold one."""
     import pickle
 
     api.compile_project(project)
     marker = tmp_path / "ran"
-
-    class Evil:
-        def __reduce__(self) -> tuple:
-            return (os.system, (f"touch {marker}",))
-
-    for shard in (project / ".dagspec" / "cache" / "index").glob("*.pickle"):
-        shard.write_bytes(pickle.dumps(Evil()))
-    (project / ".dagspec" / "cache" / "project.pickle").write_bytes(pickle.dumps(Evil()))
-    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "evil index")
+    _RunsCode.marker = marker
+    bad = b"\x80\x05garbage" if content == "garbage" else pickle.dumps(_RunsCode())
+    cache = project / ".dagspec" / "cache"
+    for shard in (cache / "index").glob("*.pickle"):
+        shard.write_bytes(bad)
+    (cache / "project.pickle").write_bytes(bad)
+    (cache / "states.pickle").write_bytes(bad)
+    spec = project / "specs" / ABSTRACT
+    spec.write_text(spec.read_text().replace("description: ", "description: y ", 1))
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, f"{content} index")
     assert not marker.exists()
 
 
@@ -374,3 +383,17 @@ def test_concurrent_writers_leave_a_usable_cache(project: Path, tmp_path: Path,
     analysis = analyse(load_project(project))
     assert analysis.cache.misses == 0
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "after concurrent lints")
+
+
+def test_an_up_to_date_compile_imports_neither_jsonschema_nor_jinja(project: Path) -> None:
+    """Both cost a tenth of a second to import; an unchanged project needs neither."""
+    api.compile_project(project)
+    api.compile_project(project)
+    code = ("import sys; from pathlib import Path; from compiler import api; "
+            f"r = api.compile_project(Path({str(project)!r}), check=True); "
+            "assert r.ok and not r.plan.changed, r.findings; "
+            "print(sorted(m for m in ('jsonschema', 'jinja2', 'referencing') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
