@@ -62,16 +62,17 @@ def source_digest(target: Target) -> str:
     return digest.hexdigest()
 
 
-def render_file(target: Target) -> str:
+def render_file(target: Target, known: str | None = None) -> str:
     """Header + body. The fingerprint line also carries the body's hash, so a hand edit of a
-    generated file is noticed without rendering it again."""
+    generated file is noticed without rendering it again. `known`: the target's fingerprint,
+    when the caller has just computed it."""
     body = render(target.template, target.model)
     sources = ", ".join(json.dumps(spec.doc.file) for spec in target.sources)
     return (
         f"{MARK} from {sources}.\n"
         "# Do not edit: change the spec and run `make compile-dags` (regenerate, don't edit).\n"
         f"# spec-sha256: {source_digest(target)}\n"
-        f"{_FINGERPRINT}{fingerprint(target)} {_sha256(body)}\n"
+        f"{_FINGERPRINT}{known or fingerprint(target)} {_sha256(body)}\n"
     ) + body
 
 
@@ -118,7 +119,7 @@ def plan(targets: list[Target], out: Path, *, prune: bool = True,
             result.unchanged.append(name)
             continue
         try:
-            result.files[name] = render_file(target)
+            result.files[name] = render_file(target, result.fingerprints[name])
         except UnsafeValue as exc:
             exc.file = target.sources[0].doc.file  # type: ignore[attr-defined]
             raise
