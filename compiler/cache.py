@@ -382,9 +382,13 @@ class Cache:
             state = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
             known = stats.get(text)
             raw: bytes | None = None
-            if known is not None and known[:4] == state:
+            trusted = known is not None and known[:4] == state
+            if trusted:
                 digest = known[4]
-            else:
+                key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
+                entry = self.files.get(key)
+                trusted = entry is not None and not entry[5]  # its text is needed: read it
+            if not trusted:
                 try:
                     raw = path.read_bytes()
                 except OSError:
@@ -397,9 +401,9 @@ class Cache:
                 elif known is not None:
                     del stats[text]
                     self.stats_dirty = True
+                key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
+                entry = self.files.get(key)
             self.seen_paths.add(text)
-            key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
-            entry = self.files.get(key)
             if entry is None:
                 missing.append(i)
                 if raw is not None:
