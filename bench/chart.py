@@ -27,7 +27,7 @@ def main() -> int:
         bars = left.bar(xs, ys, width, label=label)
         left.bar_label(bars, fmt="%.2f s", fontsize=8)
     left.set_xticks(range(len(sizes)), [f"N = {n} DAGs" for n in sizes])
-    left.set_ylabel("DagBag parse, median seconds")
+    left.set_ylabel("DagBag parse, median CPU seconds")
     left.set_title("Airflow 3.3 DagBag parse (fresh process each)")
     left.legend(fontsize=8)
     compile_rows = data["compile"]

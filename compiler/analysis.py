@@ -44,7 +44,7 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
     for spec, findings, name, source in loaded:
         result.add(findings)
         if source is not None:
-            result.texts[source[0]] = source[1]
+            result.texts[source[0]] = source[1]  # the cache gives "" to a file without ignores
         if spec is None:
             result.broken.add(name)
             if source is not None:
@@ -55,19 +55,30 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
             unchecked.add(spec.doc.file)
             continue
         result.specs[spec.name] = spec
-    for kind in KINDS.values():
-        kind.check_project(result)
-    for spec in result.specs.values():
-        planned = store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(spec, result)
-        for target, findings in planned:
-            result.add(findings)
-            if target is not None:
-                result.targets.append(target)
-    wire(result)
+    try:
+        for kind in KINDS.values():
+            kind.check_project(result)
+        for spec in result.specs.values():
+            planned = store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(
+                spec, result)
+            for target, findings in planned:
+                result.add(findings)
+                if target is not None:
+                    result.targets.append(target)
+        wire(result)
+    except cache.SourceChanged as exc:  # a file the cache vouched for was edited meanwhile
+        result.targets = []
+        result.add([changed_meanwhile(exc.file)])
     result.findings = sorted(_merged(ignores.apply(result.findings, result.texts, unchecked)))
     if store and save:
         store.save()
     return result
+
+
+def changed_meanwhile(file: str) -> Finding:
+    """DS009: the output would not match the spec as it is now."""
+    return Finding(file, 1, 1, "DS009", "the spec changed while it was being compiled",
+                   suggestion="run the compile again")
 
 
 def _duplicate_name(first: Spec, again: Spec) -> list[Finding]:

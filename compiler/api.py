@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import cache, gcpause, stamp
-from compiler.analysis import analyse
+from compiler.analysis import analyse, changed_meanwhile
 from compiler.cache import load_project
 from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
@@ -113,15 +113,23 @@ def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
     except UnsafeValue as exc:
         result.findings.append(_unsafe(exc))
         return
+    except cache.SourceChanged as exc:
+        result.findings.append(changed_meanwhile(exc.file))
+        return
     if check:
         return
     if result.plan.changed:
-        _refuse_changed_sources(result)
+        try:
+            _refuse_changed_sources(result)
+        except cache.SourceChanged as exc:
+            result.findings.append(changed_meanwhile(exc.file))
         if not result.ok:
             return
+        had_folder = target_dir.is_dir()
         write(result.plan)
-        if store is not None:
-            store.written(target_dir, result.plan.fingerprints)
+        if store is not None:  # a compile into an existing folder changed only what it names
+            store.written(target_dir, result.plan.fingerprints,
+                          [*result.plan.files, *result.plan.removed] if had_folder else None)
 
 
 def select(analysis: Analysis, name: str) -> list[Target]:
@@ -171,6 +179,8 @@ def render_spec(root: Path, spec_file: Path) -> tuple[str | None, list[Finding]]
                 return render_file(target), analysis.findings
             except UnsafeValue as exc:
                 return None, [*analysis.findings, _unsafe(exc, target)]
+            except cache.SourceChanged as exc:
+                return None, [*analysis.findings, changed_meanwhile(exc.file)]
     return None, analysis.findings
 
 
@@ -188,7 +198,11 @@ def _finish(target: Target, project_root: str) -> None:
     from compiler.docs import constant, dag_doc
 
     target.model["project_root"] = project_root
-    target.model["doc_md"] = constant(dag_doc(target))
+    defer = getattr(target.model, "defer", None)  # a cached model: made when rendered
+    if defer is not None:
+        defer("doc_md", lambda: constant(dag_doc(target)))
+    else:
+        target.model["doc_md"] = constant(dag_doc(target))
 
 
 def _relative(root: Path, out: Path) -> str:
@@ -206,16 +220,7 @@ def _refuse_changed_sources(result: CompileResult) -> None:
             continue  # an unchanged file still matches the sources it was made from
         current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]
         if [s.doc.raw for s in target.sources] != current:
-            result.findings.append(
-                Finding(
-                    target.sources[0].doc.file,
-                    1,
-                    1,
-                    "DS009",
-                    "the spec changed while it was being compiled",
-                    suggestion="run the compile again",
-                )
-            )
+            result.findings.append(changed_meanwhile(target.sources[0].doc.file))
 
 
 def _read(path: Path) -> bytes | None:

@@ -42,7 +42,9 @@ def wire(analysis: Analysis) -> None:
             _resolve(analysis, target, dep, producers.get(dep.path), edges)
     _report_cycles(analysis, edges)
     for target in analysis.targets:
-        _attach_assets(target)
+        reuse = getattr(target, "reuse_wiring", None)  # see compiler.cache.CachedTarget
+        if reuse is None or not reuse():
+            _attach_assets(target)
 
 
 def _resolve(analysis: Analysis, target: Target, dep: Artifact,

@@ -24,7 +24,8 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterator, MutableMapping
+import time
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,14 @@ from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.output import existing_fingerprint
 from compiler.project import CONFIG_NAME, Project
 
-VERSION = "1"
+VERSION = "2"
+RACY_SECONDS = 2.0  # a file state this young may still change within the same clock tick
 SHARD = 2  # hex digits of a key that name its index shard: 256 shards, one edit rewrites one
 FOLDER = Path(".dagspec") / "cache"
 #: model keys that stages after planning write (artifact wiring, the project root)
 POST_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code", "project_root")
 _SMALL_KEYS = (*POST_KEYS, "schedule")  # what wiring reads without the whole model
+_WIRED_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code")  # what wiring writes
 _ALLOWED = {
     ("compiler.findings", "Finding"),
     ("compiler.findings", "Severity"),
@@ -96,14 +99,37 @@ def _sha(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+class SourceChanged(Exception):
+    """A spec file whose bytes are no longer those the cache knew it by: it changed while the
+    compile ran (see `_LazyDocument.raw`)."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(file)
+        self.file = file
+
+
 class _LazyDocument(Document):
-    """A document whose data and source map are parsed from its bytes only when asked for."""
+    """A document whose data and source map are parsed from its bytes only when asked for; the
+    bytes themselves are read only when asked for when the file's state vouched for them."""
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, file: str, raw: bytes) -> None:  # noqa: D107 - no dataclass init
-        self.file, self.raw, self._doc = file, raw, None
+    def __init__(self, file: str, raw: bytes | None, path: str = "",  # noqa: D107
+                 digest: str = "") -> None:
+        self.file, self._raw, self._doc, self._path, self._digest = file, raw, None, path, digest
+
+    @property
+    def raw(self) -> bytes:  # type: ignore[override]
+        if self._raw is None:
+            try:
+                raw = Path(self._path).read_bytes()
+            except OSError:
+                raise SourceChanged(self.file) from None
+            if hashlib.sha256(raw).hexdigest() != self._digest:
+                raise SourceChanged(self.file)
+            self._raw = raw
+        return self._raw
 
     def _load(self) -> Document:
         if self._doc is None:
@@ -157,9 +183,16 @@ class _LazyModel(MutableMapping):
     def __init__(self, small: dict[str, Any], load: Callable[[], dict[str, Any]]) -> None:
         self._small, self._load, self._over = small, load, {}
         self._base: dict[str, Any] | None = None
+        self._deferred: dict[str, Callable[[], Any]] = {}
 
     def overlay_only(self) -> bool:
         return self._base is None and set(self._over) <= set(POST_KEYS)
+
+    def defer(self, key: str, make: Callable[[], Any]) -> None:
+        """Set `key` to what `make` returns, made only when the key is read. For values that
+        follow from the plan alone (a DAG's doc_md): an unchanged DAG never needs them."""
+        self._over.pop(key, None)
+        self._deferred[key] = make
 
     def _full(self) -> dict[str, Any]:
         if self._base is None:
@@ -167,6 +200,8 @@ class _LazyModel(MutableMapping):
         return self._base
 
     def __getitem__(self, key: str) -> Any:
+        if key in self._deferred:
+            self._over[key] = self._deferred.pop(key)()
         if key in self._over:
             return self._over[key]
         if self._base is None and key in _SMALL_KEYS:
@@ -176,14 +211,19 @@ class _LazyModel(MutableMapping):
         return self._full()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._deferred.pop(key, None)
         self._over[key] = value
 
     def __delitem__(self, key: str) -> None:
+        for name in list(self._deferred):
+            self[name]  # noqa: B018 - made now, so the merged model holds it
         merged = self._merged()
         del merged[key]
         self._base, self._over = merged, {}
 
     def _merged(self) -> dict[str, Any]:
+        for name in list(self._deferred):
+            self[name]  # noqa: B018 - iterating the model means every value is wanted
         return {**self._full(), **self._over}
 
     def __iter__(self) -> Iterator[str]:
@@ -200,7 +240,9 @@ class CachedTarget(Target):
     __hash__ = object.__hash__
 
     def __init__(self, lite: tuple, chain: list[Spec], load: Callable[[], tuple],
-                 fingerprints: dict[str, str], key: str) -> None:
+                 fingerprints: dict[str, str], key: str,
+                 wirings: dict[str, tuple] | None = None) -> None:
+        wirings = {} if wirings is None else wirings
         name, template, sources, order, produces, consumes, small = lite[:7]
         self.name, self.template, self.order = name, template, order
         self.sources = [chain[i] for i in sources]
@@ -210,6 +252,9 @@ class CachedTarget(Target):
         self._load, self._rest = load, None
         self._model = _LazyModel(small, lambda: self._loaded()[0])
         self._fingerprints, self.cache_key = fingerprints, key
+        self._wirings: dict[str, tuple] = wirings
+        self._inputs: str | None = None  # what wiring fed `_attach_assets`, as a key
+        self._wired: tuple | None = None  # (project root, overlay digest) of a reused wiring
         self.wiring: str | None = None
 
     def _loaded(self) -> tuple:
@@ -229,12 +274,43 @@ class CachedTarget(Target):
     def edges(self) -> list[tuple[str, str]]:  # type: ignore[override]
         return self._loaded()[2]
 
+    def reuse_wiring(self) -> bool:
+        """Put the Assets, outlets and schedule code that `artifacts._attach_assets` made for
+        this plan from the same links into the model, if known (they follow from the plan and
+        the links alone)."""
+        self._inputs = json.dumps([sorted(self.assets_in), sorted(
+            (task, sorted(paths)) for task, paths in self.outlets.items())]) if (
+            self.assets_in or self.outlets) else ""  # most DAGs: no links across specs
+        known = self._wirings.get(self._inputs)
+        if known is None:
+            return False
+        values, root, digest = known
+        for name, value in values.items():
+            self._model[name] = value
+        self._wired = (root, digest)
+        return True
+
+    def remember_wiring(self) -> bool:
+        """Record what wiring put into the model, for `reuse_wiring`; True if it was new."""
+        if self._inputs is None or self._wired is not None:
+            return False
+        over = self._model._over  # noqa: SLF001 - the values wiring wrote, nothing else
+        values = {k: over[k] for k in _WIRED_KEYS if k in over}
+        root = self._model.get("project_root")
+        while len(self._wirings) >= 4:  # a DAG is wired a few ways at most; drop the oldest
+            self._wirings.pop(next(iter(self._wirings)))
+        self._wirings[self._inputs] = (values, root, self.wiring or overlay_digest(self))
+        return True
+
     def known_fingerprint(self) -> str | None:
         """The output fingerprint recorded for this plan wired this way, if the model has not
         been needed (and so cannot have been changed) since."""
         if not self._model.overlay_only():
             return None
-        self.wiring = overlay_digest(self)
+        if self._wired is not None and self._model.get("project_root") == self._wired[0]:
+            self.wiring = self._wired[1]
+        else:
+            self.wiring = overlay_digest(self)
         return self._fingerprints.get(self.wiring)
 
 
@@ -267,6 +343,12 @@ class Cache:
         self.changed: set[str] = set()  # shards (key prefixes) with new or changed entries
         self.models: dict[str, list[tuple]] = {}  # plan key → models to store
         self.root = str(project.root) + os.sep
+        stats = _read(self.folder / "states.pickle")
+        self.stats: dict[str, tuple] = (
+            stats[1] if isinstance(stats, tuple) and len(stats) == 2 and stats[0] == self.tool
+            and isinstance(stats[1], dict) else {})
+        self.stats_dirty = False
+        self.seen_paths: set[str] = set()
         outputs = _read(self.folder / "outputs.pickle")
         self.outputs: dict[str, tuple] = outputs if isinstance(outputs, dict) else {}
         self.outputs_dirty = False
@@ -276,29 +358,59 @@ class Cache:
 
     def load(self, project: Project, files: list[Path], kinds: list[str],
              load_all: LoadAll) -> list[Loaded]:
-        """Like `load_all`, from the cache where a file's bytes are known."""
+        """Like `load_all`, from the cache where a file's bytes are known.
+
+        A file is read and hashed only when its state (inode, size, modification and change
+        time) differs from the one recorded with its digest. The change time moves on every
+        write, even one that keeps the size and puts the modification time back; a state is
+        recorded only once its change time is `RACY_SECONDS` old, so a write within the same
+        clock tick as the recorded read cannot hide either (git's "racy clean" rule)."""
         out: list[Loaded | None] = [None] * len(files)
         missing: list[int] = []
         keys: dict[int, tuple[str, bytes, str]] = {}
         prefix, sha256 = _sha(self.tool, *kinds), hashlib.sha256
+        stats, settled = self.stats, time.time_ns() - int(RACY_SECONDS * 1e9)
         for i, path in enumerate(files):
             text = str(path)
             display = text[len(self.root):] if text.startswith(self.root) else project.display(
                 path)
             try:
-                raw = path.read_bytes()
+                info = os.stat(text)
             except OSError:
                 missing.append(i)
                 continue
-            digest = sha256(raw).hexdigest()
-            key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
-            entry = self.files.get(key)
+            state = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            known = stats.get(text)
+            raw: bytes | None = None
+            trusted = known is not None and known[:4] == state
+            if trusted:
+                digest = known[4]
+                key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
+                entry = self.files.get(key)
+                trusted = entry is not None and not entry[5]  # its text is needed: read it
+            if not trusted:
+                try:
+                    raw = path.read_bytes()
+                except OSError:
+                    missing.append(i)
+                    continue
+                digest = sha256(raw).hexdigest()
+                if info.st_ctime_ns < settled:
+                    stats[text] = (*state, digest)
+                    self.stats_dirty = True
+                elif known is not None:
+                    del stats[text]
+                    self.stats_dirty = True
+                key = sha256(f"{prefix}\0{display}\0{digest}".encode()).hexdigest()
+                entry = self.files.get(key)
+            self.seen_paths.add(text)
             if entry is None:
                 missing.append(i)
-                keys[i] = (key, raw, digest)
+                if raw is not None:
+                    keys[i] = (key, raw, digest)
                 continue
             self.used_files.add(key)
-            out[i] = self._loaded(entry, display, raw, digest)
+            out[i] = self._loaded(entry, display, text, raw, digest)
         self.hits += len(files) - len(missing)
         self.misses += len(missing)
         for i, loaded in zip(missing, load_all(project, [files[i] for i in missing], kinds),
@@ -308,23 +420,26 @@ class Cache:
                 self._remember_file(keys[i], loaded)
         return out  # type: ignore[return-value]
 
-    def _loaded(self, entry: tuple, display: str, raw: bytes, digest: str) -> Loaded:
-        name, kind, findings, has_source, extends = entry
-        source = (display, raw.decode("utf-8")) if has_source else None
+    def _loaded(self, entry: tuple, display: str, path: str, raw: bytes | None,
+                digest: str) -> Loaded:
+        name, kind, findings, has_source, extends, ignores = entry
+        doc = _LazyDocument(display, raw, path, digest)
+        # the text serves only the inline ignores: read it for files that have any
+        source = (display, doc.raw.decode("utf-8") if ignores else "") if has_source else None
         if kind is None:
             return None, list(findings), name, source
-        return CachedSpec(_LazyDocument(display, raw), kind, name, extends, digest), [], name, \
-            source
+        return CachedSpec(doc, kind, name, extends, digest), [], name, source
 
     def _remember_file(self, key: tuple[str, bytes, str], loaded: Loaded) -> None:
         spec, findings, name, source = loaded
         file_key, raw, _ = key
         if source is None or source[1].encode("utf-8") != raw:
             return  # unreadable, or changed since it was hashed: nothing to reuse
+        ignores = "ignore[" in source[1]  # as compiler.ignores looks for them
         if spec is None:
-            entry = (name, None, tuple(findings), True, (False, None))
+            entry = (name, None, tuple(findings), True, (False, None), ignores)
         else:
-            entry = (name, spec.kind, (), True, _extends(spec))
+            entry = (name, spec.kind, (), True, _extends(spec), ignores)
         self.files[file_key] = entry
         self.used_files.add(file_key)
         self.changed.add(file_key[:SHARD])
@@ -346,7 +461,8 @@ class Cache:
             return [
                 (None if lite is None else CachedTarget(
                     lite, chain, self._model_loader(key, lite[7], spec, lite[0], analysis, kinds),
-                    entry["fingerprints"], key), list(findings))
+                    entry["fingerprints"], key, entry.setdefault("wirings", {})),
+                 list(findings))
                 for lite, findings in entry["results"]
             ]
         self.misses += 1
@@ -407,6 +523,8 @@ class Cache:
             if entry is None or fp is None:
                 continue
             wiring = getattr(target, "wiring", None) or overlay_digest(target)
+            if isinstance(target, CachedTarget) and target.remember_wiring():
+                self.changed.add(key[:SHARD])
             if entry["fingerprints"].get(wiring) != fp:
                 known = entry["fingerprints"]
                 while len(known) >= 4:  # a DAG is wired a few ways at most; drop the oldest
@@ -433,10 +551,18 @@ class Cache:
             self.outputs_dirty = True
         return found
 
-    def written(self, out: Path, fingerprints: dict[str, str]) -> None:
-        """After a write: the state of every DAG file now in `out` (and none of those gone)."""
+    def written(self, out: Path, fingerprints: dict[str, str],
+                names: Iterable[str] | None = None) -> None:
+        """After a write: the state of every DAG file now in `out` (and none of those gone);
+        with `names`, only those files were written or removed."""
         folder = str(out) + os.sep
-        self.outputs = {k: v for k, v in self.outputs.items() if not k.startswith(folder)}
+        if names is None:
+            self.outputs = {k: v for k, v in self.outputs.items() if not k.startswith(folder)}
+        else:
+            names = list(names)
+            for name in names:
+                self.outputs.pop(str(out / name), None)
+            fingerprints = {n: fingerprints[n] for n in names if n in fingerprints}
         for name, fp in fingerprints.items():
             path = out / name
             try:
@@ -478,6 +604,14 @@ class Cache:
             if self.outputs_dirty:
                 _write(self.folder / "outputs.pickle", self.outputs)
                 self.outputs_dirty = False
+            gone = self.stats.keys() - self.seen_paths
+            if gone and self.seen_paths:  # files deleted or renamed since: forget them
+                for path in gone:
+                    del self.stats[path]
+                self.stats_dirty = True
+            if self.stats_dirty:
+                _write(self.folder / "states.pickle", (self.tool, self.stats))
+                self.stats_dirty = False
         except OSError:
             pass  # the cache only saves time; without it the next compile is a cold one
 

@@ -3,6 +3,8 @@
 The new set of files is assembled in a sibling folder (unchanged files hard-linked, changed ones
 rendered), then swapped with the old folder in one atomic `renameat2(RENAME_EXCHANGE)`. A reader,
 a crash or a failed compile therefore sees the old complete set or the new one, never a mix.
+When only one file changes (the edit of one spec), that file alone is renamed into place, which
+is just as atomic and does not link thousands of unchanged files again.
 """
 
 from __future__ import annotations
@@ -60,16 +62,17 @@ def source_digest(target: Target) -> str:
     return digest.hexdigest()
 
 
-def render_file(target: Target) -> str:
+def render_file(target: Target, known: str | None = None) -> str:
     """Header + body. The fingerprint line also carries the body's hash, so a hand edit of a
-    generated file is noticed without rendering it again."""
+    generated file is noticed without rendering it again. `known`: the target's fingerprint,
+    when the caller has just computed it."""
     body = render(target.template, target.model)
     sources = ", ".join(json.dumps(spec.doc.file) for spec in target.sources)
     return (
         f"{MARK} from {sources}.\n"
         "# Do not edit: change the spec and run `make compile-dags` (regenerate, don't edit).\n"
         f"# spec-sha256: {source_digest(target)}\n"
-        f"{_FINGERPRINT}{fingerprint(target)} {_sha256(body)}\n"
+        f"{_FINGERPRINT}{known or fingerprint(target)} {_sha256(body)}\n"
     ) + body
 
 
@@ -116,7 +119,7 @@ def plan(targets: list[Target], out: Path, *, prune: bool = True,
             result.unchanged.append(name)
             continue
         try:
-            result.files[name] = render_file(target)
+            result.files[name] = render_file(target, result.fingerprints[name])
         except UnsafeValue as exc:
             exc.file = target.sources[0].doc.file  # type: ignore[attr-defined]
             raise
@@ -133,6 +136,9 @@ def write(result: Plan) -> None:
     if out.parent.is_dir():
         remove_dead_staging(out)
     if not result.changed:
+        return
+    if out.is_dir() and len(result.files) + len(result.removed) == 1:
+        _write_one(result)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.new-{os.getpid()}"
@@ -152,15 +158,40 @@ def write(result: Plan) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_one(result: Plan) -> None:
+    """One file changed, added or removed: a rename (or unlink) in place is as atomic as the
+    folder swap, without linking every other file into a new folder. The new text is written
+    and synced beside the folder first, so a failure leaves the old file as it was."""
+    out = result.out
+    if result.removed:
+        (out / result.removed[0]).unlink(missing_ok=True)
+        _fsync(out, [])
+        return
+    (name, text), = result.files.items()
+    staging = out.parent / f".{out.name}.new-{os.getpid()}-{name}"
+    try:
+        with staging.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, out / name)
+    finally:
+        staging.unlink(missing_ok=True)
+    _fsync(out, [])
+
+
 def remove_dead_staging(out: Path) -> list[Path]:
     """Remove the staging (and swapped-out) folders of compiles that were killed: their
     process is gone. A compile still running elsewhere keeps its own."""
     removed = []
     for pattern in (f".{out.name}.new-*", f".{out.name}.old-*"):
         for folder in out.parent.glob(pattern):
-            pid = folder.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _alive(int(pid)) and folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
+            pid = folder.name[len(pattern) - 1:].split("-", 1)[0]  # folder PID, file PID-name
+            if pid.isdigit() and not _alive(int(pid)):
+                if folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                else:  # the new text of a single file (`_write_one`)
+                    folder.unlink(missing_ok=True)
                 removed.append(folder)
     return removed
 

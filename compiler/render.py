@@ -11,12 +11,12 @@ import keyword
 import math
 import re
 from functools import cache
-from typing import Any
-
-from jinja2 import FileSystemLoader, StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from compiler.resources import resource_dir
+
+if TYPE_CHECKING:  # Jinja is imported when a file is rendered, not on an up-to-date compile
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 TEMPLATE_DIR = resource_dir("templates")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,6 +86,9 @@ def _only_code(value: Any) -> Code:
 
 @cache
 def environment() -> ImmutableSandboxedEnvironment:
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     env = ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         undefined=StrictUndefined,

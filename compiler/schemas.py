@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
 
 from compiler.resources import resource_dir
 from compiler.schedules import cron_problem
+
+if TYPE_CHECKING:  # jsonschema is imported when a spec needs located findings, not before
+    from jsonschema import Draft202012Validator, FormatChecker
+    from referencing import Registry
 
 SCHEMA_DIR = resource_dir("schemas")
 
@@ -32,6 +32,9 @@ def schema_text(file: str) -> str:
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources = [
         (file, Resource.from_contents(json.loads(schema_text(file)), DRAFT202012))
         for file in [*SHARED_FILES, *KIND_FILES.values()]
@@ -39,11 +42,6 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
-#: dagspec's own formats only: `airflow-cron` is a schedule Airflow's timetables accept.
-FORMATS = FormatChecker(formats=())
-
-
-@FORMATS.checks("airflow-cron", raises=ValueError)
 def _airflow_cron(value: object) -> bool:
     problem = cron_problem(value) if isinstance(value, str) else None
     if problem:
@@ -52,10 +50,22 @@ def _airflow_cron(value: object) -> bool:
 
 
 @cache
+def formats() -> FormatChecker:
+    """dagspec's own formats only: `airflow-cron` is a schedule Airflow's timetables accept."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("airflow-cron", raises=ValueError)(_airflow_cron)
+    return checker
+
+
+@cache
 def validator(kind: str) -> Draft202012Validator:
     """A validator over the schema with its `$ref`s inlined: no reference lookups per node."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(_inlined(KIND_FILES[kind]), registry=_registry(),
-                                format_checker=FORMATS)
+                                format_checker=formats())
 
 
 @cache
@@ -70,7 +80,7 @@ def fast_validator(kind: str) -> Any | None:
     def cron(value: str) -> bool:
         return cron_problem(value) is None
 
-    # the same formats as `FORMATS`: only dagspec's own (a format it does not know passes)
+    # the same formats as `formats()`: only dagspec's own (a format it does not know passes)
     return jsonschema_rs.validator_for(_inlined(KIND_FILES[kind]), validate_formats=True,
                                        formats={"airflow-cron": cron},
                                        ignore_unknown_formats=True)

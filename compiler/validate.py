@@ -6,14 +6,14 @@ import difflib
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
-
-from jsonschema import ValidationError
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from compiler.findings import Finding, format_path
 from compiler.loader import Document
 from compiler.schemas import fast_validator, validator
+
+if TYPE_CHECKING:  # jsonschema is imported only for a spec that needs located findings
+    from jsonschema import ValidationError
 
 API_VERSION = "dagspec/v1"
 _JSON_TYPES = {
@@ -138,6 +138,8 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         )
         return
     if keyword in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         yield from _translate(doc, best_match(error.context))
     elif keyword == "additionalProperties" and isinstance(error.instance, dict):
         known = list(schema.get("properties", {}))

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import best_match
-
 from compiler.findings import Finding, Severity
 from compiler.model import Analysis, Spec
 from compiler.render import Code, literal
@@ -80,8 +77,11 @@ def param_findings(spec: Spec, declared: dict[str, dict[str, Any]],
                    scheduled: bool) -> list[Finding]:
     """Airflow refuses to import a scheduled DAG whose params do not all resolve: a scheduled
     run has no one to fill in the form, so every default must satisfy its own schema."""
-    if not scheduled:
+    if not scheduled or not declared:
         return []
+    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema.exceptions import best_match
+
     findings = []
     for name, options in declared.items():
         schema = {k: v for k, v in options.items() if k not in ("default", "description")}

@@ -209,9 +209,12 @@ def test_the_next_compile_removes_staging_folders_of_killed_compiles(project: Pa
     leftover = project / f".out.new-{dead.pid}"
     leftover.mkdir()
     (leftover / "alpha.py").write_text("# half-written\n")
+    single = project / f".out.new-{dead.pid}-alpha.py"  # the one file of an edit-one compile
+    single.write_text("# half-written\n")
     (project / "valid" / "gamma.yaml").write_text(ENTITY.format(name="gamma", schedule="null"))
     assert main(["--project", str(project), "compile"]) == 0
-    assert not leftover.exists()
-    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index",
-                              f".generated_dags.new-{dead.pid}/x.py"], cwd=CASES.parents[1])
-    assert ignored.returncode == 0, ".gitignore does not cover compile staging folders"
+    assert not leftover.exists() and not single.exists()
+    for name in (f".generated_dags.new-{dead.pid}/x.py", f".generated_dags.new-{dead.pid}-x.py"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", name],
+                                 cwd=CASES.parents[1])
+        assert ignored.returncode == 0, f".gitignore does not cover {name}"

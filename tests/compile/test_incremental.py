@@ -237,44 +237,136 @@ def test_only_the_changed_spec_and_its_children_are_analysed_again(project: Path
     assert analysis.cache.misses == 4, (analysis.cache.misses, analysis.cache.hits)
 
 
-def test_a_damaged_or_deleted_cache_is_a_miss(project: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edit_that_keeps_size_and_modification_time_is_seen(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spec is read again only when its state (inode, size, mtime, ctime) changed; an edit
+    of the same length with the old mtime put back still moves the ctime, so it is compiled.
+    (RACY_SECONDS 0: the states of these just-written files are trusted at once.)"""
+    from compiler import cache
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    spec = project / "specs" / "orders-etl.yaml"
+    _ignore(project, random.Random(3))  # a file whose text the inline ignores need
+    api.compile_project(project)
+    analysis = analyse(load_project(project))
+    assert len(analysis.cache.stats) == len(_specs(project))  # every state recorded
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "states trusted")
+    text = spec.read_text()
+    old = spec.stat()
+    before = _files(project / "generated_dags")
+    at = text.index("description: ") + len("description: ")
+    spec.write_text(text[:at] + ("Z" if text[at] != "Z" else "Y") + text[at + 1:])  # same size
+    os.utime(spec, ns=(old.st_atime_ns, old.st_mtime_ns))
+    new = spec.stat()
+    assert (new.st_size, new.st_mtime_ns, new.st_ino) == (old.st_size, old.st_mtime_ns,
+                                                           old.st_ino)
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "same size and mtime")
+    assert _files(project / "generated_dags") != before
+
+
+def test_a_spec_edited_while_compiling_is_refused(project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parent the cache vouched for by its state, edited after the files were looked at
+    and before its bytes were needed (to plan an edited child): DS009, nothing written."""
+    from compiler import cache
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)  # trust the states at once
+    api.compile_project(project)
+    before = _files(project / "generated_dags")
+    children = [p for p in _specs(project) if "extends: " in p.read_text()]
+    child = children[0]
+    child.write_text(child.read_text().replace("description: ", "description: new ", 1))
+    parent = project / "specs" / ABSTRACT
+    load = cache.Cache.load
+
+    def load_then_edit(self: cache.Cache, *args: object, **kwargs: object) -> list:
+        loaded = load(self, *args, **kwargs)
+        parent.write_text(parent.read_text().replace("description: ", "description: x ", 1))
+        return loaded
+
+    monkeypatch.setattr(cache.Cache, "load", load_then_edit)
+    result = api.compile_project(project)
+    assert [(f.file, f.code) for f in result.findings if f.code == "DS009"] == [
+        (f"specs/{ABSTRACT}", "DS009")]
+    assert not result.ok
+    assert _files(project / "generated_dags") == before
+
+
+def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets, outlets and schedule code are kept per plan and per set of links; a link
+    moved to another path changes the wiring of its producer and consumer, as cold does."""
+    from compiler.cache import CachedTarget
+
+    api.compile_project(project)
+    api.compile_project(project)  # the second compile records the wiring of cached plans
+    analysis = analyse(load_project(project))
+    linked = [t for t in analysis.targets if t.assets_in or t.outlets]
+    assert linked, "the example project has DAGs linked by artifacts"
+    assert all(isinstance(t, CachedTarget) and t._wired is not None  # noqa: SLF001
+               for t in analysis.targets)
+    consumer = next(t for t in linked if t.assets_in)
+    dep = next(iter(consumer.assets_in))
+    folder, name = dep.rsplit("/", 1)
+    spec = project / consumer.sources[0].doc.file
+    spec.write_text(spec.read_text().replace(dep, f"{folder}/moved-{name}"))
+    producer = next(t for t in analysis.targets if any(a.path == dep for a in t.produces))
+    for source in producer.sources:  # the promoted path may be written as a pattern
+        path = project / source.doc.file
+        path.write_text(path.read_text().replace(f"/{name}\"", f"/moved-{name}\""))
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "a link moved")
+    again = analyse(load_project(project))
+    assert {t.name: sorted(t.assets_in) for t in again.targets} != {
+        t.name: sorted(t.assets_in) for t in analysis.targets}
+
+
+def test_damaged_models_or_a_deleted_cache_are_misses(project: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
     cache = project / ".dagspec" / "cache"
     models = sorted(cache.glob("models/*/*.pickle"))
     models[0].write_bytes(b"not a pickle")
     models[1].write_bytes(models[1].read_bytes()[:20])
     (cache / "outputs.pickle").write_bytes(b"")
+    (cache / "states.pickle").write_bytes(b"\x80")
     spec = project / "specs" / ABSTRACT
     spec.write_text(spec.read_text().replace("description: ", "description: x ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged models")
 
-    for shard in (cache / "index").glob("*.pickle"):
-        shard.write_bytes(b"\x80\x05garbage")
-    (cache / "project.pickle").write_bytes(b"\x80")
-    spec.write_text(spec.read_text().replace("description: x ", "description: y ", 1))
-    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "damaged index")
-
     shutil.rmtree(project / ".dagspec")
-    spec.write_text(spec.read_text().replace("description: y ", "description: ", 1))
+    spec.write_text(spec.read_text().replace("description: x ", "description: ", 1))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "deleted cache")
 
 
-def test_a_pickle_that_would_run_code_is_refused(project: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+class _RunsCode:
+    """A pickle that would run a command when loaded, if the cache let it."""
+
+    marker: Path
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("content", ["garbage", "code"])
+def test_an_index_that_cannot_be_trusted_is_a_miss(project: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   content: str) -> None:
+    """Damaged index shards and project entry, or ones holding a pickle that would run code:
+    either is a miss (nothing runs), and the compile equals a cold one."""
     import pickle
 
     api.compile_project(project)
     marker = tmp_path / "ran"
-
-    class Evil:
-        def __reduce__(self) -> tuple:
-            return (os.system, (f"touch {marker}",))
-
-    for shard in (project / ".dagspec" / "cache" / "index").glob("*.pickle"):
-        shard.write_bytes(pickle.dumps(Evil()))
-    (project / ".dagspec" / "cache" / "project.pickle").write_bytes(pickle.dumps(Evil()))
-    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "evil index")
+    _RunsCode.marker = marker
+    bad = b"\x80\x05garbage" if content == "garbage" else pickle.dumps(_RunsCode())
+    cache = project / ".dagspec" / "cache"
+    for shard in (cache / "index").glob("*.pickle"):
+        shard.write_bytes(bad)
+    (cache / "project.pickle").write_bytes(bad)
+    (cache / "states.pickle").write_bytes(bad)
+    spec = project / "specs" / ABSTRACT
+    spec.write_text(spec.read_text().replace("description: ", "description: y ", 1))
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, f"{content} index")
     assert not marker.exists()
 
 
@@ -293,3 +385,17 @@ def test_concurrent_writers_leave_a_usable_cache(project: Path, tmp_path: Path,
     analysis = analyse(load_project(project))
     assert analysis.cache.misses == 0
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "after concurrent lints")
+
+
+def test_an_up_to_date_compile_imports_neither_jsonschema_nor_jinja(project: Path) -> None:
+    """Both cost a tenth of a second to import; an unchanged project needs neither."""
+    api.compile_project(project)
+    api.compile_project(project)
+    code = ("import sys; from pathlib import Path; from compiler import api; "
+            f"r = api.compile_project(Path({str(project)!r}), check=True); "
+            "assert r.ok and not r.plan.changed, r.findings; "
+            "print(sorted(m for m in ('jsonschema', 'jinja2', 'referencing') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -49,6 +49,34 @@ def test_unchanged_specs_are_not_rendered_again(project: Path) -> None:
     assert "The very smallest" in (project / "out" / "alpha.py").read_text()
 
 
+def test_one_changed_file_is_renamed_into_place_and_a_failed_rename_changes_nothing(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edit of one spec replaces that file in the folder itself (no new folder), and a
+    failure on the way leaves every file as it was and no temporary file behind."""
+    api.compile_project(project)
+    out = project / "out"
+    folder = out.stat().st_ino
+    spec = project / "valid" / "alpha.yaml"
+    spec.write_text(spec.read_text().replace("The smallest", "The very smallest"))
+    before = _snapshot(out)
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("compiler.output.os.replace", refuse)
+        with pytest.raises(OSError):
+            api.compile_project(project)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in project.iterdir() if p.name.startswith(".out")) == []
+
+    result = api.compile_project(project)
+    assert result.ok and sorted(result.plan.files) == ["alpha.py"]
+    assert out.stat().st_ino == folder  # written in place, not swapped
+    assert "The very smallest" in (out / "alpha.py").read_text()
+    assert not api.compile_project(project, check=True).plan.changed
+
+
 def test_a_broken_spec_among_good_ones_changes_nothing(project: Path) -> None:
     api.compile_project(project)
     before = _snapshot(project / "out")
