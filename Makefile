@@ -42,6 +42,12 @@ stress: $(STAMP)
 	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/stress -q -s || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
+# The suites that race with the machine (tests/e2e, tests/slurm, tests/reduction) 5 times in a
+# row beside 2 CPU-bound processes (scripts/soak.sh; SOAK_RUNS, SOAK_LOAD, SOAK_TESTS, SOAK_WRAP).
+.PHONY: soak
+soak: $(STAMP)
+	scripts/soak.sh
+
 # The Celery stack suite alone (also part of `make test`): two worker hosts, shared and object
 # storage, a killed worker, the reduction pipeline's Slurm jobs from both workers.
 test-distributed: $(STAMP)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, Api, Stack, generated_dag_ids
-from .test_e2e_ui import page  # noqa: F401 - the headless Chromium fixture
+from .test_e2e_ui import page, sign_in  # noqa: F401 - page: the headless Chromium fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -59,10 +59,8 @@ def test_docs_panel_shows_the_phases_table_and_the_picture(
 
     assert isinstance(page, Page)
     page.set_viewport_size({"width": 1280, "height": 1400})
-    page.goto(f"{airflow_stack.url}/dags/{DAG_ID}")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(airflow_stack.password)
-    page.get_by_role("button", name="Sign in").click()
+    details = sign_in(page, airflow_stack, DAG_ID)  # the panel renders this response's doc_md
+    assert "| 1 | pull | model-pull | yes |" in details["doc_md"]
 
     page.get_by_role("button", name="Dag Docs").click()
     dialog = page.get_by_role("dialog")

@@ -10,8 +10,9 @@ import os
 import re
 import shutil
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,39 @@ def page(tmp_path: Path) -> Iterator[object]:
             browser.close()
 
 
+def _get(path: str) -> Callable[[Any], bool]:
+    """Matches the browser's GET of exactly this API path (decoded; any query string)."""
+    def matches(response: Any) -> bool:
+        if response.request.method != "GET":
+            return False
+        return urllib.parse.unquote(urllib.parse.urlsplit(response.url).path) == path
+
+    return matches
+
+
+def sign_in(page: Any, stack: Stack, dag_id: str) -> dict[str, Any]:
+    """Open the DAG's page, log in, and return the DAG details the page fetched.
+
+    Why wait for those responses: the trigger form (params) and the docs panel (doc_md) render
+    from GET /api/v2/dags/{id}/details, the trigger dialog's body from GET /api/v2/dags/{id}.
+    The page asks for both after the login, but shows its buttons before they answer; on a
+    busy machine a dialog opened in between is an empty form for as long as the api-server
+    takes. The UI caches both queries for five minutes, so once these responses are in, every
+    dialog renders from them at once.
+    """
+    page.goto(f"{stack.url}/dags/{dag_id}")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    with (
+        page.expect_response(_get(f"/api/v2/dags/{dag_id}/details")) as details,
+        page.expect_response(_get(f"/api/v2/dags/{dag_id}")) as dag,
+    ):
+        page.get_by_role("button", name="Sign in").click()
+    assert dag.value.status == 200, dag.value.text()
+    assert details.value.status == 200, details.value.text()
+    return details.value.json()
+
+
 def test_trigger_form_dry_run(
     page: object, airflow_stack: Stack, api: Api, parsed_dags: dict, tmp_path: Path
 ) -> None:
@@ -62,10 +96,8 @@ def test_trigger_form_dry_run(
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
-    page.goto(f"{airflow_stack.url}/dags/{DAG_ID}")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(airflow_stack.password)
-    page.get_by_role("button", name="Sign in").click()
+    details = sign_in(page, airflow_stack, DAG_ID)
+    assert {"target", "dry_run", "keep_workspace"} <= details["params"].keys()
 
     page.get_by_role("button", name="Trigger Dag").click()
     dialog = page.get_by_role("dialog")
@@ -113,7 +145,11 @@ def test_trigger_form_dry_run(
     final = api.wait_for_run(DAG_ID, run_id)
     assert final["state"] == "success", api.task_states(DAG_ID, run_id)
 
-    page.goto(f"{airflow_stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}")
+    # The run page draws its state badge from GET dagRuns/{run_id}: wait for that answer.
+    quoted = urllib.parse.quote(run_id, safe="")
+    with page.expect_response(_get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")) as shown:
+        page.goto(f"{airflow_stack.url}/dags/{DAG_ID}/runs/{quoted}")
+    assert shown.value.json()["state"] == "success"
     header = page.get_by_role("heading", name=run_id, exact=True).locator("xpath=..")
     expect(header.get_by_test_id("state-badge")).to_have_text("Success")
     run_png = tmp_path / "run-success.png"

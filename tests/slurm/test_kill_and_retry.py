@@ -7,6 +7,7 @@ cannot be staged inside `dag.test()`, but the Slurm side here is entirely real.
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 import uuid
@@ -54,8 +55,19 @@ def _start(op: SlurmSubmitOperator, ti: FakeTI) -> TaskDeferred:
     return deferred.value
 
 
-def _gone_from_squeue(job_id: str, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
+def _ending_bound_s() -> float:
+    """How long Slurm itself may take to end a cancelled job: the job gets SIGTERM, SIGKILL
+    KillWait seconds later, and slurmd reports within MessageTimeout. A shorter wait would
+    measure the machine's load, not the cancellation."""
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                            check=True).stdout
+    seconds = dict(re.findall(r"^(KillWait|MessageTimeout)\s*=\s*(\d+) sec", config, re.M))
+    return float(int(seconds["KillWait"]) + int(seconds["MessageTimeout"]))
+
+
+def _gone_from_squeue(job_id: str) -> bool:
+    """Returns as soon as squeue no longer lists the job; gives up after Slurm's own bound."""
+    deadline = time.monotonic() + _ending_bound_s()
     while time.monotonic() < deadline:
         if not live_jobs(job_id):
             return True
@@ -217,11 +229,16 @@ def test_retry_after_kill_9_of_the_worker_cancels_the_orphan_before_submitting(
     stop = threading.Event()
 
     def sample() -> None:
+        # One more sample after the retry has returned: its own job is then live, so the count
+        # cannot miss it however late this thread got the CPU.
         nonlocal most_live
-        while not stop.is_set():
+        while True:
+            last = stop.is_set()
             live = [r for r in list_jobs() if r.comment.startswith(prefix)
                     and r.state not in {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}]
             most_live = max(most_live, len(live))
+            if last:
+                return
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
