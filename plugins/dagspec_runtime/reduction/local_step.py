@@ -24,7 +24,6 @@ from dagspec_runtime.reduction.discover import (
 )
 from dagspec_runtime.reduction.meta_db import open_store
 from dagspec_runtime.reduction.step_run import (
-    TryRecord,
     finish_step,
     one_sub_group,
     prepare_step,
@@ -109,7 +108,6 @@ def step(run: RunContext, *, pipeline: Mapping[str, Any], step: Mapping[str, Any
     assert prepared.out_dir is not None
     key = TryKey(run.dag_id, run.run_id, current.task_id, current.map_index,
                  current.try_number)
-    who = TryRecord(key.dag_id, key.run_id, key.task_id, key.map_index, key.try_number)
     attach, cancelled = claim_try(key, run.run_tag)
     if cancelled:
         run.log.warning("Cancelled Slurm job(s) %s of an earlier try of this task before "
@@ -127,10 +125,10 @@ def step(run: RunContext, *, pipeline: Mapping[str, Any], step: Mapping[str, Any
     try:
         job, _ = job_result(event, run.log)
     except JobFailed as exc:
-        record_failure(store, prepared.plan, event, who)
+        record_failure(store, prepared.plan, event, key)
         labels = {"step": prepared.plan["step"], "sub_group_key": group["key"]}
         raise StepFailed(str(exc), {OUTCOME_KEY: {**exc.outcome.as_dict(), **labels}}) from None
-    return finish_step(store, prepared.plan, job, event, who, run.log)
+    return finish_step(store, prepared.plan, job, event, key, run.log)
 
 
 def _cancel_live(job_id: str) -> list[str]:

@@ -21,7 +21,6 @@ from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
 from dagspec_runtime.reduction.meta_db import open_store
 from dagspec_runtime.reduction.step_run import (
     PLAN_KEY,
-    TryRecord,
     finish_step,
     one_sub_group,
     prepare_step,
@@ -134,9 +133,9 @@ class ReductionStepOperator(SlurmSubmitOperator):
             job = super().execute_complete(context, event)
         except AirflowException:
             if plan:
-                record_failure(store, plan, event, _who(context))
+                record_failure(store, plan, event, _try_key(context))
             raise
-        return finish_step(store, plan, job, event, _who(context), self.log)
+        return finish_step(store, plan, job, event, _try_key(context), self.log)
 
     # -- helpers ----------------------------------------------------------------------------
     def _store(self) -> ReductionStore:
@@ -149,17 +148,6 @@ class ReductionStepOperator(SlurmSubmitOperator):
             for t in self.dag.tasks
             if isinstance(t, ReductionStepOperator) and t.step.get("name") in wanted
         ]
-
-
-def _who(context: Any) -> TryRecord:
-    ti = context["ti"]
-    return TryRecord(
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=-1 if ti.map_index is None else int(ti.map_index),
-        try_number=int(ti.try_number),
-    )
 
 
 @contextlib.contextmanager

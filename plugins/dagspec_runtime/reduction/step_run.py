@@ -30,6 +30,7 @@ from dagspec_runtime.reduction.step_spec import PipelineSpec, StepSpec
 from dagspec_runtime.reduction.store import ReductionStore
 from dagspec_runtime.reduction.version_policy import choose_version, reusable_versions
 from dagspec_runtime.slurm.submit import JobRequest
+from dagspec_runtime.slurm.try_identity import TryKey
 
 PLAN_KEY = "reduction_plan"
 
@@ -42,17 +43,6 @@ class PreparedStep:
     request: JobRequest | None = None
     plan: dict[str, Any] | None = None
     out_dir: Path | None = None
-
-
-@dataclass(frozen=True)
-class TryRecord:
-    """Which task try ran the step (what the executed-step row records)."""
-
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    try_number: int
 
 
 def one_sub_group(value: Any) -> dict[str, Any]:
@@ -190,13 +180,13 @@ def reset_output(out_dir: Path, attached: str | None) -> None:
 
 
 def record_failure(store: ReductionStore, plan: Mapping[str, Any], event: Mapping[str, Any],
-                   who: TryRecord) -> int:
+                   who: TryKey) -> int:
     """The executed step of a job that did not complete (status FAILED)."""
     return _record(store, plan, event, schema.FAILED, who)
 
 
 def finish_step(store: ReductionStore, plan: Mapping[str, Any], job: Mapping[str, Any],
-                event: Mapping[str, Any], who: TryRecord, log: Any) -> dict[str, Any]:
+                event: Mapping[str, Any], who: TryKey, log: Any) -> dict[str, Any]:
     """Record a COMPLETED step and every output file as a typed product with lineage; the
     step result downstream steps read."""
     # The worker finishing the step may not be the one that submitted: it must see the files.
@@ -217,7 +207,7 @@ def finish_step(store: ReductionStore, plan: Mapping[str, Any], job: Mapping[str
 
 
 def _record(store: ReductionStore, plan: Mapping[str, Any], event: Mapping[str, Any],
-            status: str, who: TryRecord, job: Mapping[str, Any] | None = None) -> int:
+            status: str, who: TryKey, job: Mapping[str, Any] | None = None) -> int:
     runtime = (job or {}).get("processing_time_s", event.get("runtime_s"))
     extra = event.get("context") or {}
     return store.record_step({
