@@ -89,6 +89,10 @@ def quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
 
 
+#: waits between tries of a request the api-server answered with a 5xx (the last is unused)
+RETRY_WAITS = (1.0, 2.0, 4.0, 8.0, 0.0)
+
+
 class Api:
     """Minimal REST v2 client with a SimpleAuthManager bearer token; stdlib only."""
 
@@ -125,7 +129,18 @@ class Api:
         return self._token
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return self._send(method, path, body, {"Authorization": f"Bearer {self.token()}"})
+        """One request; a 5xx answer is retried the way Airflow's own API client retries it
+        (airflow.sdk.api.client: status >= 500, exponential waits of 1, 2, 4, 8 s). On the
+        SQLite stack such an answer is transient: a write that waits longer than SQLite's 5 s
+        busy timeout for another process's write (a descheduled writer on a loaded machine)
+        fails with "database is locked" and is rolled back, so sending it again is safe."""
+        for wait in RETRY_WAITS:
+            status, answer = self._send(method, path, body,
+                                        {"Authorization": f"Bearer {self.token()}"})
+            if status < 500:
+                break
+            time.sleep(wait)
+        return status, answer
 
     def get(self, path: str) -> Any:
         status, body = self.call("GET", path)
