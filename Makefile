@@ -29,20 +29,21 @@ lint-specs: $(STAMP)
 # Slurm is started once for the whole run and stopped afterwards, whatever pytest says.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/dagspec compile --check
 	scripts/system-packages.sh
 	scripts/slurm-up.sh
-	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest --ignore=tests/stress || status=$$?; \
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest --ignore=tests/system/stress || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
-# Many quick Slurm steps through a real scheduler + triggerer, 3 runs (tests/stress, minutes).
+# Many quick Slurm steps through a real scheduler + triggerer, 3 runs (tests/system/stress, minutes).
 # DAGSPEC_STRESS_SUBGROUPS / DAGSPEC_STRESS_RUNS change the size.
 stress: $(STAMP)
 	scripts/slurm-up.sh
-	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/stress -q -s || status=$$?; \
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/system/stress -q -s || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
-# The suites that race with the machine (tests/e2e, tests/slurm, tests/reduction) 5 times in a
+# The suites that race with the machine (tests/system/e2e, tests/runtime/slurm, tests/runtime/reduction) 5 times in a
 # row beside 2 CPU-bound processes (scripts/soak.sh; SOAK_RUNS, SOAK_LOAD, SOAK_TESTS, SOAK_WRAP).
 .PHONY: soak
 soak: $(STAMP)
@@ -52,7 +53,7 @@ soak: $(STAMP)
 # storage, a killed worker, the reduction pipeline's Slurm jobs from both workers.
 test-distributed: $(STAMP)
 	scripts/slurm-up.sh
-	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/distributed -m celery -s \
+	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/system/distributed -m celery -s \
 		|| status=$$?; scripts/slurm-down.sh --quiet; exit $$status
 
 # Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
@@ -70,7 +71,7 @@ bench: $(STAMP)
 
 # At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
 fuzz: $(STAMP)
-	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/fuzz -p no:cacheprovider -q -s
+	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/compile/fuzz -p no:cacheprovider -q -s
 
 # EXECUTOR=celery: Redis, PostgreSQL and two Celery workers, each a separate host (docs/distributed.md).
 EXECUTOR ?= $(or $(DAGSPEC_AIRFLOW_EXECUTOR),local)

@@ -76,8 +76,16 @@ def main() -> int:
         started = time.perf_counter()
         assert api.compile_project(project).ok
         compile_s = time.perf_counter() - started
-        url = subprocess.run([str(ROOT / "scripts" / "pg-up.sh"), str(pg_dir)], check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        url = (
+            subprocess.run(
+                [str(ROOT / "scripts" / "pg-up.sh"), str(pg_dir)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         home = base / "airflow-home"
         env = {
             **os.environ,
@@ -97,8 +105,13 @@ def main() -> int:
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
         log_path = base / "dag-processor.log"
         with log_path.open("w") as log:
-            proc = subprocess.Popen([airflow, "dag-processor"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [airflow, "dag-processor"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started = time.perf_counter()
         cpu_start = cpu_seconds(proc.pid)
         samples = []
@@ -119,8 +132,12 @@ def main() -> int:
         steady_cpu = (cpu_seconds(proc.pid) - cpu_a) / window
         text = log_path.read_text(errors="replace")
         # The stats table rows: path  pid  current  #dags  #errors  last duration  last run
-        durations = [float(m) for m in re.findall(
-            r"entity-\d+\.py\s+(?:\d+\s+)?(?:[\d.]+s\s+)?1\s+0\s+([\d.]+)s", text)]
+        durations = [
+            float(m)
+            for m in re.findall(
+                r"entity-\d+\.py\s+(?:\d+\s+)?(?:[\d.]+s\s+)?1\s+0\s+([\d.]+)s", text
+            )
+        ]
         result = {
             "dags": count,
             "tasks_per_dag": 18,
@@ -131,18 +148,21 @@ def main() -> int:
             "first_pass_cpu_seconds": round(first_cpu, 1),
             "wall_ms_per_file": round(first_pass / count * 1000, 1),
             "reported_parse_ms_median": round(statistics.median(durations) * 1000, 1)
-            if durations else None,
-            "reported_parse_ms_p95": round(sorted(durations)[int(len(durations) * 0.95)]
-                                           * 1000, 1) if durations else None,
+            if durations
+            else None,
+            "reported_parse_ms_p95": round(sorted(durations)[int(len(durations) * 0.95)] * 1000, 1)
+            if durations
+            else None,
             "reported_samples": len(durations),
             "steady_state_cpu_cores": round(steady_cpu, 2),
             "serialized_dag_rows": scalar(url, "SELECT count(*) FROM serialized_dag"),
-            "serialized_dag_mb": round(scalar(
-                url, "SELECT pg_total_relation_size('serialized_dag')") / 1e6, 1),
-            "dag_code_mb": round(scalar(url, "SELECT pg_total_relation_size('dag_code')")
-                                 / 1e6, 1),
-            "database_mb": round(scalar(url, "SELECT pg_database_size(current_database())")
-                                 / 1e6, 1),
+            "serialized_dag_mb": round(
+                scalar(url, "SELECT pg_total_relation_size('serialized_dag')") / 1e6, 1
+            ),
+            "dag_code_mb": round(scalar(url, "SELECT pg_total_relation_size('dag_code')") / 1e6, 1),
+            "database_mb": round(
+                scalar(url, "SELECT pg_database_size(current_database())") / 1e6, 1
+            ),
         }
         print(json.dumps(result, indent=2))
         return 0
@@ -154,8 +174,11 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         if pg_dir.exists():
-            subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(pg_dir)], check=False,
-                           capture_output=True)
+            subprocess.run(
+                [str(ROOT / "scripts" / "pg-down.sh"), str(pg_dir)],
+                check=False,
+                capture_output=True,
+            )
         keep = os.environ.get("BENCH_KEEP")
         if not keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -52,23 +52,30 @@ def make_landing(folder: Path, n: int) -> None:
 def process(landing: Path, work: Path) -> dict[str, Any]:
     return {
         "name": "bench_orders",
-        "source": {"kind": "files", "format": "csv", "landing_dir": str(landing),
-                   "glob": "*.csv"},
+        "source": {"kind": "files", "format": "csv", "landing_dir": str(landing), "glob": "*.csv"},
         "sink": {"table": "bench_orders", "strategy": "append"},
         "contract": {
             "enforcement": "quarantine",
             "columns": [
                 {"name": "order_id", "type": "integer", "nullable": False},
                 {"name": "customer", "type": "string"},
-                {"name": "amount", "type": "decimal", "precision": 18, "scale": 2,
-                 "nullable": False},
+                {
+                    "name": "amount",
+                    "type": "decimal",
+                    "precision": 18,
+                    "scale": 2,
+                    "nullable": False,
+                },
                 {"name": "ordered_at", "type": "timestamp", "nullable": False},
             ],
         },
         "evidence_dir": str(work / "evidence"),
         "quarantine": {"dir": str(work / "quarantine")},
-        "publish": {"table": "bench_orders_by_customer", "group_by": ["customer"],
-                    "sum": ["amount"]},
+        "publish": {
+            "table": "bench_orders_by_customer",
+            "group_by": ["customer"],
+            "sum": ["amount"],
+        },
     }
 
 
@@ -81,7 +88,8 @@ def timed(fn: Any) -> tuple[float, float, Any]:
 def check(url: str, expected: int) -> None:
     with engine_for(url).connect() as conn:
         rows, distinct = conn.execute(
-            sa.text("SELECT count(*), count(DISTINCT order_id) FROM bench_orders")).one()
+            sa.text("SELECT count(*), count(DISTINCT order_id) FROM bench_orders")
+        ).one()
     if (rows, distinct) != (expected, expected):
         raise SystemExit(f"wrong load: {rows} rows, {distinct} distinct ids, want {expected}")
 
@@ -91,11 +99,13 @@ def bench(url: str, n: int, work: Path) -> dict[str, float]:
     make_landing(landing, n)
     proc = process(landing, work)
     wall, cpu, reports = timed(
-        lambda: run_process(proc, "bench-1", meta_url=url, run_root=work / "runs"))
+        lambda: run_process(proc, "bench-1", meta_url=url, run_root=work / "runs")
+    )
     assert reports["finalize"]["units"] == n, reports["finalize"]
     check(url, n * ROWS_PER_FILE)
     nwall, ncpu, again = timed(
-        lambda: run_process(proc, "bench-2", meta_url=url, run_root=work / "runs"))
+        lambda: run_process(proc, "bench-2", meta_url=url, run_root=work / "runs")
+    )
     assert again["extract"] == {"units": 0, "rows": 0}, again["extract"]
     check(url, n * ROWS_PER_FILE)
     return {"wall": wall, "cpu": cpu, "noop_wall": nwall, "noop_cpu": ncpu}
@@ -112,26 +122,32 @@ def main() -> int:
     pg_dir = None
     if not args.no_pg:
         pg_dir = Path(tempfile.mkdtemp(prefix="dagspec-bench-pg-"))
-        up = subprocess.run([str(ROOT / "scripts" / "pg-up.sh"), str(pg_dir)],
-                            capture_output=True, text=True)
+        up = subprocess.run(
+            [str(ROOT / "scripts" / "pg-up.sh"), str(pg_dir)], capture_output=True, text=True
+        )
         if up.returncode != 0:
             print(f"postgresql skipped: pg-up.sh failed\n{up.stderr}", file=sys.stderr)
         else:
             backends.append(("postgresql", up.stdout.strip().splitlines()[-1]))
     try:
         results = [(name, bench(url, args.files, work / name)) for name, url in backends]
-        print(f"{args.files:,} landing files x {ROWS_PER_FILE} rows, whole gate chain incl. "
-              "publish, one process, fresh database")
-        print(f"{'backend':<11} {'files/s':>8} {'wall s':>7} {'CPU s':>6} {'files/CPU-s':>11}"
-              f" {'no-op wall s':>12} {'no-op CPU s':>11}")
+        print(
+            f"{args.files:,} landing files x {ROWS_PER_FILE} rows, whole gate chain incl. "
+            "publish, one process, fresh database"
+        )
+        print(
+            f"{'backend':<11} {'files/s':>8} {'wall s':>7} {'CPU s':>6} {'files/CPU-s':>11}"
+            f" {'no-op wall s':>12} {'no-op CPU s':>11}"
+        )
         for name, r in results:
-            print(f"{name:<11} {args.files / r['wall']:>8,.0f} {r['wall']:>7.2f} {r['cpu']:>6.2f}"
-                  f" {args.files / r['cpu']:>11,.0f} {r['noop_wall']:>12.2f}"
-                  f" {r['noop_cpu']:>11.2f}")
+            print(
+                f"{name:<11} {args.files / r['wall']:>8,.0f} {r['wall']:>7.2f} {r['cpu']:>6.2f}"
+                f" {args.files / r['cpu']:>11,.0f} {r['noop_wall']:>12.2f}"
+                f" {r['noop_cpu']:>11.2f}"
+            )
     finally:
         if pg_dir is not None:
-            subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(pg_dir)],
-                           capture_output=True)
+            subprocess.run([str(ROOT / "scripts" / "pg-down.sh"), str(pg_dir)], capture_output=True)
             shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -43,20 +43,29 @@ def progress(message: str) -> None:
 
 def child(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     cmd = [sys.executable, str(BENCH / "compile_child.py"), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})}
+    )
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
-        sys.exit(f"bench: {' '.join(cmd)} failed ({done.returncode}):\n"
-                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        sys.exit(
+            f"bench: {' '.join(cmd)} failed ({done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return json.loads(lines[-1])
 
 
 def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cpu = [r["cpu_seconds"] for r in rows]
     wall = [r["seconds"] for r in rows]
-    return {"cpu": statistics.median(cpu), "cpu_min": min(cpu), "cpu_max": max(cpu),
-            "wall": statistics.median(wall), "runs": len(rows), "cpu_runs": cpu}
+    return {
+        "cpu": statistics.median(cpu),
+        "cpu_min": min(cpu),
+        "cpu_max": max(cpu),
+        "wall": statistics.median(wall),
+        "runs": len(rows),
+        "cpu_runs": cpu,
+    }
 
 
 def loadavg() -> str:
@@ -82,8 +91,11 @@ def edit(root: Path, n: int, i: int) -> Path:
     """Change one spec's description (a different spec each time, so no entry is reused)."""
     path = root / "specs" / f"{fixtures.entity_name((i * 7919) % n)}.yaml"
     text = path.read_text()
-    path.write_text(text.replace("description: Benchmark pipeline",
-                                 f"description: Edit {i} of the benchmark pipeline", 1))
+    path.write_text(
+        text.replace(
+            "description: Benchmark pipeline", f"description: Edit {i} of the benchmark pipeline", 1
+        )
+    )
     return path
 
 
@@ -112,17 +124,21 @@ def measure(n: int, reps: int) -> dict[str, Any]:
             sys.exit(f"bench: lint of {changed} found problems: {row['findings']}")
         lints.append(row)
         child(str(root), "cached")  # compile the linted edit, so the next edit is one spec
-        progress(f"{n:,} specs rep {rep + 1}/{reps}: edit-one {edits[-1]['cpu_seconds']:.2f}s, "
-                 f"--check {checks[-1]['cpu_seconds']:.2f}s, lint FILE "
-                 f"{lints[-1]['cpu_seconds']:.2f}s CPU")
+        progress(
+            f"{n:,} specs rep {rep + 1}/{reps}: edit-one {edits[-1]['cpu_seconds']:.2f}s, "
+            f"--check {checks[-1]['cpu_seconds']:.2f}s, lint FILE "
+            f"{lints[-1]['cpu_seconds']:.2f}s CPU"
+        )
     out["edit"], out["check"], out["lint"] = spread(edits), spread(checks), spread(lints)
     out["edit_maxrss_mib"] = max(r["maxrss_mib"] for r in edits)
     return out
 
 
 def fmt(row: dict[str, Any]) -> str:
-    return (f"{row['cpu']:.2f} s ({row['cpu_min']:.2f}–{row['cpu_max']:.2f}, n={row['runs']}; "
-            f"wall {row['wall']:.1f} s)")
+    return (
+        f"{row['cpu']:.2f} s ({row['cpu_min']:.2f}–{row['cpu_max']:.2f}, n={row['runs']}; "
+        f"wall {row['wall']:.1f} s)"
+    )
 
 
 def verdict(ok: bool) -> str:
@@ -136,29 +152,47 @@ def table(results: dict[str, Any]) -> list[str]:
         n = int(key)
         goal = n == 10000
         rows.append((f"{n:,} specs: cold compile", fmt(r["cold"]), "", ""))
-        for label, part in (("recompile after editing one spec", "edit"),
-                            ("`compile --check`, unchanged", "check"),
-                            ("`dagspec lint FILE`, one changed file", "lint")):
+        for label, part in (
+            ("recompile after editing one spec", "edit"),
+            ("`compile --check`, unchanged", "check"),
+            ("`dagspec lint FILE`, one changed file", "lint"),
+        ):
             value = r[part]
-            rows.append((f"{n:,} specs: {label}", fmt(value), "<= 1.0 s" if goal else "",
-                         verdict(value["cpu"] <= 1.0) if goal else ""))
-            rows.append((f"{n:,} specs: {label} / cold", f"{value['cpu'] / r['cold']['cpu']:.3f}x",
-                         "", ""))
+            rows.append(
+                (
+                    f"{n:,} specs: {label}",
+                    fmt(value),
+                    "<= 1.0 s" if goal else "",
+                    verdict(value["cpu"] <= 1.0) if goal else "",
+                )
+            )
+            rows.append(
+                (f"{n:,} specs: {label} / cold", f"{value['cpu'] / r['cold']['cpu']:.3f}x", "", "")
+            )
     if "1000" in sizes and "10000" in sizes:
         ratio = sizes["10000"]["cold"]["cpu"] / sizes["1000"]["cold"]["cpu"]
-        rows.append(("cold compile 10,000 / 1,000", f"{ratio:.2f}x", "<= 10x",
-                     verdict(ratio <= 10)))
+        rows.append(
+            ("cold compile 10,000 / 1,000", f"{ratio:.2f}x", "<= 10x", verdict(ratio <= 10))
+        )
     rich = results.get("rich")
     if rich:
-        rows.append(("1,000 self-contained 125-line specs: cold compile", fmt(rich), "<= 3.0 s",
-                     verdict(rich["cpu"] <= 3.0)))
+        rows.append(
+            (
+                "1,000 self-contained 125-line specs: cold compile",
+                fmt(rich),
+                "<= 3.0 s",
+                verdict(rich["cpu"] <= 3.0),
+            )
+        )
     nocache = results.get("nocache")
     if nocache and "1000" in sizes:
-        rows.append(("1,000 specs: cold compile without the cache (DAGSPEC_CACHE=0)",
-                     fmt(nocache), "", ""))
+        rows.append(
+            ("1,000 specs: cold compile without the cache (DAGSPEC_CACHE=0)", fmt(nocache), "", "")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in rows]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return lines
 

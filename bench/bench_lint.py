@@ -31,8 +31,12 @@ def make_project(root: Path, count: int) -> None:
         name = f"{kind.lower()}-{i:05d}"
         if kind == "Entity":
             entities.append(name)
-            doc = {"apiVersion": "dagspec/v1", "kind": kind, "metadata": {"name": name},
-                   "spec": {"extends": "entity-pipeline"}}
+            doc = {
+                "apiVersion": "dagspec/v1",
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": {"extends": "entity-pipeline"},
+            }
         else:
             source = "orders-etl.yaml" if kind == "Manifest" else "chai-ngc253.yaml"
             doc = yaml.safe_load((ROOT / "specs" / source).read_text())
@@ -53,9 +57,12 @@ def main() -> None:
         cli, inproc = [], []
         for _ in range(REPEAT):
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "compiler.cli", "--project", str(root),
-                                   "lint"], capture_output=True, text=True,
-                                  env={**os.environ})
+            done = subprocess.run(
+                [sys.executable, "-m", "dagspec.cli", "--project", str(root), "lint"],
+                capture_output=True,
+                text=True,
+                env={**os.environ},
+            )
             cli.append(time.perf_counter() - started)
             if done.returncode != 0:
                 raise SystemExit(f"lint found problems:\n{done.stdout[-2000:]}")
@@ -64,8 +71,10 @@ def main() -> None:
             inproc.append(time.perf_counter() - started)
     print(f"| specs | `dagspec lint` (CLI, median of {REPEAT}) | lint call alone | goal |")
     print("|---:|---:|---:|---|")
-    print(f"| {count} | {statistics.median(cli):.2f} s | {statistics.median(inproc):.2f} s "
-          f"| < 3 s ({os.cpu_count()} cores) |")
+    print(
+        f"| {count} | {statistics.median(cli):.2f} s | {statistics.median(inproc):.2f} s "
+        f"| < 3 s ({os.cpu_count()} cores) |"
+    )
 
 
 if __name__ == "__main__":

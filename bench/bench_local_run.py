@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SLEEPER = '''import json, sys, time
+SLEEPER = """import json, sys, time
 from pathlib import Path
 manifest = json.loads(Path(sys.argv[sys.argv.index("--manifest") + 1]).read_text())
 time.sleep(1.0)
 print(json.dumps({"module": "m", "version": "1", "status": "ok",
                   "entity_id": manifest["entity_id"], "timestamp": "2026-01-01T00:00:00Z",
                   "duration_ms": 1000, "outputs": {}, "errors": []}))
-'''
+"""
 SEED_PHASES = [4, 3, 3, 3, 3, 3]
 
 
@@ -55,26 +55,49 @@ def seed_project(root: Path) -> Path:
     config = (ROOT / "dagspec.yaml").read_text()
     config = config.replace("    - waste-tracking\n    - organization-site\n", "    - seed\n")
     (root / "dagspec.yaml").write_text(config)
-    lines = ["apiVersion: dagspec/v1", "kind: Entity", "metadata:", "  name: seed",
-             "  description: 19 modules of one second", "spec:", "  phases:"]
+    lines = [
+        "apiVersion: dagspec/v1",
+        "kind: Entity",
+        "metadata:",
+        "  name: seed",
+        "  description: 19 modules of one second",
+        "spec:",
+        "  phases:",
+    ]
     n = 0
     for p, count in enumerate(SEED_PHASES):
         lines += [f"    - name: phase{p}", "      modules:"]
         for _ in range(count):
             n += 1
-            lines += [f"        - name: m{n:02d}", "          command: python modules/sleep.py",
-                      "          outputs: []"]
+            lines += [
+                f"        - name: m{n:02d}",
+                "          command: python modules/sleep.py",
+                "          outputs: []",
+            ]
     lines.append("  promote: []")
     (root / "specs" / "seed.yaml").write_text("\n".join(lines) + "\n")
     return root
 
 
 def dagspec_run(project: Path, spec: str, *extra: str) -> tuple[float, dict]:
-    env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow"),
-           "RDT_WORKSPACE_DIR": str(project / "ws")}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(project / ".airflow"),
+        "RDT_WORKSPACE_DIR": str(project / "ws"),
+    }
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-    command = [sys.executable, "-m", "compiler.cli", "--project", str(project), "run", spec,
-               "--format", "json", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "dagspec.cli",
+        "--project",
+        str(project),
+        "run",
+        spec,
+        "--format",
+        "json",
+        *extra,
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=project, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -97,32 +120,68 @@ def modules_directly(project: Path) -> float:
     """The example modules run one after another, by hand, as their authors would."""
     from dagspec_runtime.entity.workspace import create_workspace
 
-    ws = create_workspace("waste-tracking", ["pull", "govern", "compile", "deploy", "register",
-                                             "support"], project / "ws-direct")
-    scripts = [("pull", "pull.py", {}), ("govern", "govern.py", {"model": "pull/model.json"}),
-               ("govern", "profile.py", {"model": "pull/model.json",
-                                         "records": "pull/records.json"}),
-               ("compile", "compile_sql.py", {"model": "pull/model.json",
-                                              "governance": "govern/governance.json"}),
-               ("compile", "contract.py", {"model": "pull/model.json",
-                                           "governance": "govern/governance.json"}),
-               ("deploy", "deploy.py", {"ddl": "compile/artifacts/bronze.sql",
-                                        "records": "pull/records.json"}),
-               ("register", "register.py", {"model": "pull/model.json",
-                                            "contract": "compile/artifacts/datacontract.yaml"}),
-               ("support", "docs.py", {"model": "pull/model.json",
-                                       "governance": "govern/governance.json"}),
-               ("support", "export_records.py", {"model": "pull/model.json",
-                                                 "records": "pull/records.json"})]
+    ws = create_workspace(
+        "waste-tracking",
+        ["pull", "govern", "compile", "deploy", "register", "support"],
+        project / "ws-direct",
+    )
+    scripts = [
+        ("pull", "pull.py", {}),
+        ("govern", "govern.py", {"model": "pull/model.json"}),
+        ("govern", "profile.py", {"model": "pull/model.json", "records": "pull/records.json"}),
+        (
+            "compile",
+            "compile_sql.py",
+            {"model": "pull/model.json", "governance": "govern/governance.json"},
+        ),
+        (
+            "compile",
+            "contract.py",
+            {"model": "pull/model.json", "governance": "govern/governance.json"},
+        ),
+        (
+            "deploy",
+            "deploy.py",
+            {"ddl": "compile/artifacts/bronze.sql", "records": "pull/records.json"},
+        ),
+        (
+            "register",
+            "register.py",
+            {"model": "pull/model.json", "contract": "compile/artifacts/datacontract.yaml"},
+        ),
+        (
+            "support",
+            "docs.py",
+            {"model": "pull/model.json", "governance": "govern/governance.json"},
+        ),
+        (
+            "support",
+            "export_records.py",
+            {"model": "pull/model.json", "records": "pull/records.json"},
+        ),
+    ]
     started = time.perf_counter()
     for phase, script, inputs in scripts:
         manifest = ws / phase / f"{script}.manifest.json"
-        manifest.write_text(json.dumps({"entity_id": "waste-tracking", "workspace": str(ws),
-                                        "target": "dev", "run_id": "direct", "dry_run": True,
-                                        "inputs": inputs, "output_dir": phase}))
-        subprocess.run([sys.executable, f"examples/modules/{script}", "--manifest",
-                        str(manifest), "--json"], cwd=project, check=True,
-                       capture_output=True)
+        manifest.write_text(
+            json.dumps(
+                {
+                    "entity_id": "waste-tracking",
+                    "workspace": str(ws),
+                    "target": "dev",
+                    "run_id": "direct",
+                    "dry_run": True,
+                    "inputs": inputs,
+                    "output_dir": phase,
+                }
+            )
+        )
+        subprocess.run(
+            [sys.executable, f"examples/modules/{script}", "--manifest", str(manifest), "--json"],
+            cwd=project,
+            check=True,
+            capture_output=True,
+        )
     return time.perf_counter() - started
 
 
@@ -135,32 +194,52 @@ def main() -> None:
         airflow_wall, _ = dagspec_run(example, "waste-tracking", "--dry-run", "--airflow")
         crit = critical_path(fast)
         rows += [
-            ("example entity: 9 modules run directly, one after another (s)", f"{direct:.2f}",
-             "", ""),
-            ("example entity: modules' critical path in the fast run (s)", f"{crit:.2f}", "",
-             ""),
-            ("example entity: `dagspec run` fast path, wall (s)", f"{fast_wall:.2f}",
-             f"<= {crit + 2:.2f} (critical path + 2 s)",
-             "yes" if fast_wall <= crit + 2 else "**NO**"),
-            ("example entity: `dagspec run --airflow` (dag.test; first run, creates its DB), "
-             "wall (s)",
-             f"{airflow_wall:.2f}", "", ""),
+            (
+                "example entity: 9 modules run directly, one after another (s)",
+                f"{direct:.2f}",
+                "",
+                "",
+            ),
+            ("example entity: modules' critical path in the fast run (s)", f"{crit:.2f}", "", ""),
+            (
+                "example entity: `dagspec run` fast path, wall (s)",
+                f"{fast_wall:.2f}",
+                f"<= {crit + 2:.2f} (critical path + 2 s)",
+                "yes" if fast_wall <= crit + 2 else "**NO**",
+            ),
+            (
+                "example entity: `dagspec run --airflow` (dag.test; first run, creates its DB), "
+                "wall (s)",
+                f"{airflow_wall:.2f}",
+                "",
+                "",
+            ),
             ("example entity: --airflow / fast", f"{airflow_wall / fast_wall:.1f}x", "", ""),
         ]
         seed = seed_project(Path(tmp) / "seed")
         seed_wall, _ = dagspec_run(seed, "seed", "--dry-run")
         seed_airflow, _ = dagspec_run(seed, "seed", "--dry-run", "--airflow")
         rows += [
-            ("seed-000 shape, 19 modules x 1 s in 6 phases: fast path, wall (s)",
-             f"{seed_wall:.2f}", "<= 8.0 (6 s + 2 s)", "yes" if seed_wall <= 8 else "**NO**"),
-            ("seed-000 shape: --airflow (dag.test; first run, creates its DB), wall (s)",
-             f"{seed_airflow:.2f}", "", ""),
+            (
+                "seed-000 shape, 19 modules x 1 s in 6 phases: fast path, wall (s)",
+                f"{seed_wall:.2f}",
+                "<= 8.0 (6 s + 2 s)",
+                "yes" if seed_wall <= 8 else "**NO**",
+            ),
+            (
+                "seed-000 shape: --airflow (dag.test; first run, creates its DB), wall (s)",
+                f"{seed_airflow:.2f}",
+                "",
+                "",
+            ),
         ]
-    width = [max(len(r[i]) for r in [("measurement", "value", "goal", "met"), *rows])
-             for i in range(4)]
+    width = [
+        max(len(r[i]) for r in [("measurement", "value", "goal", "met"), *rows]) for i in range(4)
+    ]
     table = [("measurement", "value", "goal", "met"), tuple("-" * w for w in width), *rows]
-    text = "\n".join("| " + " | ".join(c.ljust(w) for c, w in zip(r, width, strict=True))
-                     + " |" for r in table)
+    text = "\n".join(
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) + " |" for r in table
+    )
     print(text)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (ROOT / "bench" / "results-local-run.md").write_text(
@@ -168,7 +247,8 @@ def main() -> None:
         f"Measured {when} on {os.cpu_count()} cores, Python {platform.python_version()}, by "
         f"`bench/bench_local_run.py` (one run; every figure includes process start-up, "
         f"compile and report). Dry runs, so nothing is promoted between the runs.\n\n"
-        f"{text}\n")
+        f"{text}\n"
+    )
 
 
 if __name__ == "__main__":

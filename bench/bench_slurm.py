@@ -41,7 +41,7 @@ def main() -> int:
         AIRFLOW_HOME=str(work / "home"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(work / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(work / "plugins"),  # see tests/slurm/conftest.py
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(work / "plugins"),  # see tests/runtime/slurm/conftest.py
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         DO_NOT_TRACK="1",
     )

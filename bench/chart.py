@@ -17,8 +17,11 @@ def main() -> int:
     data = json.loads(Path(sys.argv[1]).read_text())
     out = Path(sys.argv[2])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    variants = [("handwritten", "hand-written .py"), ("dagspec", "dagspec generated"),
-                ("dagfactory", "dag-factory YAML")]
+    variants = [
+        ("handwritten", "hand-written .py"),
+        ("dagspec", "dagspec generated"),
+        ("dagfactory", "dag-factory YAML"),
+    ]
     sizes = sorted(data["parse"], key=int)
     width = 0.26
     for k, (key, label) in enumerate(variants):

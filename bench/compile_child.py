@@ -14,8 +14,9 @@ from pathlib import Path
 
 
 def _cpu() -> float:
-    own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                        resource.RUSAGE_CHILDREN))
+    own, workers = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
@@ -28,10 +29,20 @@ def main() -> int:
     if mode == "lint":
         findings = api.lint(root, [Path(sys.argv[3])])
         done, cpu = time.perf_counter(), _cpu() - cpu
-        print(json.dumps({"import_seconds": imported - start, "seconds": done - imported,
-                          "cpu_seconds": cpu, "ok": not findings, "written": 0, "unchanged": 0,
-                          "findings": [f.as_dict() for f in findings[:5]],
-                          "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        print(
+            json.dumps(
+                {
+                    "import_seconds": imported - start,
+                    "seconds": done - imported,
+                    "cpu_seconds": cpu,
+                    "ok": not findings,
+                    "written": 0,
+                    "unchanged": 0,
+                    "findings": [f.as_dict() for f in findings[:5]],
+                    "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                }
+            )
+        )
         return 0 if not findings else 1
     result = api.compile_project(root, cached=mode == "cached", check=mode == "check")
     done, cpu = time.perf_counter(), _cpu() - cpu

@@ -70,8 +70,10 @@ def entity_spec(name: str, *, rich: bool = False) -> str:
                 ]
     lines += ["  promote:", "    - {from: ship/out0.json, to: 'out/{entity}/out0.json'}"]
     if rich:
-        lines += ["    - {from: ship/out1.json, to: 'out/{entity}/out1.json'}",
-                  "  keep_workspace: false"]
+        lines += [
+            "    - {from: ship/out1.json, to: 'out/{entity}/out1.json'}",
+            "  keep_workspace: false",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -18,8 +18,15 @@ def main() -> int:
     importlib.import_module(sys.argv[1])
     seconds = time.perf_counter() - start
     new = sorted(set(sys.modules) - before)
-    print(json.dumps({"seconds": seconds, "new_modules": len(new),
-                      "top": sorted({m.split(".")[0] for m in new})}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "new_modules": len(new),
+                "top": sorted({m.split(".")[0] for m in new}),
+            }
+        )
+    )
     return 0
 
 

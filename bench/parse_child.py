@@ -24,8 +24,18 @@ def main() -> int:
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     errors = {str(k): str(v)[-600:] for k, v in bag.import_errors.items()}
     tasks = sum(len(d.tasks) for d in bag.dags.values())
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "dags": len(bag.dags), "tasks": tasks,
-                      "errors": errors, "expected": expected}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "dags": len(bag.dags),
+                "tasks": tasks,
+                "errors": errors,
+                "expected": expected,
+            }
+        )
+    )
     return 0 if not errors and len(bag.dags) == expected else 1
 
 

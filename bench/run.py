@@ -57,9 +57,19 @@ def ensure_venv() -> None:
     log = OUT / "venv-install.log"
     with log.open("w") as handle:
         done = subprocess.run(
-            [str(VENV_PY), "-m", "pip", "install", "--disable-pip-version-check",
-             "-c", str(ROOT / "constraints.txt"), *REQUIREMENTS],
-            stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "DO_NOT_TRACK": "1"},
+            [
+                str(VENV_PY),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-c",
+                str(ROOT / "constraints.txt"),
+                *REQUIREMENTS,
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DO_NOT_TRACK": "1"},
         )
     if done.returncode != 0:
         sys.exit(f"bench: pip install failed, see {log}")
@@ -90,8 +100,10 @@ def child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
-        sys.exit(f"bench: {' '.join(cmd)} failed ({done.returncode}):\n"
-                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        sys.exit(
+            f"bench: {' '.join(cmd)} failed ({done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return json.loads(lines[-1])
 
 
@@ -135,8 +147,12 @@ def parse_bench(sizes: list[int], reps: int) -> dict[str, dict[str, Any]]:
         if len(set(tasks.values())) != 1:
             sys.exit(f"bench: the variants do not have the same number of tasks: {tasks}")
         results[str(n)] = {
-            v: {"median": statistics.median(times[v]), "runs": times[v], "tasks": tasks[v],
-                "wall_runs": walls[v]}
+            v: {
+                "median": statistics.median(times[v]),
+                "runs": times[v],
+                "tasks": tasks[v],
+                "wall_runs": walls[v],
+            }
             for v in VARIANTS
         }
     return results
@@ -155,8 +171,10 @@ def import_bench(reps: int) -> dict[str, float]:
             for _ in range(reps)
         ]
         out[label] = statistics.median(r["seconds"] for r in runs)
-        progress(f"import {module}: {out[label] * 1000:.1f} ms (+{runs[0]['new_modules']} "
-                 f"modules: {', '.join(runs[0]['top'][:8])})")
+        progress(
+            f"import {module}: {out[label] * 1000:.1f} ms (+{runs[0]['new_modules']} "
+            f"modules: {', '.join(runs[0]['top'][:8])})"
+        )
     return out
 
 
@@ -176,10 +194,16 @@ def compile_bench(skip_10k: bool) -> dict[str, dict[str, Any]]:
                 sys.exit(f"bench: a cold compile of {n} specs wrote {row['written']} files")
             runs.append(row["cpu_seconds"])
             rss.append(row["maxrss_mib"])
-            progress(f"compile {n:,} specs cold: {row['cpu_seconds']:.2f}s CPU "
-                     f"(import {row['import_seconds']:.2f}s, peak RSS {row['maxrss_mib']:.0f} MiB)")
-        results[f"{n:,} cold"] = {"median": statistics.median(runs), "runs": runs,
-                                  "maxrss_mib": max(rss), "specs": n}
+            progress(
+                f"compile {n:,} specs cold: {row['cpu_seconds']:.2f}s CPU "
+                f"(import {row['import_seconds']:.2f}s, peak RSS {row['maxrss_mib']:.0f} MiB)"
+            )
+        results[f"{n:,} cold"] = {
+            "median": statistics.median(runs),
+            "runs": runs,
+            "maxrss_mib": max(rss),
+            "specs": n,
+        }
         noop = []
         for _ in range(3):
             row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "cached"])
@@ -189,11 +213,16 @@ def compile_bench(skip_10k: bool) -> dict[str, dict[str, Any]]:
         progress(f"compile {n:,} specs no-op (cache): {statistics.median(noop):.3f}s")
         results[f"{n:,} no-op"] = {"median": statistics.median(noop), "runs": noop, "specs": n}
         if n == 1000:
-            row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "plain"],
-                        {**os.environ, "DAGSPEC_CACHE": "0"})
+            row = child(
+                [sys.executable, str(BENCH / "compile_child.py"), str(root), "plain"],
+                {**os.environ, "DAGSPEC_CACHE": "0"},
+            )
             progress(f"compile {n:,} specs up to date, no cache: {row['cpu_seconds']:.2f}s")
-            results[f"{n:,} no stamp"] = {"median": row["cpu_seconds"],
-                                          "runs": [row["cpu_seconds"]], "specs": n}
+            results[f"{n:,} no stamp"] = {
+                "median": row["cpu_seconds"],
+                "runs": [row["cpu_seconds"]],
+                "specs": n,
+            }
     return results
 
 
@@ -211,53 +240,101 @@ def table(parse: dict[str, Any], comp: dict[str, Any], imports: dict[str, float]
     rows = [("measurement", "value", "goal", "met")]
     for n, r in parse.items():
         hand, gen, dfy = (r[v]["median"] for v in VARIANTS)
-        rows.append((f"parse N={n}: hand-written / dagspec / dag-factory (CPU s)",
-                     f"{hand:.3f} / {gen:.3f} / {dfy:.3f}", "", ""))
+        rows.append(
+            (
+                f"parse N={n}: hand-written / dagspec / dag-factory (CPU s)",
+                f"{hand:.3f} / {gen:.3f} / {dfy:.3f}",
+                "",
+                "",
+            )
+        )
         ratio = gen / hand
-        rows.append((f"parse N={n}: generated / hand-written", f"{ratio:.2f}x "
-                     f"({_spread(r, 'dagspec', 'handwritten')})", "<= 1.05x",
-                     verdict(ratio <= 1.05)))
+        rows.append(
+            (
+                f"parse N={n}: generated / hand-written",
+                f"{ratio:.2f}x ({_spread(r, 'dagspec', 'handwritten')})",
+                "<= 1.05x",
+                verdict(ratio <= 1.05),
+            )
+        )
         goal = 2.8 if n == "50" else None
         ratio = dfy / gen
         spread = _spread(r, "dagfactory", "dagspec")
         if goal is not None:
-            rows.append((f"parse N={n}: dag-factory / generated", f"{ratio:.2f}x ({spread})",
-                         ">= 2.8x", verdict(ratio >= goal)))
+            rows.append(
+                (
+                    f"parse N={n}: dag-factory / generated",
+                    f"{ratio:.2f}x ({spread})",
+                    ">= 2.8x",
+                    verdict(ratio >= goal),
+                )
+            )
         else:
             small = parse.get("50")
             prior = small["dagfactory"]["median"] / small["dagspec"]["median"] if small else 0
-            rows.append((f"parse N={n}: dag-factory / generated", f"{ratio:.2f}x ({spread})",
-                         f"> N=50 ({prior:.2f}x)", verdict(ratio > prior)))
+            rows.append(
+                (
+                    f"parse N={n}: dag-factory / generated",
+                    f"{ratio:.2f}x ({spread})",
+                    f"> N=50 ({prior:.2f}x)",
+                    verdict(ratio > prior),
+                )
+            )
     if imports:
-        rows.append(("import dagspec_runtime.entity vs BashOperator module (ms)",
-                     f"{imports['dagspec_runtime.entity'] * 1000:.1f} / "
-                     f"{imports['BashOperator'] * 1000:.1f}", "", ""))
+        rows.append(
+            (
+                "import dagspec_runtime.entity vs BashOperator module (ms)",
+                f"{imports['dagspec_runtime.entity'] * 1000:.1f} / "
+                f"{imports['BashOperator'] * 1000:.1f}",
+                "",
+                "",
+            )
+        )
     cold1k = comp.get("1,000 cold")
     if cold1k:
-        rows.append(("compile 1,000 specs cold (CPU s)", f"{cold1k['median']:.2f} "
-                     f"({min(cold1k['runs']):.2f}–{max(cold1k['runs']):.2f})", "<= 3.0",
-                     verdict(cold1k["median"] <= 3.0)))
+        rows.append(
+            (
+                "compile 1,000 specs cold (CPU s)",
+                f"{cold1k['median']:.2f} ({min(cold1k['runs']):.2f}–{max(cold1k['runs']):.2f})",
+                "<= 3.0",
+                verdict(cold1k["median"] <= 3.0),
+            )
+        )
         rows.append(("compile 1,000 peak RSS (MiB)", f"{cold1k['maxrss_mib']:.0f}", "", ""))
     cold10k = comp.get("10,000 cold")
     if cold1k and cold10k:
         ratio = cold10k["median"] / cold1k["median"]
         rows.append(("compile 10,000 specs cold (CPU s)", f"{cold10k['median']:.2f}", "", ""))
-        rows.append(("compile 10,000 / 1,000 (CPU)", f"{ratio:.2f}x ("
-                     f"{cold10k['median'] / max(cold1k['runs']):.2f}–"
-                     f"{cold10k['median'] / min(cold1k['runs']):.2f})", "<= 10x",
-                     verdict(ratio <= 10)))
+        rows.append(
+            (
+                "compile 10,000 / 1,000 (CPU)",
+                f"{ratio:.2f}x ("
+                f"{cold10k['median'] / max(cold1k['runs']):.2f}–"
+                f"{cold10k['median'] / min(cold1k['runs']):.2f})",
+                "<= 10x",
+                verdict(ratio <= 10),
+            )
+        )
         rows.append(("compile 10,000 peak RSS (MiB)", f"{cold10k['maxrss_mib']:.0f}", "", ""))
     noop = comp.get("1,000 no-op")
     if noop:
-        rows.append(("no-op recompile 1,000 (cache) (CPU s)", f"{noop['median']:.3f}",
-                     "<= 0.5", verdict(noop["median"] <= 0.5)))
+        rows.append(
+            (
+                "no-op recompile 1,000 (cache) (CPU s)",
+                f"{noop['median']:.3f}",
+                "<= 0.5",
+                verdict(noop["median"] <= 0.5),
+            )
+        )
     plain = comp.get("1,000 no stamp")
     if plain:
-        rows.append(("up-to-date compile 1,000 without cache (CPU s)", f"{plain['median']:.2f}",
-                     "", ""))
+        rows.append(
+            ("up-to-date compile 1,000 without cache (CPU s)", f"{plain['median']:.2f}", "", "")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in rows]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return lines
 
@@ -284,8 +361,15 @@ def main() -> int:
     cores = os.cpu_count() or 0
     lines = table(parse, comp, imports)
     print("\n".join(lines), flush=True)
-    data = {"date": date, "cores": cores, "cpu": cpu_name(), "parse": parse, "compile": comp,
-            "imports": imports, "reps": reps}
+    data = {
+        "date": date,
+        "cores": cores,
+        "cpu": cpu_name(),
+        "parse": parse,
+        "compile": comp,
+        "imports": imports,
+        "reps": reps,
+    }
     (OUT / "results.json").write_text(json.dumps(data, indent=2))
     header = [
         "# dagspec benchmarks",
@@ -312,8 +396,16 @@ def main() -> int:
     ]
     (BENCH / "results.md").write_text("\n".join(header))
     progress("wrote bench/results.md")
-    chart = subprocess.run([str(VENV_PY), str(BENCH / "chart.py"), str(OUT / "results.json"),
-                            str(BENCH / "results.png")], capture_output=True, text=True)
+    chart = subprocess.run(
+        [
+            str(VENV_PY),
+            str(BENCH / "chart.py"),
+            str(OUT / "results.json"),
+            str(BENCH / "results.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if chart.returncode != 0:
         print(f"bench: chart failed:\n{chart.stderr[-2000:]}", file=sys.stderr)
         return 1

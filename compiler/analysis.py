@@ -24,8 +24,9 @@ from compiler.validate import kind_of, validate
 
 
 @gcpause.paused()
-def analyse(project: Project, extra_files: Iterable[Path] = (), *,
-            use_cache: bool = True, save: bool = True) -> Analysis:
+def analyse(
+    project: Project, extra_files: Iterable[Path] = (), *, use_cache: bool = True, save: bool = True
+) -> Analysis:
     """Load and check the project's specs (plus `extra_files`), then plan the DAG files.
 
     With the cache (compiler.cache) unchanged specs are neither parsed nor planned again;
@@ -39,8 +40,9 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
     unchecked: set[str] = set()  # files whose spec was not checked through
     files = list(dict.fromkeys([*project.spec_files(), *(p.resolve() for p in extra_files)]))
     kinds = list(KINDS)
-    loaded = store.load(project, files, kinds, _load_all) if store else _load_all(
-        project, files, kinds)
+    loaded = (
+        store.load(project, files, kinds, _load_all) if store else _load_all(project, files, kinds)
+    )
     for spec, findings, name, source in loaded:
         result.add(findings)
         if source is not None:
@@ -59,8 +61,9 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
         for kind in KINDS.values():
             kind.check_project(result)
         for spec in result.specs.values():
-            planned = store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(
-                spec, result)
+            planned = (
+                store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(spec, result)
+            )
             for target, findings in planned:
                 result.add(findings)
                 if target is not None:
@@ -77,17 +80,26 @@ def analyse(project: Project, extra_files: Iterable[Path] = (), *,
 
 def changed_meanwhile(file: str) -> Finding:
     """DS009: the output would not match the spec as it is now."""
-    return Finding(file, 1, 1, "DS009", "the spec changed while it was being compiled",
-                   suggestion="run the compile again")
+    return Finding(
+        file,
+        1,
+        1,
+        "DS009",
+        "the spec changed while it was being compiled",
+        suggestion="run the compile again",
+    )
 
 
 def _duplicate_name(first: Spec, again: Spec) -> list[Finding]:
     """DS201 on both specs, each naming the other: either file alone shows the clash."""
     at = ("metadata", "name")
     return [
-        spec.finding(at, "DS201", f"the name `{spec.name}` (the DAG id) is also defined at "
-                     f"{other.where(at)}", "give each spec its own `metadata.name`")
-        .with_related(other.place(at))
+        spec.finding(
+            at,
+            "DS201",
+            f"the name `{spec.name}` (the DAG id) is also defined at {other.where(at)}",
+            "give each spec its own `metadata.name`",
+        ).with_related(other.place(at))
         for spec, other in ((again, first), (first, again))
     ]
 
@@ -114,11 +126,15 @@ def _load_all(project: Project, files: list[Path], kinds: list[str]) -> list[Loa
     chunks = [files[i::workers] for i in range(workers)]
     context = multiprocessing.get_context("fork")
     # Workers end with the compiler, also when it is killed with SIGKILL (see compiler/lifeline).
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         parts = list(pool.map(_load_chunk, [(project, chunk, kinds) for chunk in chunks]))
-    by_path = {path: loaded for chunk, part in zip(chunks, parts, strict=True)
-               for path, loaded in zip(chunk, part, strict=True)}
+    by_path = {
+        path: loaded
+        for chunk, part in zip(chunks, parts, strict=True)
+        for path, loaded in zip(chunk, part, strict=True)
+    }
     return [by_path[path] for path in files]
 
 

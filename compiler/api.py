@@ -85,8 +85,9 @@ def compile_project(
     return result
 
 
-def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
-                      only: str | None) -> None:
+def _compile_analysed(
+    result: CompileResult, target_dir: Path, *, check: bool, only: str | None
+) -> None:
     assert result.analysis is not None
     project, store = result.analysis.project, result.analysis.cache
     result.findings = list(result.analysis.findings)
@@ -97,9 +98,16 @@ def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
         targets = _with_producers(result.analysis, only)
         if not targets:
             known = ", ".join(sorted({t.sources[0].name for t in result.analysis.targets}))
-            result.findings.append(Finding("(--only)", 1, 1, "DS202",
-                                           f"no spec named `{only}` compiles to a DAG",
-                                           suggestion=f"specs with DAGs: {known}"))
+            result.findings.append(
+                Finding(
+                    "(--only)",
+                    1,
+                    1,
+                    "DS202",
+                    f"no spec named `{only}` compiles to a DAG",
+                    suggestion=f"specs with DAGs: {known}",
+                )
+            )
             return
     project_root = _relative(project.root, target_dir)
     for target in targets:
@@ -128,8 +136,11 @@ def _compile_analysed(result: CompileResult, target_dir: Path, *, check: bool,
         had_folder = target_dir.is_dir()
         write(result.plan)
         if store is not None:  # a compile into an existing folder changed only what it names
-            store.written(target_dir, result.plan.fingerprints,
-                          [*result.plan.files, *result.plan.removed] if had_folder else None)
+            store.written(
+                target_dir,
+                result.plan.fingerprints,
+                [*result.plan.files, *result.plan.removed] if had_folder else None,
+            )
 
 
 def select(analysis: Analysis, name: str) -> list[Target]:
@@ -188,8 +199,14 @@ def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
     """A value lint let through but no literal can hold: a dagspec bug, still reported at the
     spec rather than as a traceback (lint refuses NaN and infinity at their place)."""
     spec = target.sources[0].doc.file if target is not None else getattr(exc, "file", "(render)")
-    return Finding(spec, 1, 1, "DS206", f"cannot write this spec as a DAG file: {exc}",
-                   suggestion="please report it; the value above has no Python literal")
+    return Finding(
+        spec,
+        1,
+        1,
+        "DS206",
+        f"cannot write this spec as a DAG file: {exc}",
+        suggestion="please report it; the value above has no Python literal",
+    )
 
 
 def _finish(target: Target, project_root: str) -> None:

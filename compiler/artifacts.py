@@ -30,10 +30,16 @@ def wire(analysis: Analysis) -> None:
         for out in target.produces:
             if out.path in producers:
                 first = producers[out.path][1]
-                analysis.add([out.finding(
-                    "DS210", f"`{out.path}` is also produced by {first.spec.name}:{first.task} "
-                    f"({first.where()})", "give the path one producer; others should `deps:` it")
-                    .with_related(first.spec.place(first.at))])
+                analysis.add(
+                    [
+                        out.finding(
+                            "DS210",
+                            f"`{out.path}` is also produced by {first.spec.name}:{first.task} "
+                            f"({first.where()})",
+                            "give the path one producer; others should `deps:` it",
+                        ).with_related(first.spec.place(first.at))
+                    ]
+                )
                 continue
             producers[out.path] = (target, out)
     edges: dict[str, dict[str, Artifact]] = {t.name: {} for t in analysis.targets}
@@ -47,25 +53,49 @@ def wire(analysis: Analysis) -> None:
             _attach_assets(target)
 
 
-def _resolve(analysis: Analysis, target: Target, dep: Artifact,
-             found: tuple[Target, Artifact] | None, edges: dict[str, dict[str, Artifact]]) -> None:
+def _resolve(
+    analysis: Analysis,
+    target: Target,
+    dep: Artifact,
+    found: tuple[Target, Artifact] | None,
+    edges: dict[str, dict[str, Artifact]],
+) -> None:
     if found is None:
         if (analysis.project.root / dep.path).exists():
-            analysis.add([dep.finding(
-                "DS211", f"`{dep.path}` is not produced by any spec; it is read as a source file",
-                "fine for hand-maintained inputs; otherwise add it to a task's `outs:`",
-                Severity.WARNING)])
+            analysis.add(
+                [
+                    dep.finding(
+                        "DS211",
+                        f"`{dep.path}` is not produced by any spec; it is read as a source file",
+                        "fine for hand-maintained inputs; otherwise add it to a task's `outs:`",
+                        Severity.WARNING,
+                    )
+                ]
+            )
         else:
-            analysis.add([dep.finding(
-                "DS202", f"nothing produces `{dep.path}` and it does not exist",
-                "add it to the `outs:` of the task that writes it, or fix the path")])
+            analysis.add(
+                [
+                    dep.finding(
+                        "DS202",
+                        f"nothing produces `{dep.path}` and it does not exist",
+                        "add it to the `outs:` of the task that writes it, or fix the path",
+                    )
+                ]
+            )
         return
     producer, out = found
     if producer is target:
         if not target.upstream(out.task, dep.task):
-            analysis.add([dep.finding(
-                "DS203", f"`{dep.path}` is written by {out.task} ({out.where()}), which does not "
-                f"run before {dep.task}", "read it in a later phase or step")])
+            analysis.add(
+                [
+                    dep.finding(
+                        "DS203",
+                        f"`{dep.path}` is written by {out.task} ({out.where()}), which does not "
+                        f"run before {dep.task}",
+                        "read it in a later phase or step",
+                    )
+                ]
+            )
         return
     target.assets_in.setdefault(dep.path, dep)
     target.needs.setdefault(producer.name, set()).add(dep.path)
@@ -83,7 +113,7 @@ def _report_cycles(analysis: Analysis, edges: dict[str, dict[str, Artifact]]) ->
         stack.append(node)
         for nxt in sorted(edges[node]):
             if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt):], nxt]
+                cycle = [*stack[stack.index(nxt) :], nxt]
                 if frozenset(cycle) not in seen:
                     seen.add(frozenset(cycle))
                     _report(analysis, edges, cycle)
@@ -102,9 +132,15 @@ def _report(analysis: Analysis, edges: dict[str, dict[str, Artifact]], cycle: li
     chain = " → ".join(f"{dep.spec.name}:{dep.task} ({dep.where()})" for dep in links)
     places = [dep.spec.place(dep.at) for dep in links]
     for dep in links:
-        analysis.add([dep.finding("DS203", f"artifacts form a cycle across specs: {chain}",
-                                  "break the cycle: one of these deps must go")
-                      .with_related(*places)])
+        analysis.add(
+            [
+                dep.finding(
+                    "DS203",
+                    f"artifacts form a cycle across specs: {chain}",
+                    "break the cycle: one of these deps must go",
+                ).with_related(*places)
+            ]
+        )
 
 
 def _attach_assets(target: Target) -> None:
@@ -114,12 +150,15 @@ def _attach_assets(target: Target) -> None:
     names = {path: python_name(("asset_" + path).upper(), taken) for path in paths}
     model = target.model
     model["asset_defs"] = [
-        Code(f"{identifier(names[p])} = Asset(name={literal(p)}, uri={literal(asset_uri(p))}, "
-             'group="dagspec")')
+        Code(
+            f"{identifier(names[p])} = Asset(name={literal(p)}, uri={literal(asset_uri(p))}, "
+            'group="dagspec")'
+        )
         for p in paths
     ]
-    model["outlets"] = {task: _names(names[p] for p in sorted(ps))
-                        for task, ps in sorted(target.outlets.items())}
+    model["outlets"] = {
+        task: _names(names[p] for p in sorted(ps)) for task, ps in sorted(target.outlets.items())
+    }
     sdk = set(model["sdk_imports"])
     if paths:
         sdk.add("Asset")
@@ -128,7 +167,8 @@ def _attach_assets(target: Target) -> None:
         sdk.update({"AssetAll", "AssetOrTimeSchedule", "CronTriggerTimetable"})
         model["schedule_code"] = Code(
             f"AssetOrTimeSchedule(timetable=CronTriggerTimetable({literal(model['schedule'])}, "
-            f'timezone="UTC"), assets=AssetAll({", ".join(inputs)}))')
+            f'timezone="UTC"), assets=AssetAll({", ".join(inputs)}))'
+        )
     elif inputs:
         model["schedule_code"] = _names(inputs)
     model["sdk_imports"] = Code(", ".join(identifier(n) for n in sorted(sdk)))

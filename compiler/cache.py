@@ -115,8 +115,13 @@ class _LazyDocument(Document):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, file: str, raw: bytes | None, path: str = "",  # noqa: D107
-                 digest: str = "") -> None:
+    def __init__(
+        self,
+        file: str,
+        raw: bytes | None,
+        path: str = "",  # noqa: D107
+        digest: str = "",
+    ) -> None:
         self.file, self._raw, self._doc, self._path, self._digest = file, raw, None, path, digest
 
     @property
@@ -154,10 +159,16 @@ class CachedSpec(Spec):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, doc: Document, kind: str, name: str, extends: tuple[bool, Any],
-                 digest: str) -> None:
+    def __init__(
+        self, doc: Document, kind: str, name: str, extends: tuple[bool, Any], digest: str
+    ) -> None:
         self.doc, self.kind, self._name, self.extends, self.digest = (
-            doc, kind, name, extends, digest)
+            doc,
+            kind,
+            name,
+            extends,
+            digest,
+        )
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -239,9 +250,15 @@ class CachedTarget(Target):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, lite: tuple, chain: list[Spec], load: Callable[[], tuple],
-                 fingerprints: dict[str, str], key: str,
-                 wirings: dict[str, tuple] | None = None) -> None:
+    def __init__(
+        self,
+        lite: tuple,
+        chain: list[Spec],
+        load: Callable[[], tuple],
+        fingerprints: dict[str, str],
+        key: str,
+        wirings: dict[str, tuple] | None = None,
+    ) -> None:
         wirings = {} if wirings is None else wirings
         name, template, sources, order, produces, consumes, small = lite[:7]
         self.name, self.template, self.order = name, template, order
@@ -278,9 +295,16 @@ class CachedTarget(Target):
         """Put the Assets, outlets and schedule code that `artifacts._attach_assets` made for
         this plan from the same links into the model, if known (they follow from the plan and
         the links alone)."""
-        self._inputs = json.dumps([sorted(self.assets_in), sorted(
-            (task, sorted(paths)) for task, paths in self.outlets.items())]) if (
-            self.assets_in or self.outlets) else ""  # most DAGs: no links across specs
+        self._inputs = (
+            json.dumps(
+                [
+                    sorted(self.assets_in),
+                    sorted((task, sorted(paths)) for task, paths in self.outlets.items()),
+                ]
+            )
+            if (self.assets_in or self.outlets)
+            else ""
+        )  # most DAGs: no links across specs
         known = self._wirings.get(self._inputs)
         if known is None:
             return False
@@ -332,8 +356,12 @@ class Cache:
         self.foreign: list[Path] = []  # shards of another compiler version
         for path in sorted((self.folder / "index").glob("*.pickle")):
             shard = _read(path)
-            if isinstance(shard, dict) and shard.get("tool") == self.tool and isinstance(
-                    shard.get("files"), dict) and isinstance(shard.get("plans"), dict):
+            if (
+                isinstance(shard, dict)
+                and shard.get("tool") == self.tool
+                and isinstance(shard.get("files"), dict)
+                and isinstance(shard.get("plans"), dict)
+            ):
                 self.files.update(shard["files"])
                 self.plans.update(shard["plans"])
             else:
@@ -345,8 +373,13 @@ class Cache:
         self.root = str(project.root) + os.sep
         stats = _read(self.folder / "states.pickle")
         self.stats: dict[str, tuple] = (
-            stats[1] if isinstance(stats, tuple) and len(stats) == 2 and stats[0] == self.tool
-            and isinstance(stats[1], dict) else {})
+            stats[1]
+            if isinstance(stats, tuple)
+            and len(stats) == 2
+            and stats[0] == self.tool
+            and isinstance(stats[1], dict)
+            else {}
+        )
         self.stats_dirty = False
         self.seen_paths: set[str] = set()
         outputs = _read(self.folder / "outputs.pickle")
@@ -356,8 +389,9 @@ class Cache:
 
     # -- loading and schema checks ------------------------------------------------------------
 
-    def load(self, project: Project, files: list[Path], kinds: list[str],
-             load_all: LoadAll) -> list[Loaded]:
+    def load(
+        self, project: Project, files: list[Path], kinds: list[str], load_all: LoadAll
+    ) -> list[Loaded]:
         """Like `load_all`, from the cache where a file's bytes are known.
 
         A file is read and hashed only when its state (inode, size, modification and change
@@ -372,8 +406,9 @@ class Cache:
         stats, settled = self.stats, time.time_ns() - int(RACY_SECONDS * 1e9)
         for i, path in enumerate(files):
             text = str(path)
-            display = text[len(self.root):] if text.startswith(self.root) else project.display(
-                path)
+            display = (
+                text[len(self.root) :] if text.startswith(self.root) else project.display(path)
+            )
             try:
                 info = os.stat(text)
             except OSError:
@@ -413,15 +448,17 @@ class Cache:
             out[i] = self._loaded(entry, display, text, raw, digest)
         self.hits += len(files) - len(missing)
         self.misses += len(missing)
-        for i, loaded in zip(missing, load_all(project, [files[i] for i in missing], kinds),
-                             strict=True):
+        for i, loaded in zip(
+            missing, load_all(project, [files[i] for i in missing], kinds), strict=True
+        ):
             out[i] = loaded
             if i in keys:
                 self._remember_file(keys[i], loaded)
         return out  # type: ignore[return-value]
 
-    def _loaded(self, entry: tuple, display: str, path: str, raw: bytes | None,
-                digest: str) -> Loaded:
+    def _loaded(
+        self, entry: tuple, display: str, path: str, raw: bytes | None, digest: str
+    ) -> Loaded:
         name, kind, findings, has_source, extends, ignores = entry
         doc = _LazyDocument(display, raw, path, digest)
         # the text serves only the inline ignores: read it for files that have any
@@ -446,23 +483,34 @@ class Cache:
 
     # -- plans ----------------------------------------------------------------------------------
 
-    def plan(self, spec: Spec, analysis: Analysis,
-             kinds: Kinds) -> list[tuple[Target | None, list[Finding]]]:
+    def plan(
+        self, spec: Spec, analysis: Analysis, kinds: Kinds
+    ) -> list[tuple[Target | None, list[Finding]]]:
         """The kind's plan of `spec`, from the cache when the spec and its parents are known."""
         chain = _chain(spec, analysis)
         if chain is None:  # a broken `extends`: its findings name other specs, plan afresh
             return kinds[spec.kind].plan(spec, analysis)
-        key = hashlib.sha256("\0".join([self.config, *(f"{s.doc.file}\0{_digest(s)}"
-                                                       for s in chain)]).encode()).hexdigest()
+        key = hashlib.sha256(
+            "\0".join([self.config, *(f"{s.doc.file}\0{_digest(s)}" for s in chain)]).encode()
+        ).hexdigest()
         entry = self.plans.get(key)
         if entry is not None:
             self.used_plans.add(key)
             self.hits += 1
             return [
-                (None if lite is None else CachedTarget(
-                    lite, chain, self._model_loader(key, lite[7], spec, lite[0], analysis, kinds),
-                    entry["fingerprints"], key, entry.setdefault("wirings", {})),
-                 list(findings))
+                (
+                    None
+                    if lite is None
+                    else CachedTarget(
+                        lite,
+                        chain,
+                        self._model_loader(key, lite[7], spec, lite[0], analysis, kinds),
+                        entry["fingerprints"],
+                        key,
+                        entry.setdefault("wirings", {}),
+                    ),
+                    list(findings),
+                )
                 for lite, findings in entry["results"]
             ]
         self.misses += 1
@@ -470,8 +518,9 @@ class Cache:
         self._remember_plan(key, chain, results)
         return results
 
-    def _model_loader(self, key: str, index: int, spec: Spec, name: str, analysis: Analysis,
-                      kinds: Kinds) -> Callable[[], tuple]:
+    def _model_loader(
+        self, key: str, index: int, spec: Spec, name: str, analysis: Analysis, kinds: Kinds
+    ) -> Callable[[], tuple]:
         def load() -> tuple:
             models = _read(self._model_path(key))
             if isinstance(models, list) and index < len(models):
@@ -482,29 +531,45 @@ class Cache:
                 if target is not None and target.name == name:
                     return target.model, target.tasks, target.edges
             raise RuntimeError(f"spec {spec.name} no longer plans DAG {name}")
+
         return load
 
-    def _remember_plan(self, key: str, chain: list[Spec],
-                       results: list[tuple[Target | None, list[Finding]]]) -> None:
+    def _remember_plan(
+        self, key: str, chain: list[Spec], results: list[tuple[Target | None, list[Finding]]]
+    ) -> None:
         places = {id(s): i for i, s in enumerate(chain)}
         stored, models = [], []
         for target, findings in results:
             if target is None:
                 stored.append((None, tuple(findings)))
                 continue
-            if target.assets_in or target.outlets or target.needs or not all(
-                    id(a.spec) in places for a in [*target.produces, *target.consumes]) or not all(
-                    id(s) in places for s in target.sources):
+            if (
+                target.assets_in
+                or target.outlets
+                or target.needs
+                or not all(id(a.spec) in places for a in [*target.produces, *target.consumes])
+                or not all(id(s) in places for s in target.sources)
+            ):
                 return  # planned with more than the chain: not safe to reuse
             small = {k: target.model[k] for k in _SMALL_KEYS if k in target.model}
-            lite = (target.name, target.template, [places[id(s)] for s in target.sources],
-                    dict(target.order),
-                    [(a.path, a.task, places[id(a.spec)], a.at) for a in target.produces],
-                    [(a.path, a.task, places[id(a.spec)], a.at) for a in target.consumes],
-                    small, len(models))
+            lite = (
+                target.name,
+                target.template,
+                [places[id(s)] for s in target.sources],
+                dict(target.order),
+                [(a.path, a.task, places[id(a.spec)], a.at) for a in target.produces],
+                [(a.path, a.task, places[id(a.spec)], a.at) for a in target.consumes],
+                small,
+                len(models),
+            )
             stored.append((lite, tuple(findings)))
-            models.append((pickle.dumps(target.model, protocol=pickle.HIGHEST_PROTOCOL),
-                           target.tasks, target.edges))
+            models.append(
+                (
+                    pickle.dumps(target.model, protocol=pickle.HIGHEST_PROTOCOL),
+                    target.tasks,
+                    target.edges,
+                )
+            )
             target.cache_key = key  # type: ignore[attr-defined]
         self.plans[key] = {"results": stored, "fingerprints": {}}
         self.models[key] = models
@@ -551,8 +616,9 @@ class Cache:
             self.outputs_dirty = True
         return found
 
-    def written(self, out: Path, fingerprints: dict[str, str],
-                names: Iterable[str] | None = None) -> None:
+    def written(
+        self, out: Path, fingerprints: dict[str, str], names: Iterable[str] | None = None
+    ) -> None:
         """After a write: the state of every DAG file now in `out` (and none of those gone);
         with `names`, only those files were written or removed."""
         folder = str(out) + os.sep
@@ -588,12 +654,20 @@ class Cache:
                 path.unlink(missing_ok=True)
             self.foreign = []
             for shard in sorted(shards):
-                files = {k: self.files[k] for k in self.used_files
-                         if k.startswith(shard) and k in self.files}
-                plans = {k: self.plans[k] for k in self.used_plans
-                         if k.startswith(shard) and k in self.plans}
-                _write(self.folder / "index" / f"{shard}.pickle",
-                       {"tool": self.tool, "files": files, "plans": plans})
+                files = {
+                    k: self.files[k]
+                    for k in self.used_files
+                    if k.startswith(shard) and k in self.files
+                }
+                plans = {
+                    k: self.plans[k]
+                    for k in self.used_plans
+                    if k.startswith(shard) and k in self.plans
+                }
+                _write(
+                    self.folder / "index" / f"{shard}.pickle",
+                    {"tool": self.tool, "files": files, "plans": plans},
+                )
             for key in stale_plans:
                 self._model_path(key).unlink(missing_ok=True)
             for key in stale_files:
@@ -631,8 +705,12 @@ def load_project(root: Path) -> Project:
     key = _sha(tool, "project", raw)
     store = root / FOLDER / "project.pickle"
     known = _read(store)
-    if isinstance(known, tuple) and len(known) == 2 and known[0] == key and isinstance(
-            known[1], dict):
+    if (
+        isinstance(known, tuple)
+        and len(known) == 2
+        and known[0] == key
+        and isinstance(known[1], dict)
+    ):
         return Project(root, known[1], _LazyDocument(CONFIG_NAME, raw), [])
     project = project_module.load_project(root)
     if not project.findings and project.doc is not None and project.doc.raw == raw:
@@ -648,8 +726,12 @@ def _chain(spec: Spec, analysis: Analysis) -> list[Spec] | None:
     has, parent_name = _extends(spec)
     while has:
         parent = analysis.specs.get(parent_name)
-        if parent_name in analysis.broken or parent is None or parent.kind != "Entity" or any(
-                parent is s for s in chain):
+        if (
+            parent_name in analysis.broken
+            or parent is None
+            or parent.kind != "Entity"
+            or any(parent is s for s in chain)
+        ):
             return None
         chain.append(parent)
         has, parent_name = _extends(parent)

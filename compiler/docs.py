@@ -34,8 +34,11 @@ def _cell(value: Any) -> str:
 
 
 def _settings(settings: dict[str, Any], base: dict[str, Any] | None = None) -> str:
-    shown = [f"{k}={settings[k]}" for k in KEYS
-             if k in settings and (base is None or base.get(k) != settings[k])]
+    shown = [
+        f"{k}={settings[k]}"
+        for k in KEYS
+        if k in settings and (base is None or base.get(k) != settings[k])
+    ]
     return ", ".join(shown)
 
 
@@ -54,16 +57,31 @@ def dag_doc(target: Target) -> str:
     facts = [["kind", kind], ["owner", model.get("owner")], ["schedule", schedule]]
     for spec in target.sources:
         digest = hashlib.sha256(spec.doc.raw).hexdigest()
-        facts.append(["spec" if spec is target.sources[0] else "extends",
-                      f"`{spec.doc.file}` (sha256 `{digest[:16]}`)"])
+        facts.append(
+            [
+                "spec" if spec is target.sources[0] else "extends",
+                f"`{spec.doc.file}` (sha256 `{digest[:16]}`)",
+            ]
+        )
     facts.append(["task settings", _settings(model.get("settings") or {}) or "Airflow defaults"])
     lines += _table(["", ""], facts) + [""]
     lines += {"Entity": _entity, "Manifest": _manifest, "ReductionPipeline": _reduction}[kind](
-        model)
+        model
+    )
     graph = dag_graph([target])
     flow = _flow(target)
-    lines += ["", "## Picture", "", flow, "", "```mermaid", *mermaid(graph).splitlines(), "```",
-              "", "Regenerate, don't edit: change the spec and run `make compile-dags`."]
+    lines += [
+        "",
+        "## Picture",
+        "",
+        flow,
+        "",
+        "```mermaid",
+        *mermaid(graph).splitlines(),
+        "```",
+        "",
+        "Regenerate, don't edit: change the spec and run `make compile-dags`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -81,15 +99,21 @@ def _entity(model: dict[str, Any]) -> list[str]:
     rows = []
     for number, phase in enumerate(model["phases"], start=1):
         for module in phase["modules"]:
-            rows.append([
-                number, phase["name"], module["name"], "yes" if module["required"] else "no",
-                " ".join(shlex.quote(part) for part in module["command"]),
-                _settings(module["settings"], model["settings"]),
-                module.get("description") or "",
-            ])
+            rows.append(
+                [
+                    number,
+                    phase["name"],
+                    module["name"],
+                    "yes" if module["required"] else "no",
+                    " ".join(shlex.quote(part) for part in module["command"]),
+                    _settings(module["settings"], model["settings"]),
+                    module.get("description") or "",
+                ]
+            )
     lines = ["## Phases", "", "Phases run in order; the modules of a phase run in parallel.", ""]
-    lines += _table(["#", "phase", "module", "required", "command", "settings", "description"],
-                    rows)
+    lines += _table(
+        ["#", "phase", "module", "required", "command", "settings", "description"], rows
+    )
     described = [p for p in model["phases"] if p.get("spec_description")]
     if described:
         lines += [""] + [f"- **{p['name']}**: {p['spec_description']}" for p in described]
@@ -100,8 +124,15 @@ def _manifest(model: dict[str, Any]) -> list[str]:
     process = model["process"]
     source = process["source"]
     where = source.get("table") or f"{source.get('landing_dir', '')}/{source.get('glob', '')}"
-    rows = [[process["name"], f"{source['kind']} `{where}`", f"`{process['sink']['table']}`",
-             process["contract"].get("enforcement", "strict"), " → ".join(model["gates"])]]
+    rows = [
+        [
+            process["name"],
+            f"{source['kind']} `{where}`",
+            f"`{process['sink']['table']}`",
+            process["contract"].get("enforcement", "strict"),
+            " → ".join(model["gates"]),
+        ]
+    ]
     return ["## Process", ""] + _table(["process", "source", "sink", "contract", "gates"], rows)
 
 
@@ -110,24 +141,35 @@ def _reduction(model: dict[str, Any]) -> list[str]:
     for group in model["groups"]:
         for step in group["steps"]:
             spec = model["steps"][step["name"]]
-            rows.append([
-                group["group_id"], step["name"], spec["software"],
-                ", ".join(spec["group_by"]) or "(all data)",
-                ", ".join(spec["depends_on"]),
-                _settings(step["settings"], model["settings"]),
-                step.get("description") or "",
-            ])
+            rows.append(
+                [
+                    group["group_id"],
+                    step["name"],
+                    spec["software"],
+                    ", ".join(spec["group_by"]) or "(all data)",
+                    ", ".join(spec["depends_on"]),
+                    _settings(step["settings"], model["settings"]),
+                    step.get("description") or "",
+                ]
+            )
     return ["## Steps", ""] + _table(
         ["task group", "step", "software", "group_by", "depends on", "settings", "description"],
-        rows)
+        rows,
+    )
 
 
 def module_doc(module: dict[str, Any], phase: str) -> str:
     """A module task's `doc_md`: what it is, what it runs, what it reads and writes."""
-    lines = [f"**{phase}.{module['name']}**" + (f": {module['description']}"
-                                                 if module.get("description") else ""), ""]
-    lines.append("Command: `" + " ".join(shlex.quote(p) for p in module["command"])
-                 + " --manifest FILE --json`")
+    lines = [
+        f"**{phase}.{module['name']}**"
+        + (f": {module['description']}" if module.get("description") else ""),
+        "",
+    ]
+    lines.append(
+        "Command: `"
+        + " ".join(shlex.quote(p) for p in module["command"])
+        + " --manifest FILE --json`"
+    )
     if module["inputs"]:
         lines.append("Inputs: " + ", ".join(f"{k}=`{v}`" for k, v in module["inputs"].items()))
     if module.get("outputs"):

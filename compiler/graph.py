@@ -76,22 +76,28 @@ def mermaid(graph: Graph) -> str:
 
 
 def dot(graph: Graph) -> str:
-    lines = [f'digraph "{_label(graph.title)}" {{', "    rankdir=LR;",
-             '    node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
-             'fontname="Helvetica"];', '    edge [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f'digraph "{_label(graph.title)}" {{',
+        "    rankdir=LR;",
+        '    node [shape=box, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];',
+        '    edge [fontname="Helvetica", fontsize=10];',
+    ]
     for cluster, nodes in _by_cluster(graph).items():
         indent = "    "
         if cluster is not None:
-            lines += [f"    subgraph cluster_{_id(cluster)} {{",
-                      f'        label="{_label(graph.clusters[cluster])}"; style=rounded;']
+            lines += [
+                f"    subgraph cluster_{_id(cluster)} {{",
+                f'        label="{_label(graph.clusters[cluster])}"; style=rounded;',
+            ]
             indent = "        "
         lines += [f'{indent}{_id(n)} [label="{_label(graph.nodes[n][0])}"];' for n in nodes]
         if cluster is not None:
             lines.append("    }")
     for a, b, label in graph.edges:
         text = label.replace("<br/>", "\\n")
-        lines.append(f'    {_id(a)} -> {_id(b)}' + (f' [label="{_label(text)}"];' if label
-                                                       else ";"))
+        lines.append(
+            f"    {_id(a)} -> {_id(b)}" + (f' [label="{_label(text)}"];' if label else ";")
+        )
     return "\n".join(lines) + "\n}\n"
 
 
@@ -99,8 +105,9 @@ def png(graph: Graph) -> bytes:
     """PNG through Graphviz (`make test` installs Debian's graphviz when it is missing)."""
     if shutil.which("dot") is None:
         raise OSError("Graphviz `dot` is not installed (Debian: apt-get install graphviz)")
-    done = subprocess.run(["dot", "-Tpng"], input=dot(graph).encode(), capture_output=True,
-                          check=False)
+    done = subprocess.run(
+        ["dot", "-Tpng"], input=dot(graph).encode(), capture_output=True, check=False
+    )
     if done.returncode != 0:
         raise OSError(f"dot failed: {done.stderr.decode(errors='replace')}")
     return done.stdout

@@ -11,8 +11,9 @@ from compiler.findings import Finding, Severity
 PATTERN = re.compile(r"#\s*dagspec:\s*ignore\[([A-Z0-9,\s]+)\]")
 
 
-def apply(findings: list[Finding], texts: dict[str, str],
-          unchecked: set[str] = frozenset()) -> list[Finding]:  # type: ignore[assignment]
+def apply(
+    findings: list[Finding], texts: dict[str, str], unchecked: set[str] = frozenset()
+) -> list[Finding]:  # type: ignore[assignment]
     """The findings left after the ignores in `texts` (file → source), plus unused ignores
     (except in `unchecked` files, whose specs were not checked through: a spec with a
     structural error or a duplicate name may well have the finding its ignore is for)."""
@@ -37,7 +38,15 @@ def apply(findings: list[Finding], texts: dict[str, str],
             kept.append(finding)
     for (file, _, code), (line, col) in sorted(wanted.items()):
         if (file, _, code) not in used and file not in unchecked:
-            kept.append(Finding(file, line, col, "DS010",
-                                f"`ignore[{code}]` silences nothing: no {code} finding here",
-                                suggestion="remove the ignore", severity=Severity.WARNING))
+            kept.append(
+                Finding(
+                    file,
+                    line,
+                    col,
+                    "DS010",
+                    f"`ignore[{code}]` silences nothing: no {code} finding here",
+                    suggestion="remove the ignore",
+                    severity=Severity.WARNING,
+                )
+            )
     return kept

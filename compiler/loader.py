@@ -39,11 +39,16 @@ for _tag, _regex, _first in [
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-              r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
 ]:
-    _Core12Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regex),
-                                        list(_first))
+    _Core12Loader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(_regex), list(_first)
+    )
 _LOADER = _Core12Loader
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
@@ -167,25 +172,37 @@ def _syntax_finding(name: str, exc: yaml.MarkedYAMLError, text: str) -> Finding:
     if opened is not None and exc.context == "while scanning a quoted scalar":
         quote = rows[opened.line][opened.column] if opened.line < len(rows) else '"'
         return Finding(
-            name, opened.line + 1, opened.column + 1, "DS001",
+            name,
+            opened.line + 1,
+            opened.column + 1,
+            "DS001",
             f"the quoted string opened here with {quote} is never closed",
-            suggestion=f"add the closing {quote} at the end of the value")
+            suggestion=f"add the closing {quote} at the end of the value",
+        )
     runaway = _runaway_quote(text)
     if runaway is not None and runaway.end_mark.line + 2 >= line:  # it ends where YAML breaks
         start, end = runaway.start_mark, runaway.end_mark
         quote = runaway.style
         return Finding(
-            name, start.line + 1, start.column + 1, "DS001",
+            name,
+            start.line + 1,
+            start.column + 1,
+            "DS001",
             f"the quoted string opened here with {quote} is never closed on its line: it runs "
             f"on to line {end.line + 1}, where the YAML then breaks",
-            suggestion=f"add the closing {quote} at the end of the value")
+            suggestion=f"add the closing {quote} at the end of the value",
+        )
     if opened is not None and exc.context and exc.context.startswith("while parsing a flow"):
         bracket = "[" if "sequence" in exc.context else "{"
         return Finding(
-            name, line, col, "DS001",
+            name,
+            line,
+            col,
+            "DS001",
             f"YAML syntax error: {problem} inside the `{bracket}` opened at line "
             f"{opened.line + 1}, column {opened.column + 1}",
-            suggestion=f"close the `{bracket}` or add the missing comma")
+            suggestion=f"close the `{bracket}` or add the missing comma",
+        )
     context = f" {exc.context}" if exc.context else ""
     return Finding(
         name,
@@ -204,16 +221,24 @@ def _core_scalar(node: yaml.Node) -> Any:
         return None
     if tag == "bool":
         if value.lower() not in ("true", "false"):
-            raise _Refused("DS103", f"`{value}` is not a YAML 1.2 boolean", node.start_mark,
-                           "write `true` or `false`")
+            raise _Refused(
+                "DS103",
+                f"`{value}` is not a YAML 1.2 boolean",
+                node.start_mark,
+                "write `true` or `false`",
+            )
         return value.lower() == "true"
     if tag == "int":
         try:
-            return int(value[2:], 8) if value.startswith("0o") else int(value, 0) \
-                if value.startswith(("0x", "0X")) else int(value, 10)
+            return (
+                int(value[2:], 8)
+                if value.startswith("0o")
+                else int(value, 0)
+                if value.startswith(("0x", "0X"))
+                else int(value, 10)
+            )
         except ValueError:
-            raise _Refused("DS103", f"`{value}` is not an integer", node.start_mark,
-                           None) from None
+            raise _Refused("DS103", f"`{value}` is not an integer", node.start_mark, None) from None
     if tag == "float":
         lowered = value.lower()
         if lowered.lstrip("+-") in (".inf", ".nan"):
@@ -222,8 +247,7 @@ def _core_scalar(node: yaml.Node) -> Any:
         try:
             return float(value)
         except ValueError:
-            raise _Refused("DS103", f"`{value}` is not a number", node.start_mark,
-                           None) from None
+            raise _Refused("DS103", f"`{value}` is not a number", node.start_mark, None) from None
     return _SCALARS.construct_object(node)
 
 
@@ -232,8 +256,11 @@ def _runaway_quote(text: str) -> yaml.ScalarToken | None:
     missing closing quote, and the place to report it (the parser only fails further on)."""
     try:
         for token in yaml.scan(text, Loader=_LOADER):
-            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") \
-                    and token.end_mark.line > token.start_mark.line:
+            if (
+                isinstance(token, yaml.ScalarToken)
+                and token.style in ('"', "'")
+                and token.end_mark.line > token.start_mark.line
+            ):
                 return token
     except yaml.YAMLError:
         pass

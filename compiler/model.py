@@ -68,8 +68,13 @@ class Artifact:
     def where(self) -> str:
         return self.spec.where(self.at)
 
-    def finding(self, code: str, message: str, suggestion: str | None = None,
-                severity: Severity = Severity.ERROR) -> Finding:
+    def finding(
+        self,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> Finding:
         return self.spec.finding(self.at, code, message, suggestion, severity=severity)
 
 

@@ -103,8 +103,13 @@ def is_generated(path: Path) -> bool:
         return False
 
 
-def plan(targets: list[Target], out: Path, *, prune: bool = True,
-         existing: Callable[[Path], str | None] | None = None) -> Plan:
+def plan(
+    targets: list[Target],
+    out: Path,
+    *,
+    prune: bool = True,
+    existing: Callable[[Path], str | None] | None = None,
+) -> Plan:
     """Render only what changed since the last compile; list generated files now orphaned
     (unless `prune` is off, for a compile of some specs only). `existing` reads the recorded
     fingerprint of a file (default `existing_fingerprint`; the cache knows it sooner)."""
@@ -167,7 +172,7 @@ def _write_one(result: Plan) -> None:
         (out / result.removed[0]).unlink(missing_ok=True)
         _fsync(out, [])
         return
-    (name, text), = result.files.items()
+    ((name, text),) = result.files.items()
     staging = out.parent / f".{out.name}.new-{os.getpid()}-{name}"
     try:
         with staging.open("w", encoding="utf-8") as handle:
@@ -186,7 +191,7 @@ def remove_dead_staging(out: Path) -> list[Path]:
     removed = []
     for pattern in (f".{out.name}.new-*", f".{out.name}.old-*"):
         for folder in out.parent.glob(pattern):
-            pid = folder.name[len(pattern) - 1:].split("-", 1)[0]  # folder PID, file PID-name
+            pid = folder.name[len(pattern) - 1 :].split("-", 1)[0]  # folder PID, file PID-name
             if pid.isdigit() and not _alive(int(pid)):
                 if folder.is_dir():
                     shutil.rmtree(folder, ignore_errors=True)

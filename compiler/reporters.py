@@ -50,8 +50,12 @@ def github(findings: list[Finding], root: Path) -> str:
     for f in findings:
         props = ",".join(
             f"{key}={_escape_property(str(value))}"
-            for key, value in (("file", f.file), ("line", f.line), ("col", f.col),
-                               ("title", f"{f.code} {f.rule}"))
+            for key, value in (
+                ("file", f.file),
+                ("line", f.line),
+                ("col", f.col),
+                ("title", f"{f.code} {f.rule}"),
+            )
         )
         text = f"{f.path}: {f.message}" if f.path else f.message
         if f.suggestion:

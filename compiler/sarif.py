@@ -42,9 +42,13 @@ def sarif(findings: list[Finding], root: Path) -> str:
                 }
             ],
             "relatedLocations": [
-                {"id": i, "physicalLocation": {
-                    "artifactLocation": _artifact(file),
-                    "region": {"startLine": line, "startColumn": col}}}
+                {
+                    "id": i,
+                    "physicalLocation": {
+                        "artifactLocation": _artifact(file),
+                        "region": {"startLine": line, "startColumn": col},
+                    },
+                }
                 for i, (file, line, col) in enumerate(f.related)
             ],
         }

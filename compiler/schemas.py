@@ -64,8 +64,9 @@ def validator(kind: str) -> Draft202012Validator:
     """A validator over the schema with its `$ref`s inlined: no reference lookups per node."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(_inlined(KIND_FILES[kind]), registry=_registry(),
-                                format_checker=formats())
+    return Draft202012Validator(
+        _inlined(KIND_FILES[kind]), registry=_registry(), format_checker=formats()
+    )
 
 
 @cache
@@ -77,13 +78,17 @@ def fast_validator(kind: str) -> Any | None:
         import jsonschema_rs
     except ImportError:
         return None
+
     def cron(value: str) -> bool:
         return cron_problem(value) is None
 
     # the same formats as `formats()`: only dagspec's own (a format it does not know passes)
-    return jsonschema_rs.validator_for(_inlined(KIND_FILES[kind]), validate_formats=True,
-                                       formats={"airflow-cron": cron},
-                                       ignore_unknown_formats=True)
+    return jsonschema_rs.validator_for(
+        _inlined(KIND_FILES[kind]),
+        validate_formats=True,
+        formats={"airflow-cron": cron},
+        ignore_unknown_formats=True,
+    )
 
 
 def apply_defaults(kind: str, data: Any) -> Any:

@@ -27,8 +27,9 @@ KEYS = (
 _SECONDS = {"retry_delay_seconds": "retry_delay", "execution_timeout_seconds": "execution_timeout"}
 
 
-def stated(level: Mapping[str, Any] | None, aliases: Mapping[str, str] | None = None
-           ) -> dict[str, Any]:
+def stated(
+    level: Mapping[str, Any] | None, aliases: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The settings one level states; `aliases` maps an older key of that level to its setting
     (e.g. a reduction step's `max_retries` → `retries`), used when the setting itself is absent."""
     if not level:
@@ -48,8 +49,12 @@ def inherit(*levels: Mapping[str, Any]) -> dict[str, Any]:
     return {key: merged[key] for key in KEYS if key in merged}
 
 
-def task_kwargs(settings: Mapping[str, Any], *, base: Mapping[str, Any] | None = None,
-                skip: tuple[str, ...] = ()) -> list[tuple[str, Code]]:
+def task_kwargs(
+    settings: Mapping[str, Any],
+    *,
+    base: Mapping[str, Any] | None = None,
+    skip: tuple[str, ...] = (),
+) -> list[tuple[str, Code]]:
     """Airflow operator arguments for `settings`, as (name, code) pairs for the templates.
 
     With `base` (the DAG's default_args), only values that differ from it are listed: the

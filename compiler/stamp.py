@@ -55,8 +55,10 @@ def unchanged(project: Project, out: Path) -> list[Finding] | None:
         digest, _, rest = (project.root / CACHE).read_text(encoding="utf-8").partition("\n")
         if digest != stamp(project, out):
             return None
-        return [Finding(**{**item, "severity": Severity(item["severity"])})
-                for item in json.loads(rest or "[]")]
+        return [
+            Finding(**{**item, "severity": Severity(item["severity"])})
+            for item in json.loads(rest or "[]")
+        ]
     except (OSError, ValueError, TypeError, KeyError):
         return None
 

@@ -111,9 +111,14 @@ def _non_finite(doc: Document, value: Any, path: tuple) -> Iterator[Finding]:
     """NaN and infinity (`.nan`, `.inf`, `1e400`): JSON Schema cannot say no to them, Python
     has no literal for them, and Airflow's params and Slurm's flags cannot take them."""
     if isinstance(value, float) and not math.isfinite(value):
-        yield _at(doc, path, "DS206", f"{value!r} is not a finite number",
-                  "write a finite number (a number too large for a float, such as 1e400, is "
-                  "read as infinity), or quote it if it is text")
+        yield _at(
+            doc,
+            path,
+            "DS206",
+            f"{value!r} is not a finite number",
+            "write a finite number (a number too large for a float, such as 1e400, is "
+            "read as infinity), or quote it if it is text",
+        )
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _non_finite(doc, item, (*path, key))
@@ -157,9 +162,15 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         typo = _misspelling_of(missing, error.instance, schema)
         if typo is not None:  # the DS101 on `typo` says it first, with its suggestion
             line, col = doc.marks.locate((*path, typo), key=True)
-            yield Finding(doc.file, line, col, "DS102",
-                          f"missing key `{missing}` (`{typo}` looks like a misspelling of it)",
-                          format_path((*path, missing)), f"rename `{typo}` to `{missing}`")
+            yield Finding(
+                doc.file,
+                line,
+                col,
+                "DS102",
+                f"missing key `{missing}` (`{typo}` looks like a misspelling of it)",
+                format_path((*path, missing)),
+                f"rename `{typo}` to `{missing}`",
+            )
             return
         yield _at(
             doc,
@@ -176,8 +187,7 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
             doc,
             path,
             "DS103",
-            f"expected {expected}, got {got} "
-            f"{_show(doc.marks.plain.get(path, error.instance))}",
+            f"expected {expected}, got {got} {_show(doc.marks.plain.get(path, error.instance))}",
             _type_hint(expected, error.instance, doc.marks.plain.get(path)),
         )
     elif keyword in ("enum", "const"):
@@ -188,10 +198,14 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
             doc, path, "DS104", f"{_show(error.instance)} is not allowed here; use {listed}", hint
         )
     elif keyword == "format" and error.cause is not None:
-        yield _at(doc, path, "DS105",
-                  f"{_show(error.instance)} is not a schedule Airflow accepts: {error.cause}",
-                  "cron fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7; "
-                  "or a preset such as `@daily`")
+        yield _at(
+            doc,
+            path,
+            "DS105",
+            f"{_show(error.instance)} is not a schedule Airflow accepts: {error.cause}",
+            "cron fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7; "
+            "or a preset such as `@daily`",
+        )
     elif keyword in ("pattern", "format"):
         hint = schema.get("x-hint") or _hint_from_context(error)
         yield _at(
@@ -206,8 +220,14 @@ def _misspelling_of(missing: str, instance: Any, schema: dict[str, Any]) -> str 
     if not isinstance(instance, dict):
         return None
     known = schema.get("properties", {})
-    return next((key for key in instance if isinstance(key, str) and key not in known
-                 and did_you_mean(key, [missing])), None)
+    return next(
+        (
+            key
+            for key in instance
+            if isinstance(key, str) and key not in known and did_you_mean(key, [missing])
+        ),
+        None,
+    )
 
 
 def _hint_from_context(error: ValidationError) -> str | None:
@@ -221,8 +241,11 @@ def _type_hint(expected: str, value: Any, written: str | None) -> str | None:
     """For a value YAML read as a number, boolean or null where text is expected: quote
     exactly what the author wrote (`1.10` stays "1.10", `True` stays "True")."""
     if "string" in expected and (value is None or isinstance(value, (int, float, bool))):
-        shown = written if written is not None else (
-            str(value).lower() if isinstance(value, bool) else str(value))
+        shown = (
+            written
+            if written is not None
+            else (str(value).lower() if isinstance(value, bool) else str(value))
+        )
         return f'quote it: "{shown}"' if shown else "write the text, or remove the key"
     if expected == "boolean" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
         word = "true" if _YAML11_BOOLS[value.lower()] else "false"
@@ -252,4 +275,3 @@ def _at(
 ) -> Finding:
     line, col = doc.marks.locate(path, key=key)
     return Finding(doc.file, line, col, code, message, format_path(path), suggestion)
-

@@ -157,7 +157,8 @@ def worker_processes(record: dict[str, Any], name: str) -> set[int]:
     spaces = {
         ns
         for p in record["processes"]
-        if p["name"] == name and start_time(p["pid"]) == p["start_time"]
+        if p["name"] == name
+        and start_time(p["pid"]) == p["start_time"]
         and (ns := _mount_ns(p["pid"])) not in (None, own)
     }
     found = {
@@ -407,13 +408,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(record: dict[str, Any], name: str, argv: list[str], env: dict[str, str],
-           logfile: Path, home: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    record: dict[str, Any],
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    logfile: Path,
+    home: Path,
+) -> subprocess.Popen[bytes]:
     """Start one part in its own session, log to ``logfile``, and record it at once."""
     with logfile.open("a") as out:
         proc = subprocess.Popen(
-            argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            argv,
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     record["processes"].append(
         {"name": name, "pid": proc.pid, "start_time": start_time(proc.pid) or 0}
@@ -428,8 +440,21 @@ def start_redis(record: dict[str, Any], home: Path, env: dict[str, str]) -> int:
     folder = home / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    argv = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--dir", str(folder)]
+    argv = [
+        server,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(folder),
+    ]
     _spawn(record, "redis", argv, env, home / "logs" / "stack" / "redis.log", home)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -450,17 +475,39 @@ def worker_keeps() -> list[str]:
     return keep
 
 
-def start_worker(record: dict[str, Any], home: Path, env: dict[str, str], name: str,
-                 queues: list[str], keeps: list[str]) -> None:
+def start_worker(
+    record: dict[str, Any],
+    home: Path,
+    env: dict[str, str],
+    name: str,
+    queues: list[str],
+    keeps: list[str],
+) -> None:
     """One Celery worker as a separate host (scripts/worker_host.py in new namespaces)."""
     unshare = ensure_package("unshare", "util-linux")
     concurrency = os.environ.get("DAGSPEC_CELERY_CONCURRENCY", "1")
     argv = [
-        unshare, "--mount", "--uts", "--propagation", "private",
-        sys.executable, str(REPO / "scripts" / "worker_host.py"), "--hostname", name,
-        *[arg for path in keeps for arg in ("--keep", path)], "--",
-        str(venv_bin() / "airflow"), "celery", "worker", "--queues", ",".join(queues),
-        "--concurrency", concurrency, "--skip-serve-logs", "--celery-hostname", f"{name}@%h",
+        unshare,
+        "--mount",
+        "--uts",
+        "--propagation",
+        "private",
+        sys.executable,
+        str(REPO / "scripts" / "worker_host.py"),
+        "--hostname",
+        name,
+        *[arg for path in keeps for arg in ("--keep", path)],
+        "--",
+        str(venv_bin() / "airflow"),
+        "celery",
+        "worker",
+        "--queues",
+        ",".join(queues),
+        "--concurrency",
+        concurrency,
+        "--skip-serve-logs",
+        "--celery-hostname",
+        f"{name}@%h",
     ]
     logfile = home / "logs" / "stack" / f"{name}.log"
     _spawn(record, name, argv, worker_env(env, record["stack_id"], name), logfile, home)
@@ -622,8 +669,11 @@ def up() -> int:
             storage = declared_storage()
             if storage:
                 log(f"declared run storage: {storage}")
-                run_cli_python(["-m", "dagspec_runtime.storage", "init", storage], env,
-                               stack_logs / "setup.log")
+                run_cli_python(
+                    ["-m", "dagspec_runtime.storage", "init", storage],
+                    env,
+                    stack_logs / "setup.log",
+                )
         log(f"migrating the metadata database ({db_url.split(':', 1)[0]})")
         run_cli(["db", "migrate"], env, stack_logs / "setup.log")
         pools = project_pools()
@@ -632,15 +682,21 @@ def up() -> int:
             pools_json.write_text(json.dumps(pools, indent=2))
             run_cli(["pools", "import", str(pools_json)], env, stack_logs / "setup.log")
         for name, args in PARTS.items():
-            _spawn(record, name, [str(venv_bin() / "airflow"), *args], env,
-                   stack_logs / f"{name}.log", home)
+            _spawn(
+                record,
+                name,
+                [str(venv_bin() / "airflow"), *args],
+                env,
+                stack_logs / f"{name}.log",
+                home,
+            )
         if mode == "celery":
-            queues = [q for q in os.environ.get("DAGSPEC_CELERY_QUEUES", "default").split(",")
-                      if q]
+            queues = [q for q in os.environ.get("DAGSPEC_CELERY_QUEUES", "default").split(",") if q]
             count = int(os.environ.get("DAGSPEC_CELERY_WORKERS", "2"))
             for name in worker_names(count):
-                start_worker(record, home, env, name, [*queues, *extra_queues(name), name],
-                             worker_keeps())
+                start_worker(
+                    record, home, env, name, [*queues, *extra_queues(name), name], worker_keeps()
+                )
             for name in worker_names(count):
                 wait_for_worker(record, name, timeout)
             (home / "stack-env.json").write_text(json.dumps(env))
@@ -678,8 +734,14 @@ def up() -> int:
 def run_cli_python(args: list[str], env: dict[str, str], logfile: Path) -> None:
     """``python ARGS`` with the stack's environment; fail with the output's tail."""
     with logfile.open("a") as out:
-        done = subprocess.run([sys.executable, *args], env=env, cwd=REPO, stdout=out,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     if done.returncode != 0:
         raise SystemExit(f"`python {' '.join(args)}` failed:\n{tail(logfile)}")
 

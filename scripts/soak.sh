@@ -8,7 +8,7 @@
 # Env:
 #   SOAK_RUNS   runs in a row (default 5)
 #   SOAK_LOAD   CPU-bound load processes, `python3 -c 'while True: pass'` (default 2)
-#   SOAK_TESTS  what pytest runs (default "tests/e2e tests/slurm tests/reduction"; add
+#   SOAK_TESTS  what pytest runs (default "tests/system/e2e tests/runtime/slurm tests/runtime/reduction"; add
 #               "tests/cli/test_run_signals.py" for the signal cases, about 6 min a run more)
 #   SOAK_WRAP   command each run is started under, e.g. a lock shared with others who use the
 #               same Slurm ("flock LOCKFILE"); its wait counts in the wall time, not in pytest's
@@ -23,7 +23,7 @@ set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${SOAK_RUNS:-5}
 LOAD=${SOAK_LOAD:-2}
-TESTS=${SOAK_TESTS:-tests/e2e tests/slurm tests/reduction}
+TESTS=${SOAK_TESTS:-tests/system/e2e tests/runtime/slurm tests/runtime/reduction}
 WRAP=${SOAK_WRAP:-}
 LOG=${SOAK_LOG:-$(mktemp -d "${TMPDIR:-/tmp}/dagspec-soak-XXXXXX")}
 PYTEST="$REPO/.venv/bin/pytest"

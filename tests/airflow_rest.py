@@ -1,5 +1,6 @@
-"""What every suite that drives a running Airflow stack shares (tests/e2e, tests/distributed,
-tests/stress): starting and stopping it with the project's scripts, the process checks that
+"""What every suite that drives a running Airflow stack shares (tests/system/e2e,
+tests/system/distributed,
+tests/system/stress): starting and stopping it with the project's scripts, the process checks that
 airflow-down.sh uses, and a small REST v2 client.
 
 The stack is always started by scripts/airflow-up.sh and stopped by scripts/airflow-down.sh, so
@@ -59,16 +60,26 @@ def stack_logs(home: Path, lines: int = 60) -> str:
 
 def stop_stack(env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """scripts/airflow-down.sh with the stack's environment."""
-    return subprocess.run(["bash", str(SCRIPTS / "airflow-down.sh")], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPTS / "airflow-down.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_stack(env: dict[str, str], home: Path, timeout: float) -> dict[str, Any]:
     """scripts/airflow-up.sh; the stack's PID record. A stack that does not come up is stopped
     and the test fails with the script's output and the parts' logs."""
     try:
-        done = subprocess.run(["bash", str(SCRIPTS / "airflow-up.sh")], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            ["bash", str(SCRIPTS / "airflow-up.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as error:
         stop_stack(env)
         pytest.fail(f"airflow-up.sh hung for {timeout:.0f}s\n{error}\n{stack_logs(home)}")
@@ -135,8 +146,9 @@ class Api:
         busy timeout for another process's write (a descheduled writer on a loaded machine)
         fails with "database is locked" and is rolled back, so sending it again is safe."""
         for wait in RETRY_WAITS:
-            status, answer = self._send(method, path, body,
-                                        {"Authorization": f"Bearer {self.token()}"})
+            status, answer = self._send(
+                method, path, body, {"Authorization": f"Bearer {self.token()}"}
+            )
             if status < 500:
                 break
             time.sleep(wait)
@@ -153,8 +165,9 @@ class Api:
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a run now (no logical date); its run id."""
-        status, run = self.call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-                                {"logical_date": None, "conf": conf or {}})
+        status, run = self.call(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}}
+        )
         assert status == 200, f"trigger of {dag_id} refused: {status} {run}"
         return str(run["dag_run_id"])
 
@@ -175,8 +188,7 @@ class Api:
             time.sleep(2)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        body = self.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances?limit=100")
+        body = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances?limit=100")
         return list(body["task_instances"])
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
@@ -185,11 +197,18 @@ class Api:
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
         """Every try of a task instance, oldest first (hostname and state of each)."""
         body = self.get(
-            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries")
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries"
+        )
         return sorted(body["task_instances"], key=lambda t: t["try_number"])
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value",
-             map_index: int | None = None) -> Any:
+    def xcom(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        key: str = "return_value",
+        map_index: int | None = None,
+    ) -> Any:
         mapped = "" if map_index is None else f"&map_index={map_index}"
         body = self.get(
             f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
@@ -197,13 +216,15 @@ class Api:
         )
         return body["value"]
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1,
-                 map_index: int = -1) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
         """A task try's log as the api-server serves it (the UI's log view), as text: each
         structured line's message followed by its other fields (e.g. ``error_detail``)."""
         body = self.get(
             f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/"
-            f"{try_number}?full_content=true&map_index={map_index}")
+            f"{try_number}?full_content=true&map_index={map_index}"
+        )
         content = body["content"]
         if isinstance(content, str):
             return content

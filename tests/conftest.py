@@ -56,11 +56,18 @@ def slurm_up() -> ClusterInfo:
     """The project's single-node Slurm (scripts/slurm-up.sh is idempotent; `make test` also
     starts it before and stops it after the whole run). Fails loudly when it cannot start."""
     started = time.monotonic()
-    done = subprocess.run([str(ROOT / "scripts" / "slurm-up.sh")], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=600)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "slurm-up.sh")],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+    )
     if done.returncode != 0:
-        pytest.fail(f"scripts/slurm-up.sh failed ({done.returncode}):\n{done.stdout}\n"
-                    f"{done.stderr}", pytrace=False)
+        pytest.fail(
+            f"scripts/slurm-up.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}",
+            pytrace=False,
+        )
     return ClusterInfo(time.monotonic() - started, done.stdout + done.stderr)
 
 
@@ -70,8 +77,12 @@ def pg_server() -> Iterator[str]:
     loudly when it cannot start; always stopped."""
     folder = Path(tempfile.mkdtemp(prefix="dagspec-pg-"))
     try:
-        done = subprocess.run([str(ROOT / "scripts" / "pg-up.sh"), str(folder)],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "pg-up.sh"), str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0:
             pytest.fail(f"pg-up.sh failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         yield done.stdout.strip().splitlines()[-1]

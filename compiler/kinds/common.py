@@ -10,25 +10,39 @@ from compiler.render import Code, literal
 from compiler.validate import did_you_mean
 
 
-def duplicate_names(spec: Spec, items: list[dict[str, Any]], at: tuple, what: str,
-                    key: str = "name") -> list[Finding]:
+def duplicate_names(
+    spec: Spec, items: list[dict[str, Any]], at: tuple, what: str, key: str = "name"
+) -> list[Finding]:
     """A DS201 finding for every item whose name an earlier item already has."""
     first: dict[str, int] = {}
     findings = []
     for i, item in enumerate(items):
         name = item[key]
         if name in first:
-            findings.append(spec.finding(
-                (*at, i, key), "DS201",
-                f"{what} `{name}` is already defined at {spec.where((*at, first[name], key))}",
-                f"give every {what} its own name"))
+            findings.append(
+                spec.finding(
+                    (*at, i, key),
+                    "DS201",
+                    f"{what} `{name}` is already defined at {spec.where((*at, first[name], key))}",
+                    f"give every {what} its own name",
+                )
+            )
         first.setdefault(name, i)
     return findings
 
 
-def dag_basics(spec: Spec, analysis: Analysis, dag_id: str, docstring: str, description: str,
-               *, tags: list[str], schedule: str | None, catchup: bool,
-               sdk_imports: tuple[str, ...] = ("DAG",)) -> dict[str, Any]:
+def dag_basics(
+    spec: Spec,
+    analysis: Analysis,
+    dag_id: str,
+    docstring: str,
+    description: str,
+    *,
+    tags: list[str],
+    schedule: str | None,
+    catchup: bool,
+    sdk_imports: tuple[str, ...] = ("DAG",),
+) -> dict[str, Any]:
     """The DAG arguments every template takes the same way."""
     config = analysis.project.config
     meta = spec.doc.data["metadata"]
@@ -54,18 +68,25 @@ def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -
     if schedule is None or stated or schedule.startswith("@continuous"):
         return None
     return spec.finding(
-        at, "DS220",
+        at,
+        "DS220",
         f"schedule `{schedule}` without `catchup`: runs missed while the DAG was paused or new "
         "will not happen",
         "state `catchup: false` (or `true` to run every missed interval)",
-        severity=Severity.WARNING)
+        severity=Severity.WARNING,
+    )
 
 
-def param(name: str, default: Any, kind: str, title: str, description: str,
-          **schema: Any) -> dict[str, Any]:
+def param(
+    name: str, default: Any, kind: str, title: str, description: str, **schema: Any
+) -> dict[str, Any]:
     """One built-in trigger-form field, as the templates emit it: Param(default, **options)."""
-    options = [("type", optional(kind)), *schema.items(), ("title", title),
-               ("description", description)]
+    options = [
+        ("type", optional(kind)),
+        *schema.items(),
+        ("title", title),
+        ("description", description),
+    ]
     return {"name": name, "default": default, "options": options}
 
 
@@ -73,8 +94,11 @@ def optional(kind: str) -> list[str]:
     """The JSON-Schema type of a param that has a default. Airflow's trigger form marks a field
     required (`*`) unless its type allows null, so a field with a default allows it."""
     return [kind, "null"]
-def param_findings(spec: Spec, declared: dict[str, dict[str, Any]],
-                   scheduled: bool) -> list[Finding]:
+
+
+def param_findings(
+    spec: Spec, declared: dict[str, dict[str, Any]], scheduled: bool
+) -> list[Finding]:
     """Airflow refuses to import a scheduled DAG whose params do not all resolve: a scheduled
     run has no one to fill in the form, so every default must satisfy its own schema."""
     if not scheduled or not declared:
@@ -85,29 +109,47 @@ def param_findings(spec: Spec, declared: dict[str, dict[str, Any]],
     findings = []
     for name, options in declared.items():
         schema = {k: v for k, v in options.items() if k not in ("default", "description")}
-        problem = best_match(Draft202012Validator(schema, format_checker=FormatChecker())
-                             .iter_errors(options.get("default")))
+        problem = best_match(
+            Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(
+                options.get("default")
+            )
+        )
         if problem is None:
             continue
         at = ("spec", "params", name) + (("default",) if "default" in options else ())
-        findings.append(spec.finding(
-            at, "DS106",
-            f"param `{name}` of a scheduled DAG has " + (
-                f"a default that its own schema refuses ({problem.message})"
-                if "default" in options else "no default"),
-            "give it a default of its type (Airflow will not import a scheduled DAG otherwise), "
-            "or drop the schedule"))
+        findings.append(
+            spec.finding(
+                at,
+                "DS106",
+                f"param `{name}` of a scheduled DAG has "
+                + (
+                    f"a default that its own schema refuses ({problem.message})"
+                    if "default" in options
+                    else "no default"
+                ),
+                "give it a default of its type "
+                "(Airflow will not import a scheduled DAG otherwise), "
+                "or drop the schedule",
+            )
+        )
     return findings
 
 
-def trigger_params(builtin: list[dict[str, Any]],
-                   declared: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def trigger_params(
+    builtin: list[dict[str, Any]], declared: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The built-in fields, then those the spec author declared under `params:`; a declared
     field without a `default` stays required."""
     return builtin + [
-        {"name": name, "default": spec.get("default"),
-         "options": [(k, optional(v) if k == "type" and "default" in spec else v)
-                     for k, v in spec.items() if k != "default"]}
+        {
+            "name": name,
+            "default": spec.get("default"),
+            "options": [
+                (k, optional(v) if k == "type" and "default" in spec else v)
+                for k, v in spec.items()
+                if k != "default"
+            ],
+        }
         for name, spec in declared.items()
     ]
 
@@ -119,8 +161,9 @@ def project_settings(analysis: Analysis) -> dict[str, Any]:
     return stated(analysis.project.config["defaults"])
 
 
-def spec_settings(spec: Spec, body: dict[str, Any] | None = None,
-                  aliases: dict[str, str] | None = None) -> dict[str, Any]:
+def spec_settings(
+    spec: Spec, body: dict[str, Any] | None = None, aliases: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The spec level: `spec:` keys, with `metadata.owner` as the spec's owner."""
     from compiler.settings import stated
 
@@ -129,33 +172,51 @@ def spec_settings(spec: Spec, body: dict[str, Any] | None = None,
     return {**({"owner": owner} if owner else {}), **level}
 
 
-def undeclared_pools(spec: Spec, analysis: Analysis,
-                     levels: list[tuple[tuple, dict[str, Any]]], *,
-                    check_default: bool = True) -> list[Finding]:
+def undeclared_pools(
+    spec: Spec,
+    analysis: Analysis,
+    levels: list[tuple[tuple, dict[str, Any]]],
+    *,
+    check_default: bool = True,
+) -> list[Finding]:
     """A DS202 finding for each level that names a pool the project does not declare, and one
     when some task falls back to an undeclared project default (`levels[0]` is the spec)."""
     pools = analysis.project.config["pools"]
     findings = []
     default = analysis.project.config["defaults"].get("pool")
     subs = [level for _, level in levels[1:]]
-    uses_default = check_default and "pool" not in levels[0][1] and not (
-        subs and all("pool" in level for level in subs))
+    uses_default = (
+        check_default
+        and "pool" not in levels[0][1]
+        and not (subs and all("pool" in level for level in subs))
+    )
     if uses_default and default not in pools:
-        findings.append(spec.finding(
-            ("spec",), "DS202", f"the project's default pool `{default}` is not declared in its "
-            "`pools`", f"add `{default}` under `spec.pools` in dagspec.yaml, or name a pool here"))
+        findings.append(
+            spec.finding(
+                ("spec",),
+                "DS202",
+                f"the project's default pool `{default}` is not declared in its `pools`",
+                f"add `{default}` under `spec.pools` in dagspec.yaml, or name a pool here",
+            )
+        )
     for at, level in levels:
         pool = level.get("pool")
         if pool is not None and pool not in pools:
-            findings.append(spec.finding(
-                (*at, "pool"), "DS202", f"pool `{pool}` is not declared in the project's `pools`",
-                did_you_mean(pool, list(pools))
-                or f"add `{pool}` under `spec.pools` in dagspec.yaml"))
+            findings.append(
+                spec.finding(
+                    (*at, "pool"),
+                    "DS202",
+                    f"pool `{pool}` is not declared in the project's `pools`",
+                    did_you_mean(pool, list(pools))
+                    or f"add `{pool}` under `spec.pools` in dagspec.yaml",
+                )
+            )
     return findings
 
 
-def default_args(dag_level: dict[str, Any], *, with_pool: bool,
-                 notify: dict[str, Any] | None = None) -> Code:
+def default_args(
+    dag_level: dict[str, Any], *, with_pool: bool, notify: dict[str, Any] | None = None
+) -> Code:
     """The DAG's `default_args` literal: every setting of the project and spec levels.
 
     The pool is left out where it should reach only the work tasks (modules, steps): the
@@ -173,8 +234,9 @@ def default_args(dag_level: dict[str, Any], *, with_pool: bool,
 NOTIFY_EVENTS = ("failure", "success", "retry", "deadline")
 
 
-def notify_model(spec: Spec, analysis: Analysis, stated: dict[str, Any] | None
-                 ) -> tuple[dict[str, Any] | None, list[Finding]]:
+def notify_model(
+    spec: Spec, analysis: Analysis, stated: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, list[Finding]]:
     """The DAG's notifications: the spec's `notify` keys over the project's `defaults.notify`.
 
     Returns what the templates emit (None when no event sends anything) and findings for names
@@ -192,23 +254,35 @@ def notify_model(spec: Spec, analysis: Analysis, stated: dict[str, Any] | None
             if name not in channels:
                 where = ("spec", "notify", key, i) if key in own else ("spec",)
                 origin = "" if key in own else f" (from `defaults.notify.{key}` in dagspec.yaml)"
-                findings.append(spec.finding(
-                    where, "DS202", f"notify channel `{name}` is not defined{origin}",
-                    did_you_mean(name, list(channels))
-                    or "define it under `notify.channels` here or in dagspec.yaml"))
+                findings.append(
+                    spec.finding(
+                        where,
+                        "DS202",
+                        f"notify channel `{name}` is not defined{origin}",
+                        did_you_mean(name, list(channels))
+                        or "define it under `notify.channels` here or in dagspec.yaml",
+                    )
+                )
         if names:
             events[event] = list(names)
     minutes = own.get("deadline_minutes", project.get("deadline_minutes"))
     if "deadline" in events and minutes is None:
-        findings.append(spec.finding(
-            ("spec", "notify") if "notify" in spec.body else ("spec",), "DS102",
-            "`on_deadline` lists channels but no `deadline_minutes` says when a run is late",
-            "add `deadline_minutes: 60` (how long a run may take once queued)"))
+        findings.append(
+            spec.finding(
+                ("spec", "notify") if "notify" in spec.body else ("spec",),
+                "DS102",
+                "`on_deadline` lists channels but no `deadline_minutes` says when a run is late",
+                "add `deadline_minutes: 60` (how long a run may take once queued)",
+            )
+        )
     if not events or findings:
         return None, findings
     used = sorted({n for names in events.values() for n in names})
-    return {"channels": {n: channels[n] for n in used}, "events": events,
-            "deadline_minutes": minutes}, []
+    return {
+        "channels": {n: channels[n] for n in used},
+        "events": events,
+        "deadline_minutes": minutes,
+    }, []
 
 
 def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -216,12 +290,24 @@ def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
     if model is None:
         return None
     events = model["events"]
-    dag_args = [(f"on_{e}_callback", Code(f"NOTIFY.on({literal(e)}, {literal(events[e])})"))
-                for e in ("failure", "success") if e in events]
+    dag_args = [
+        (f"on_{e}_callback", Code(f"NOTIFY.on({literal(e)}, {literal(events[e])})"))
+        for e in ("failure", "success")
+        if e in events
+    ]
     if "deadline" in events:
-        dag_args.append(("deadline", Code(
-            f"NOTIFY.deadline({literal(model['deadline_minutes'])}, "
-            f"{literal(events['deadline'])})")))
+        dag_args.append(
+            (
+                "deadline",
+                Code(
+                    f"NOTIFY.deadline({literal(model['deadline_minutes'])}, "
+                    f"{literal(events['deadline'])})"
+                ),
+            )
+        )
     retry = Code(f"NOTIFY.on('retry', {literal(events['retry'])})") if "retry" in events else None
-    return {"define": Code(f"Notify({literal(model['channels'])})"), "dag_args": dag_args,
-            "retry": retry}
+    return {
+        "define": Code(f"Notify({literal(model['channels'])})"),
+        "dag_args": dag_args,
+        "retry": retry,
+    }

@@ -68,9 +68,12 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
     origin = _origin(chain)
     here = spec.place(("metadata", "name"))
     checked = _check(body, origin, analysis) + param_findings(
-        origin("params"), body["params"], body["schedule"] is not None)
-    findings = [f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
-                for f in checked]                                       # breaks this DAG too
+        origin("params"), body["params"], body["schedule"] is not None
+    )
+    findings = [
+        f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
+        for f in checked
+    ]  # breaks this DAG too
     findings += _check_pools(chain, origin, analysis)
     if body["abstract"]:
         return None, findings
@@ -154,8 +157,10 @@ def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]
     levels = [
         (("spec", "phases", p, *rest), level)
         for p, phase in enumerate(raw.get("phases", []))
-        for rest, level in [((), phase), *(
-            (("modules", m), module) for m, module in enumerate(phase.get("modules", [])))]
+        for rest, level in [
+            ((), phase),
+            *((("modules", m), module) for m, module in enumerate(phase.get("modules", []))),
+        ]
     ]
     return undeclared_pools(origin("phases"), analysis, levels, check_default=False)
 
@@ -205,10 +210,14 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
                 try:
                     shlex.split(module["command"])
                 except ValueError as exc:
-                    findings.append(phases_spec.finding(
-                        (*mat, "command"), "DS105",
-                        f"the command cannot be split into arguments: {str(exc).lower()}",
-                        "close the quote, or write the command as a list of arguments"))
+                    findings.append(
+                        phases_spec.finding(
+                            (*mat, "command"),
+                            "DS105",
+                            f"the command cannot be split into arguments: {str(exc).lower()}",
+                            "close the quote, or write the command as a list of arguments",
+                        )
+                    )
             for i, output in enumerate(module["outputs"]):
                 if not output.startswith(f"{phase['name']}/"):
                     findings.append(
@@ -277,25 +286,40 @@ def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> lis
     findings = [catchup_warning(origin("schedule"), body["schedule"], stated, ("spec", "schedule"))]
     for p, phase in enumerate(body["phases"]):
         if pool is not None and len(phase["modules"]) > pool["slots"]:
-            findings.append(phases.finding(
-                ("spec", "phases", p, "modules"), "DS222",
-                f"phase `{phase['name']}` runs {len(phase['modules'])} modules at once, but its "
-                f"pool has {pool['slots']} slots: the rest wait",
-                "raise the pool's slots in dagspec.yaml, or split the phase",
-                severity=Severity.WARNING))
+            findings.append(
+                phases.finding(
+                    ("spec", "phases", p, "modules"),
+                    "DS222",
+                    f"phase `{phase['name']}` runs {len(phase['modules'])} modules at once, "
+                    "but its "
+                    f"pool has {pool['slots']} slots: the rest wait",
+                    "raise the pool's slots in dagspec.yaml, or split the phase",
+                    severity=Severity.WARNING,
+                )
+            )
         for m, module in enumerate(phase["modules"]):
             if not module["outputs"]:
-                findings.append(phases.finding(
-                    ("spec", "phases", p, "modules", m, "name"), "DS221",
-                    f"module `{module['name']}` declares no outputs: nothing it writes can be "
-                    "promoted or read by a later phase",
-                    "list what it writes under `outputs:` (or ignore this for a check-only "
-                    "module)", severity=Severity.WARNING))
+                findings.append(
+                    phases.finding(
+                        ("spec", "phases", p, "modules", m, "name"),
+                        "DS221",
+                        f"module `{module['name']}` declares no outputs: nothing it writes can be "
+                        "promoted or read by a later phase",
+                        "list what it writes under `outputs:` (or ignore this for a check-only "
+                        "module)",
+                        severity=Severity.WARNING,
+                    )
+                )
     return [f for f in findings if f is not None]
 
 
-def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
-           raw: dict[str, Any], notify: dict[str, Any] | None) -> dict[str, Any]:
+def _model(
+    spec: Spec,
+    body: dict[str, Any],
+    analysis: Analysis,
+    raw: dict[str, Any],
+    notify: dict[str, Any] | None,
+) -> dict[str, Any]:
     config = analysis.project.config
     taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
     dag_level = inherit(project_settings(analysis), spec_settings(spec, raw))
@@ -310,19 +334,21 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
             settings = inherit(dag_level, stated(raw_phase), stated(raw_module))
             args = task_kwargs(settings, base=dag_level)
             all_args.append(args)
-            modules.append({
-                "name": module["name"],
-                "var": python_name(f"{phase['name']}__{module['name']}", taken),
-                "command": _argv(module["command"]),
-                "required": module["required"],
-                "inputs": module["inputs"],
-                "env": {**body["env"], **module["env"]},
-                "timeout_seconds": module["timeout_seconds"],
-                "settings": settings,
-                "args": args,
-                "description": module.get("description"),
-                "outputs": module["outputs"],
-            })
+            modules.append(
+                {
+                    "name": module["name"],
+                    "var": python_name(f"{phase['name']}__{module['name']}", taken),
+                    "command": _argv(module["command"]),
+                    "required": module["required"],
+                    "inputs": module["inputs"],
+                    "env": {**body["env"], **module["env"]},
+                    "timeout_seconds": module["timeout_seconds"],
+                    "settings": settings,
+                    "args": args,
+                    "description": module.get("description"),
+                    "outputs": module["outputs"],
+                }
+            )
             modules[-1]["doc"] = literal(module_doc(modules[-1], phase["name"]))
         phases.append(
             {
@@ -336,17 +362,26 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
             }
         )
     # One pool for all modules goes into the shared MODULE arguments; else each module names its.
-    own_pools = any(m["settings"]["pool"] != dag_level["pool"]
-                    for p in phases for m in p["modules"])
+    own_pools = any(
+        m["settings"]["pool"] != dag_level["pool"] for p in phases for m in p["modules"]
+    )
     if own_pools:
         for module in (m for p in phases for m in p["modules"]):
             if all(name != "pool" for name, _ in module["args"]):
                 module["args"].insert(0, ("pool", literal(module["settings"]["pool"])))
     description = spec.doc.data["metadata"].get("description") or f"Entity pipeline {spec.name}"
     return {
-        **dag_basics(spec, analysis, spec.name, f"Entity pipeline `{spec.name}`: {description}",
-                     description, tags=["entity"], schedule=body["schedule"],
-                     catchup=body["catchup"], sdk_imports=("DAG", "Param", "TaskGroup")),
+        **dag_basics(
+            spec,
+            analysis,
+            spec.name,
+            f"Entity pipeline `{spec.name}`: {description}",
+            description,
+            tags=["entity"],
+            schedule=body["schedule"],
+            catchup=body["catchup"],
+            sdk_imports=("DAG", "Param", "TaskGroup"),
+        ),
         "owner": dag_level.get("owner"),
         "entity": spec.name,
         # Airflow refuses a continuous timetable with more than one active run (import error).
@@ -380,14 +415,20 @@ def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) ->
             for key, bucket in (("deps", target.consumes), ("outs", target.produces)):
                 bucket.extend(
                     Artifact(path.replace("{entity}", entity), task, phases_spec, (*at, key, i))
-                    for i, path in enumerate(module[key]))
+                    for i, path in enumerate(module[key])
+                )
         target.order[f"{phase['name']}.gate"] = 2 * p + 2
     target.order["promote"] = 2 * len(body["phases"]) + 1
     target.order["pipeline_result"] = 2 * len(body["phases"]) + 2
     target.produces.extend(
-        Artifact(item["to"].replace("{entity}", entity), "promote", promote_spec,
-                 ("spec", "promote", i, "to"))
-        for i, item in enumerate(body["promote"]))
+        Artifact(
+            item["to"].replace("{entity}", entity),
+            "promote",
+            promote_spec,
+            ("spec", "promote", i, "to"),
+        )
+        for i, item in enumerate(body["promote"])
+    )
 
 
 def _add_graph(target: Target) -> None:
@@ -415,12 +456,28 @@ def _params(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]
     targets = config["targets"]
     return trigger_params(
         [
-            param("target", targets[0], "string", "Target", "Environment the modules deploy to.",
-                  enum=targets),
-            param("dry_run", False, "boolean", "Dry run",
-                  "Modules skip side effects; nothing is promoted."),
-            param("keep_workspace", body["keep_workspace"], "boolean", "Keep workspace",
-                  "Leave the run's workspace on disk for debugging."),
+            param(
+                "target",
+                targets[0],
+                "string",
+                "Target",
+                "Environment the modules deploy to.",
+                enum=targets,
+            ),
+            param(
+                "dry_run",
+                False,
+                "boolean",
+                "Dry run",
+                "Modules skip side effects; nothing is promoted.",
+            ),
+            param(
+                "keep_workspace",
+                body["keep_workspace"],
+                "boolean",
+                "Keep workspace",
+                "Leave the run's workspace on disk for debugging.",
+            ),
         ],
         body["params"],
     )

@@ -29,8 +29,18 @@ from compiler.settings import KEYS, inherit, needs_timedelta, stated, task_kwarg
 from compiler.validate import did_you_mean
 
 TEMPLATE = "manifest.py.j2"
-GATES = ["extract", "contract", "evolution", "compatibility", "ddl", "stage", "finalize",
-         "evidence", "audit", "state"]
+GATES = [
+    "extract",
+    "contract",
+    "evolution",
+    "compatibility",
+    "ddl",
+    "stage",
+    "finalize",
+    "evidence",
+    "audit",
+    "state",
+]
 
 
 def check_project(analysis: Analysis) -> None:
@@ -45,8 +55,12 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     body = apply_defaults("Manifest", spec.doc.data)["spec"]
     processes = body["processes"]
     findings = duplicate_names(spec, processes, ("spec", "processes"), "process")
-    findings += undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
-        (("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])])
+    findings += undeclared_pools(
+        spec,
+        analysis,
+        [(("spec",), spec.body)]
+        + [(("spec", "processes", i), p) for i, p in enumerate(spec.body["processes"])],
+    )
     findings += param_findings(spec, body["params"], body["schedule"] is not None)
     late = catchup_warning(spec, body["schedule"], "catchup" in spec.body, ("spec", "schedule"))
     notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
@@ -54,8 +68,13 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     plans: list[tuple[Target | None, list[Finding]]] = [(None, findings + ([late] if late else []))]
     for i, process in enumerate(processes):
         problems = _check(spec, process, ("spec", "processes", i))
-        model = None if problems or findings else _model(
-            spec, body, process, spec.body["processes"][i], analysis, notify_code(notify))
+        model = (
+            None
+            if problems or findings
+            else _model(
+                spec, body, process, spec.body["processes"][i], analysis, notify_code(notify)
+            )
+        )
         target = None
         if model is not None:
             target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
@@ -71,43 +90,66 @@ def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tupl
     target.order.update({gate: i for i, gate in enumerate(gates)})
     target.tasks.update(dict.fromkeys(gates))
     target.edges += list(zip(gates, gates[1:], strict=False))
-    target.consumes.extend(Artifact(path, "extract", spec, (*at, "deps", i))
-                           for i, path in enumerate(process["deps"]))
-    target.produces.extend(Artifact(path, gates[-1], spec, (*at, "outs", i))
-                           for i, path in enumerate(process["outs"]))
+    target.consumes.extend(
+        Artifact(path, "extract", spec, (*at, "deps", i)) for i, path in enumerate(process["deps"])
+    )
+    target.produces.extend(
+        Artifact(path, gates[-1], spec, (*at, "outs", i)) for i, path in enumerate(process["outs"])
+    )
 
 
 def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
     columns = [c["name"] for c in process["contract"]["columns"]]
-    findings = duplicate_names(spec, process["contract"]["columns"], (*at, "contract", "columns"),
-                               "column")
+    findings = duplicate_names(
+        spec, process["contract"]["columns"], (*at, "contract", "columns"), "column"
+    )
     for i, column in enumerate(process["contract"]["columns"]):
         if column["type"] == "decimal" and column.get("scale", 0) > column.get("precision", 38):
-            findings.append(spec.finding((*at, "contract", "columns", i, "scale"), "DS106",
-                            f"scale {column['scale']} is larger than precision "
-                            f"{column['precision']}", "scale must be at most the precision"))
+            findings.append(
+                spec.finding(
+                    (*at, "contract", "columns", i, "scale"),
+                    "DS106",
+                    f"scale {column['scale']} is larger than precision {column['precision']}",
+                    "scale must be at most the precision",
+                )
+            )
     findings += _table_clashes(spec, process, at)
     references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
     if "publish" in process:
-        references += [("publish", "group_by", process["publish"]["group_by"]),
-                       ("publish", "sum", process["publish"]["sum"])]
+        references += [
+            ("publish", "group_by", process["publish"]["group_by"]),
+            ("publish", "sum", process["publish"]["sum"]),
+        ]
     if process["source"]["kind"] == "table" and "watermark_column" in process["source"]:
         references.append(("source", "watermark_column", [process["source"]["watermark_column"]]))
     for section, key, names in references:
         for j, name in enumerate(names):
             if name not in columns:
                 where = (*at, section, key) if key == "watermark_column" else (*at, section, key, j)
-                findings.append(spec.finding(
-                    where, "DS202", f"column `{name}` is not in the contract's columns",
-                    did_you_mean(name, columns) or f"columns are: {', '.join(columns)}"))
+                findings.append(
+                    spec.finding(
+                        where,
+                        "DS202",
+                        f"column `{name}` is not in the contract's columns",
+                        did_you_mean(name, columns) or f"columns are: {', '.join(columns)}",
+                    )
+                )
     return findings
 
 
 # Tables the runtime owns in the sink/meta database (plugins/dagspec_runtime/metalog/schema.py,
 # etl/target.py); a sink or mart with one of these names would overwrite the bookkeeping.
-META_TABLES = ("ingestion_log", "validation_log", "stage_load_log", "transform_log",
-               "publish_log", "load_audit", "process_state", "unit_actions",
-               "dagspec_loaded_units")
+META_TABLES = (
+    "ingestion_log",
+    "validation_log",
+    "stage_load_log",
+    "transform_log",
+    "publish_log",
+    "load_audit",
+    "process_state",
+    "unit_actions",
+    "dagspec_loaded_units",
+)
 
 
 def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
@@ -120,15 +162,25 @@ def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Findi
         mart = process["publish"]["table"]
         tables.append((("publish", "table"), mart))
         if mart.lower() == sink.lower():
-            findings.append(spec.finding(
-                (*at, "publish", "table"), "DS207",
-                f"the mart table `{mart}` is the sink table", "give the mart its own table name"))
+            findings.append(
+                spec.finding(
+                    (*at, "publish", "table"),
+                    "DS207",
+                    f"the mart table `{mart}` is the sink table",
+                    "give the mart its own table name",
+                )
+            )
     for where, name in tables:
         bare = name.rpartition(".")[2].lower()
         if bare in META_TABLES or bare.endswith("__dgs_stage"):
-            findings.append(spec.finding(
-                (*at, *where), "DS207", f"table `{name}` is a name the meta-log uses",
-                f"pick another name; reserved: {', '.join(META_TABLES)}, *__dgs_stage"))
+            findings.append(
+                spec.finding(
+                    (*at, *where),
+                    "DS207",
+                    f"table `{name}` is a name the meta-log uses",
+                    f"pick another name; reserved: {', '.join(META_TABLES)}, *__dgs_stage",
+                )
+            )
     return findings
 
 
@@ -139,27 +191,57 @@ def _operator_default(key: str, settings: dict[str, Any], process: dict[str, Any
     return settings["retry_delay_seconds"] == process.get("retry_backoff_seconds")
 
 
-def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[str, Any],
-           analysis: Analysis, notify: dict[str, Any] | None) -> dict[str, Any]:
+def _model(
+    spec: Spec,
+    body: dict[str, Any],
+    process: dict[str, Any],
+    raw: dict[str, Any],
+    analysis: Analysis,
+    notify: dict[str, Any] | None,
+) -> dict[str, Any]:
     meta = analysis.project.config["meta"]
-    runtime = {k: v for k, v in process.items()
-               if k not in ("description", "deps", "outs") and (k == "retries" or k not in KEYS)}
+    runtime = {
+        k: v
+        for k, v in process.items()
+        if k not in ("description", "deps", "outs") and (k == "retries" or k not in KEYS)
+    }
     gates = GATES + (["publish"] if "publish" in process else [])
-    settings = inherit(project_settings(analysis), spec_settings(spec),
-                       stated(raw, {"retry_backoff_seconds": "retry_delay_seconds"}))
+    settings = inherit(
+        project_settings(analysis),
+        spec_settings(spec),
+        stated(raw, {"retry_backoff_seconds": "retry_delay_seconds"}),
+    )
     args = task_kwargs(settings)
     name = dag_id(spec.name, process["name"])
-    description = process.get("description") or spec.doc.data["metadata"].get(
-        "description") or f"ETL process {process['name']}"
+    description = (
+        process.get("description")
+        or spec.doc.data["metadata"].get("description")
+        or f"ETL process {process['name']}"
+    )
     return {
-        **dag_basics(spec, analysis, name, f"ETL process `{name}`: {description}", description,
-                     tags=["manifest", process["name"]], schedule=body["schedule"],
-                     catchup=body["catchup"], sdk_imports=("DAG", "Param", "chain")),
+        **dag_basics(
+            spec,
+            analysis,
+            name,
+            f"ETL process `{name}`: {description}",
+            description,
+            tags=["manifest", process["name"]],
+            schedule=body["schedule"],
+            catchup=body["catchup"],
+            sdk_imports=("DAG", "Param", "chain"),
+        ),
         "process": runtime,
         "params": trigger_params(
-            [param("process", process["name"], "string", "Process",
-                   "The manifest process this DAG runs (`dagspec run --selector`).",
-                   enum=[process["name"]])],
+            [
+                param(
+                    "process",
+                    process["name"],
+                    "string",
+                    "Process",
+                    "The manifest process this DAG runs (`dagspec run --selector`).",
+                    enum=[process["name"]],
+                )
+            ],
             body["params"],
         ),
         "gates": gates,
@@ -171,7 +253,10 @@ def _model(spec: Spec, body: dict[str, Any], process: dict[str, Any], raw: dict[
         "default_args": default_args(settings, with_pool=True, notify=notify),
         "notify": notify,
         # The gate operator defaults retries and delay from the process: state them explicitly.
-        "gate_args": [(k, v) for k, v in args if k in ("retries", "retry_delay")
-                      and not _operator_default(k, settings, process)],
+        "gate_args": [
+            (k, v)
+            for k, v in args
+            if k in ("retries", "retry_delay") and not _operator_default(k, settings, process)
+        ],
         "timedelta": needs_timedelta(args),
     }

@@ -41,8 +41,12 @@ def check_project(analysis: Analysis) -> None:
 
 def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Finding]]]:
     body = apply_defaults("ReductionPipeline", spec.doc.data)["spec"]
-    findings = _check(spec, body) + undeclared_pools(spec, analysis, [(("spec",), spec.body)] + [
-        (("spec", "steps", i), s) for i, s in enumerate(spec.body["steps"])])
+    findings = _check(spec, body) + undeclared_pools(
+        spec,
+        analysis,
+        [(("spec",), spec.body)]
+        + [(("spec", "steps", i), s) for i, s in enumerate(spec.body["steps"])],
+    )
     notify, notify_findings = notify_model(spec, analysis, spec.body.get("notify"))
     findings += notify_findings
     if findings:
@@ -62,12 +66,18 @@ def _surprises(spec: Spec, body: dict[str, Any], node: dict[str, Any]) -> list[F
         resources = step["config"]["resources"]
         for key, limit in limits.items():
             if limit is not None and resources.get(key, 0) > limit:
-                findings.append(spec.finding(
-                    ("spec", "steps", i, "config", "resources", key), "DS223",
-                    f"step `{step['name']}` asks for {key} {resources[key]}, but the Slurm node "
-                    f"has {limit}: the job is refused or pends forever",
-                    "lower the request, or update `slurm.node` in dagspec.yaml if the node grew",
-                    severity=Severity.WARNING))
+                findings.append(
+                    spec.finding(
+                        ("spec", "steps", i, "config", "resources", key),
+                        "DS223",
+                        f"step `{step['name']}` asks for {key} {resources[key]}, "
+                        "but the Slurm node "
+                        f"has {limit}: the job is refused or pends forever",
+                        "lower the request, "
+                        "or update `slurm.node` in dagspec.yaml if the node grew",
+                        severity=Severity.WARNING,
+                    )
+                )
     return findings
 
 
@@ -77,37 +87,62 @@ def _check(spec: Spec, body: dict[str, Any]) -> list[Finding]:
     findings += param_findings(spec, body["params"], body["trigger"]["type"] != "MANUAL")
     for name, software in body["software"].items():
         if "latest" in software and software["latest"] not in software["versions"]:
-            findings.append(spec.finding(
-                ("spec", "software", name, "latest"), "DS202",
-                f"latest version `{software['latest']}` of `{name}` is not one of its versions",
-                did_you_mean(software["latest"], software["versions"])
-                or f"registered: {', '.join(software['versions'])}"))
+            findings.append(
+                spec.finding(
+                    ("spec", "software", name, "latest"),
+                    "DS202",
+                    f"latest version `{software['latest']}` of `{name}` is not one of its versions",
+                    did_you_mean(software["latest"], software["versions"])
+                    or f"registered: {', '.join(software['versions'])}",
+                )
+            )
     names = [s["name"] for s in steps]
     by_name = {s["name"]: s for s in steps}
     for i, step in enumerate(steps):
         at = ("spec", "steps", i)
         software = body["software"].get(step["software"])
         if software is None:
-            findings.append(spec.finding((*at, "software"), "DS202",
-                            f"software `{step['software']}` is not declared in `spec.software`",
-                            did_you_mean(step["software"], list(body["software"]))))
+            findings.append(
+                spec.finding(
+                    (*at, "software"),
+                    "DS202",
+                    f"software `{step['software']}` is not declared in `spec.software`",
+                    did_you_mean(step["software"], list(body["software"])),
+                )
+            )
         elif step.get("pinned_version") and step["pinned_version"] not in software["versions"]:
-            findings.append(spec.finding((*at, "pinned_version"), "DS202",
-                            f"version `{step['pinned_version']}` is not a registered version of "
-                            f"`{step['software']}`",
-                            did_you_mean(step["pinned_version"], software["versions"])
-                            or f"registered: {', '.join(software['versions'])}"))
+            findings.append(
+                spec.finding(
+                    (*at, "pinned_version"),
+                    "DS202",
+                    f"version `{step['pinned_version']}` is not a registered version of "
+                    f"`{step['software']}`",
+                    did_you_mean(step["pinned_version"], software["versions"])
+                    or f"registered: {', '.join(software['versions'])}",
+                )
+            )
         for j, upstream in enumerate(step["depends_on"]):
             where = (*at, "depends_on", j)
             if upstream not in by_name:
-                findings.append(spec.finding(where, "DS202", f"no step is named `{upstream}`",
-                                             did_you_mean(upstream, names)))
+                findings.append(
+                    spec.finding(
+                        where,
+                        "DS202",
+                        f"no step is named `{upstream}`",
+                        did_you_mean(upstream, names),
+                    )
+                )
             elif not set(step["group_by"]) <= set(by_name[upstream]["group_by"]):
-                findings.append(spec.finding(
-                    (*at, "group_by"), "DS212",
-                    f"group_by {step['group_by']} is finer than upstream `{upstream}`'s "
-                    f"{by_name[upstream]['group_by']}",
-                    "a step can only keep or drop the group_by fields of the steps it depends on"))
+                findings.append(
+                    spec.finding(
+                        (*at, "group_by"),
+                        "DS212",
+                        f"group_by {step['group_by']} is finer than upstream `{upstream}`'s "
+                        f"{by_name[upstream]['group_by']}",
+                        "a step can only keep or drop "
+                        "the group_by fields of the steps it depends on",
+                    )
+                )
     return findings + _cycles(spec, steps)  # a cycle is reported whatever else is wrong
 
 
@@ -117,18 +152,24 @@ def _cycles(spec: Spec, steps: list[dict[str, Any]]) -> list[Finding]:
     for i, step in enumerate(steps):
         trail = _find_cycle(step["name"], upstream, state, [])
         if trail:
-            return [spec.finding(("spec", "steps", i, "depends_on"), "DS203",
-                                 f"`depends_on` forms a cycle: {' → '.join(trail)}",
-                                 "remove one of these dependencies")]
+            return [
+                spec.finding(
+                    ("spec", "steps", i, "depends_on"),
+                    "DS203",
+                    f"`depends_on` forms a cycle: {' → '.join(trail)}",
+                    "remove one of these dependencies",
+                )
+            ]
     return []
 
 
-def _find_cycle(node: str, upstream: dict[str, list[str]], state: dict[str, int],
-                stack: list[str]) -> list[str] | None:
+def _find_cycle(
+    node: str, upstream: dict[str, list[str]], state: dict[str, int], stack: list[str]
+) -> list[str] | None:
     if state.get(node) == 2:
         return None
     if state.get(node) == 1:
-        return [*stack[stack.index(node):], node]
+        return [*stack[stack.index(node) :], node]
     state[node] = 1
     for parent in (p for p in upstream[node] if p in upstream):  # unknown names: DS202
         found = _find_cycle(parent, upstream, state, [*stack, node])
@@ -154,8 +195,9 @@ def _group_id(group_by: list[str]) -> str:
     return "per_" + "_".join(group_by) if group_by else "all_data"
 
 
-def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
-           notify: dict[str, Any] | None) -> dict[str, Any]:
+def _model(
+    spec: Spec, body: dict[str, Any], analysis: Analysis, notify: dict[str, Any] | None
+) -> dict[str, Any]:
     slurm = analysis.project.config["slurm"]
     meta = analysis.project.config["meta"]
     trigger = body["trigger"]
@@ -180,32 +222,46 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
         group = groups[key]
         group["cooldown_seconds"] = max(group["cooldown_seconds"], step["cooldown_seconds"])
         local = {s["name"] for s in group["steps"]}
-        group["steps"].append({
-            "name": step["name"],
-            "var": python_name(f"{group['group_id']}_{step['name']}", taken),
-            "upstream": [u for u in step["depends_on"] if u in local],
-        })
+        group["steps"].append(
+            {
+                "name": step["name"],
+                "var": python_name(f"{group['group_id']}_{step['name']}", taken),
+                "upstream": [u for u in step["depends_on"] if u in local],
+            }
+        )
         for upstream in step["depends_on"]:
             for other in groups.values():
-                if other is not group and upstream in {s["name"] for s in other["steps"]} \
-                        and other["result"] not in group["after"]:
+                if (
+                    other is not group
+                    and upstream in {s["name"] for s in other["steps"]}
+                    and other["result"] not in group["after"]
+                ):
                     group["after"].append(other["result"])
     for group in groups.values():
         for step in group["steps"]:
-            step["upstream"] = [next(s["var"] for s in group["steps"] if s["name"] == u)
-                                for u in step["upstream"]]
-    dag_level = inherit(project_settings(analysis),
-                        spec_settings(spec, aliases={"priority": "priority_weight"}))
+            step["upstream"] = [
+                next(s["var"] for s in group["steps"] if s["name"] == u) for u in step["upstream"]
+            ]
+    dag_level = inherit(
+        project_settings(analysis), spec_settings(spec, aliases={"priority": "priority_weight"})
+    )
     raw_steps = {s["name"]: s for s in spec.body["steps"]}
     all_args = []
     for group in groups.values():
         for step in group["steps"]:
-            settings = inherit(dag_level, stated(raw_steps[step["name"]],
-                                                 {"max_retries": "retries"}))
+            settings = inherit(
+                dag_level, stated(raw_steps[step["name"]], {"max_retries": "retries"})
+            )
             # The step operator defaults retries and priority from the step and pipeline, and
             # the pool reaches only the steps: state these three on every step.
-            args = task_kwargs(settings, base={k: v for k, v in dag_level.items()
-                                               if k not in ("retries", "priority_weight", "pool")})
+            args = task_kwargs(
+                settings,
+                base={
+                    k: v
+                    for k, v in dag_level.items()
+                    if k not in ("retries", "priority_weight", "pool")
+                },
+            )
             for key, value in (("retries", 0), ("priority_weight", body["priority"])):
                 if key not in settings:
                     args.append((key, literal(value)))
@@ -216,10 +272,17 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
     description = spec.doc.data["metadata"].get("description") or f"Reduction {spec.name}"
     processing = body["processing"]
     return {
-        **dag_basics(spec, analysis, spec.name, f"Reduction pipeline `{spec.name}`: "
-                     f"{description}", description, tags=["reduction", trigger["type"].lower()],
-                     schedule=schedule, catchup=body["catchup"] and schedule is not None,
-                     sdk_imports=("DAG", "Param", "task_group")),
+        **dag_basics(
+            spec,
+            analysis,
+            spec.name,
+            f"Reduction pipeline `{spec.name}`: {description}",
+            description,
+            tags=["reduction", trigger["type"].lower()],
+            schedule=schedule,
+            catchup=body["catchup"] and schedule is not None,
+            sdk_imports=("DAG", "Param", "task_group"),
+        ),
         "owner": dag_level.get("owner"),
         "settings": dag_level,
         "default_args": default_args(dag_level, with_pool=False, notify=notify),
@@ -234,9 +297,12 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
             "data_grouping": body["data_grouping"],
             "software": body["software"],
         },
-        "steps": {s["name"]: {k: v for k, v in s.items()
-                              if k not in ("deps", "outs", "description", *KEYS)}
-                  for s in steps},
+        "steps": {
+            s["name"]: {
+                k: v for k, v in s.items() if k not in ("deps", "outs", "description", *KEYS)
+            }
+            for s in steps
+        },
         "meta": {"meta_conn_id": meta["conn_id"], "meta_sqlite_path": meta["sqlite_path"]},
         "partition": processing.get("partition", slurm["partition"]),
         "account": processing.get("account", slurm["account"]),
@@ -245,9 +311,16 @@ def _model(spec: Spec, body: dict[str, Any], analysis: Analysis,
         "priority": body["priority"],
         "groups": list(groups.values()),
         "params": trigger_params(
-            [param("filter_rules", {}, "object", "Extra filter rules",
-                   "Package metadata that must also match, e.g. "
-                   '{"executed_obs_unit": "scan1"}: reduce only those sub-groups.')],
+            [
+                param(
+                    "filter_rules",
+                    {},
+                    "object",
+                    "Extra filter rules",
+                    "Package metadata that must also match, e.g. "
+                    '{"executed_obs_unit": "scan1"}: reduce only those sub-groups.',
+                )
+            ],
             body["params"],
         ),
     }
@@ -273,8 +346,9 @@ def _add_graph(target: Target) -> None:
                 target.edges.append((group["discover"], task))
                 for after in group["after"]:
                     upstream = by_result[after]
-                    target.edges.append((f"{upstream['group_id']}.{upstream['steps'][-1]['name']}",
-                                         task))
+                    target.edges.append(
+                        (f"{upstream['group_id']}.{upstream['steps'][-1]['name']}", task)
+                    )
 
 
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
@@ -287,9 +361,16 @@ def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
         for offset, step in enumerate(group["steps"]):
             target.order[f"{group['group_id']}.{step['name']}"] = rank * 100 + offset
     for i, step in enumerate(body["steps"]):
-        task = next(f"{g['group_id']}.{step['name']}" for g in target.model["groups"]
-                    if step["name"] in {s["name"] for s in g["steps"]})
-        target.consumes.extend(Artifact(p, first, spec, ("spec", "steps", i, "deps", j))
-                               for j, p in enumerate(step["deps"]))
-        target.produces.extend(Artifact(p, task, spec, ("spec", "steps", i, "outs", j))
-                               for j, p in enumerate(step["outs"]))
+        task = next(
+            f"{g['group_id']}.{step['name']}"
+            for g in target.model["groups"]
+            if step["name"] in {s["name"] for s in g["steps"]}
+        )
+        target.consumes.extend(
+            Artifact(p, first, spec, ("spec", "steps", i, "deps", j))
+            for j, p in enumerate(step["deps"])
+        )
+        target.produces.extend(
+            Artifact(p, task, spec, ("spec", "steps", i, "outs", j))
+            for j, p in enumerate(step["outs"])
+        )

@@ -18,8 +18,10 @@ def export(run: Run) -> None:
     model = run.read_json_input("model")
     records = run.read_json_input("records")
     private = {field["name"] for field in model["fields"] if field.get("pii")}
-    lines = [json.dumps({k: v for k, v in r.items() if k not in private}, sort_keys=True)
-             for r in records]
+    lines = [
+        json.dumps({k: v for k, v in r.items() if k not in private}, sort_keys=True)
+        for r in records
+    ]
     run.write("records.jsonl", "".join(line + "\n" for line in lines))
     log(f"{NAME}: {len(lines)} records, dropped PII fields {sorted(private) or 'none'}")
 

@@ -23,8 +23,14 @@ def entity_module(run: RunContext, **kwargs: Any) -> dict[str, Any]:
 
     kwargs.setdefault("module", kwargs.get("name"))
     kwargs.pop("name", None)
-    return run_module(workspace=run.workspace(), run_id=run.run_id, params=run.params,
-                      log=run.log, on_start=run.track, **kwargs)
+    return run_module(
+        workspace=run.workspace(),
+        run_id=run.run_id,
+        params=run.params,
+        log=run.log,
+        on_start=run.track,
+        **kwargs,
+    )
 
 
 def entity_gate(run: RunContext, **kwargs: Any) -> dict[str, Any]:
@@ -42,8 +48,9 @@ def entity_promote(run: RunContext, **kwargs: Any) -> dict[str, Any]:
 def entity_result(run: RunContext, **kwargs: Any) -> dict[str, Any]:
     from dagspec_runtime.entity.result import finish_run
 
-    return finish_run(workspace=run.workspace(), run_id=run.run_id, params=run.params,
-                      log=run.log, **kwargs)
+    return finish_run(
+        workspace=run.workspace(), run_id=run.run_id, params=run.params, log=run.log, **kwargs
+    )
 
 
 def etl_gate(run: RunContext, **kwargs: Any) -> dict[str, Any]:

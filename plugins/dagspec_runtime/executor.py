@@ -213,8 +213,9 @@ def run_plan(
         except StepFailed as exc:
             return FAILED, exc.value, str(exc) or type(exc).__name__, exc.retry
         except TaskTimedOut:
-            ctx.log.error("task %s: %s", task.key,
-                          timeout_message(float(task.execution_timeout_seconds or 0)))
+            ctx.log.error(
+                "task %s: %s", task.key, timeout_message(float(task.execution_timeout_seconds or 0))
+            )
             ctx.cancel_try(task_try.key)
             return FAILED, None, timeout_message(float(task.execution_timeout_seconds or 0)), True
         except Exception as exc:  # noqa: BLE001 - a crashed step is a failed task, as in Airflow
@@ -224,8 +225,9 @@ def run_plan(
     def work(task: Task, task_try: TaskTry) -> None:
         started = time.monotonic()
         state, value, error, retry = attempt(task, task_try)
-        finished.put((task.key, task_try.try_number, state, value, error, retry,
-                      time.monotonic() - started))
+        finished.put(
+            (task.key, task_try.try_number, state, value, error, retry, time.monotonic() - started)
+        )
 
     def upstream_keys(task: Task) -> list[str]:
         keys = []
@@ -250,11 +252,13 @@ def run_plan(
         del tasks[template.key], outcomes[template.key]
         keys = []
         for index, item in enumerate(items):
-            instance = replace(template, map_index=index,
-                               kwargs={**template.kwargs, template.map_arg: item})
+            instance = replace(
+                template, map_index=index, kwargs={**template.kwargs, template.map_arg: item}
+            )
             tasks[instance.key] = instance
-            outcomes[instance.key] = Outcome(template.task_id, max_attempts=
-                                             instance.max_attempts, map_index=index)
+            outcomes[instance.key] = Outcome(
+                template.task_id, max_attempts=instance.max_attempts, map_index=index
+            )
             keys.append(instance.key)
         expanded[template.task_id] = keys
 
@@ -276,11 +280,22 @@ def run_plan(
         running.pop(task.key, None)
         deadline.pop(task.key, None)
 
-    def settle(key: str, try_number: int, state: str, value: Any, error: str | None,
-               retry: bool, took: float) -> None:
+    def settle(
+        key: str,
+        try_number: int,
+        state: str,
+        value: Any,
+        error: str | None,
+        retry: bool,
+        took: float,
+    ) -> None:
         task, outcome = tasks.get(key), outcomes.get(key)
-        if task is None or outcome is None or outcome.attempts != try_number \
-                or outcome.state != RUNNING:
+        if (
+            task is None
+            or outcome is None
+            or outcome.attempts != try_number
+            or outcome.state != RUNNING
+        ):
             return  # a try that timed out already and was settled then
         release(task)
         outcome.duration_s += took
@@ -289,8 +304,14 @@ def run_plan(
             ctx.values[key] = value
         if state == FAILED and retry and outcome.attempts < outcome.max_attempts:
             delay = task.delay_before(outcome.attempts + 1)
-            ctx.log.warning("task %s failed (try %d of %d): %s; retrying in %g s", key,
-                            outcome.attempts, outcome.max_attempts, error, delay)
+            ctx.log.warning(
+                "task %s failed (try %d of %d): %s; retrying in %g s",
+                key,
+                outcome.attempts,
+                outcome.max_attempts,
+                error,
+                delay,
+            )
             outcome.state = UP_FOR_RETRY
             retry_at[key] = time.monotonic() + delay
             return
@@ -308,8 +329,15 @@ def run_plan(
             message = timeout_message(float(task.execution_timeout_seconds or 0))
             ctx.log.error("task %s: %s: cancelling it", key, message)
             ctx.cancel_try(key)
-            settle(key, task_try.try_number, FAILED, None, message, True,
-                   float(task.execution_timeout_seconds or 0))
+            settle(
+                key,
+                task_try.try_number,
+                FAILED,
+                None,
+                message,
+                True,
+                float(task.execution_timeout_seconds or 0),
+            )
 
     def ready() -> tuple[list[Task], bool]:
         """Tasks that may start now, highest priority first; and whether any state was
@@ -348,8 +376,9 @@ def run_plan(
                 continue
             chosen.append(task)
         # the highest effective weight first; then definition order, then map index
-        return sorted(chosen, key=lambda t: (-weights[t.task_id], order[t.task_id],
-                                             t.map_index)), decided
+        return sorted(
+            chosen, key=lambda t: (-weights[t.task_id], order[t.task_id], t.map_index)
+        ), decided
 
     def active(task_id: str) -> int:
         return sum(1 for key in running if tasks[key].task_id == task_id)
@@ -365,13 +394,21 @@ def run_plan(
             started = time.monotonic()
             running[task.key] = (threading.current_thread(), task_try)
             state, value, error, retry = attempt(task, task_try)
-            settle(task.key, task_try.try_number, state, value, error, retry,
-                   time.monotonic() - started)
+            settle(
+                task.key,
+                task_try.try_number,
+                state,
+                value,
+                error,
+                retry,
+                time.monotonic() - started,
+            )
             return
         if task.execution_timeout_seconds:
             deadline[task.key] = time.monotonic() + float(task.execution_timeout_seconds)
-        thread = threading.Thread(target=work, args=(task, task_try), daemon=True,
-                                  name=f"task-{task.key}")
+        thread = threading.Thread(
+            target=work, args=(task, task_try), daemon=True, name=f"task-{task.key}"
+        )
         running[task.key] = (thread, task_try)
         thread.start()
 
@@ -400,8 +437,10 @@ def run_plan(
                 time_out()
         except (Interrupted, KeyboardInterrupt) as exc:
             stop = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
-            ctx.log.error("interrupted (%s): cancelling what this run started",
-                          signal.Signals(stop.signum).name)
+            ctx.log.error(
+                "interrupted (%s): cancelling what this run started",
+                signal.Signals(stop.signum).name,
+            )
             with signals_ignored():
                 stop.cancelled = list(dict.fromkeys(ctx.cancel()))
                 for thread, _ in list(running.values()):
@@ -420,12 +459,20 @@ def run_plan(
 
 def _in_order(outcomes: Mapping[str, Outcome], order: Mapping[str, int]) -> dict[str, Outcome]:
     """Definition order, a mapped task's instances by map index (as Airflow lists them)."""
-    return dict(sorted(outcomes.items(), key=lambda item: (
-        order[item[1].task_id], item[1].map_index if item[1].map_index is not None else -1)))
+    return dict(
+        sorted(
+            outcomes.items(),
+            key=lambda item: (
+                order[item[1].task_id],
+                item[1].map_index if item[1].map_index is not None else -1,
+            ),
+        )
+    )
 
 
-def _next_wake(retry_at: Mapping[str, float], deadline: Mapping[str, float],
-               outcomes: Mapping[str, Outcome]) -> float:
+def _next_wake(
+    retry_at: Mapping[str, float], deadline: Mapping[str, float], outcomes: Mapping[str, Outcome]
+) -> float:
     """How long to wait for a finished task before a retry or a timeout becomes due (capped,
     so signals are noticed promptly without a busy loop)."""
     due = [at for t, at in retry_at.items() if outcomes[t].state == UP_FOR_RETRY]

@@ -33,8 +33,9 @@ def resolve_params(plan: Plan, conf: Mapping[str, Any]) -> dict[str, Any]:
         try:
             jsonschema.validate(params[name], spec.get("schema") or {})
         except jsonschema.ValidationError as exc:
-            raise ConfError(f"invalid params for {plan.dag_id}: param {name!r}: "
-                            f"{exc.message}") from None
+            raise ConfError(
+                f"invalid params for {plan.dag_id}: param {name!r}: {exc.message}"
+            ) from None
     return params
 
 
@@ -43,8 +44,9 @@ def stderr_logger(level: int = logging.INFO) -> logging.Logger:
     log = logging.getLogger("dagspec.run")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
-                                               "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        )
         log.addHandler(handler)
         log.propagate = False
     log.setLevel(level)
@@ -77,8 +79,9 @@ def run(
             task.retry_delay_seconds = retry_delay
     params = resolve_params(plan, conf or {})
     run_id = run_id or new_run_id()
-    ctx = RunContext(run_id, params, log or stderr_logger(), dag_id=plan.dag_id,
-                     run_tag=_slurm_run_tag(plan))
+    ctx = RunContext(
+        run_id, params, log or stderr_logger(), dag_id=plan.dag_id, run_tag=_slurm_run_tag(plan)
+    )
     if ctx.run_tag:
         ctx.on_cancel(lambda: _cancel_slurm_jobs(ctx))
     started = time.monotonic()
@@ -96,15 +99,18 @@ def run(
     # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
     # gate and pipeline result succeed leaves a successful run (status warning).
     leaves = set(plan.leaves())
-    failed = any(o.task_id in leaves and o.state in ("failed", "upstream_failed")
-                 for o in outcomes.values())
+    failed = any(
+        o.task_id in leaves and o.state in ("failed", "upstream_failed") for o in outcomes.values()
+    )
     state = "failed" if failed or interrupted else "success"
     report = run_report.build(
         process=_process_report(plan, run_id, state, outcomes, time.monotonic() - started),
-        dag_id=plan.dag_id, kind=plan.kind, run_id=run_id, state=state,
+        dag_id=plan.dag_id,
+        kind=plan.kind,
+        run_id=run_id,
+        state=state,
         tasks=[vars(o) for o in outcomes.values()],
-        values={**ctx.values, **{k: o.value for k, o in outcomes.items()
-                                 if o.value is not None}},
+        values={**ctx.values, **{k: o.value for k, o in outcomes.items() if o.value is not None}},
         duration_s=time.monotonic() - started,
         interrupted=interrupted.args[0] if interrupted else None,
         cancelled=interrupted.cancelled if interrupted else (),
@@ -155,8 +161,9 @@ def _cancel_slurm_jobs(ctx: RunContext) -> list[str]:
         return []
 
 
-def _process_report(plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Any],
-                    duration_s: float) -> dict[str, Any] | None:
+def _process_report(
+    plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Any], duration_s: float
+) -> dict[str, Any] | None:
     """A manifest run's process report, from the run folder its gates wrote (as the Airflow
     path builds it)."""
     if plan.kind != "Manifest" or not plan.tasks:
@@ -169,10 +176,15 @@ def _process_report(plan: Plan, run_id: str, state: str, outcomes: Mapping[str, 
     first = plan.tasks[0]
     cfg = ProcessConfig.parse(first.kwargs["process"])
     attempts = max((o.attempts for o in outcomes.values()), default=1) or 1
-    with run_folder_root(cfg.name, run_id, first.kwargs.get("run_root"),
-                         first.kwargs.get("storage")) as root:
+    with run_folder_root(
+        cfg.name, run_id, first.kwargs.get("run_root"), first.kwargs.get("storage")
+    ) as root:
         return from_run_folder(
-            run_dir(root, cfg.name, run_id), cfg.name, run_id, attempts=attempts,
+            run_dir(root, cfg.name, run_id),
+            cfg.name,
+            run_id,
+            attempts=attempts,
             max_attempts=max(t.max_attempts for t in plan.tasks),
-            status=SUCCESS if state == "success" else FAILED, duration_s=duration_s,
+            status=SUCCESS if state == "success" else FAILED,
+            duration_s=duration_s,
         ).to_dict()

@@ -114,8 +114,14 @@ def task_rows(dagrun: Any, order: Sequence[str] = ()) -> list[dict[str, Any]]:
         }
         for ti in dagrun.get_task_instances()
     ]
-    return sorted(rows, key=lambda row: (position.get(row["task_id"], len(position)),
-                                         row["task_id"], row.get("map_index", -1)))
+    return sorted(
+        rows,
+        key=lambda row: (
+            position.get(row["task_id"], len(position)),
+            row["task_id"],
+            row.get("map_index", -1),
+        ),
+    )
 
 
 def _map_index(ti: Any) -> dict[str, int]:
@@ -171,9 +177,13 @@ def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
     with run_folder_root(cfg.name, dagrun.run_id, gates[0].run_root, storage) as root:
         folder = run_dir(root, cfg.name, dagrun.run_id)
         rep = from_run_folder(
-            folder, cfg.name, dagrun.run_id, attempts=attempts,
+            folder,
+            cfg.name,
+            dagrun.run_id,
+            attempts=attempts,
             max_attempts=max(int(t.retries or 0) for t in gates) + 1,
-            status=SUCCESS if str(dagrun.state) == "success" else FAILED, duration_s=duration,
+            status=SUCCESS if str(dagrun.state) == "success" else FAILED,
+            duration_s=duration,
         )
     return rep.to_dict()
 
@@ -208,16 +218,28 @@ def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
     return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
 
 
-def summary(dagrun: Any, order: Sequence[str] = (), kind: str | None = None,
-            duration_s: float = 0.0, dag: Any = None) -> dict[str, Any]:
+def summary(
+    dagrun: Any,
+    order: Sequence[str] = (),
+    kind: str | None = None,
+    duration_s: float = 0.0,
+    dag: Any = None,
+) -> dict[str, Any]:
     """The run as data: what `--format json` prints (the same report as the fast runner's)."""
     values = return_values(dagrun)
     if kind is None:
         kind = "Entity" if RESULT_TASK_ID in order else "Manifest"
     return run_report.build(
-        dag_id=dagrun.dag_id, kind=kind, run_id=str(dagrun.run_id), state=str(dagrun.state),
-        tasks=task_rows(dagrun, order), values=values, duration_s=duration_s, path="airflow",
-        process=process_report(dagrun, dag), slurm_failures=slurm_failures(dagrun),
+        dag_id=dagrun.dag_id,
+        kind=kind,
+        run_id=str(dagrun.run_id),
+        state=str(dagrun.state),
+        tasks=task_rows(dagrun, order),
+        values=values,
+        duration_s=duration_s,
+        path="airflow",
+        process=process_report(dagrun, dag),
+        slurm_failures=slurm_failures(dagrun),
     )
 
 
@@ -278,8 +300,12 @@ def cancel_on_interrupt() -> None:
         signal.signal(sig, interrupted)
 
 
-def run(dag: Any, conf: dict[str, Any] | None = None, retries: int | None = None,
-        retry_delay: float | None = None) -> Any:
+def run(
+    dag: Any,
+    conf: dict[str, Any] | None = None,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+) -> Any:
     """``dag.test()`` with ``conf`` (and retry overrides for every task); the finished DagRun."""
     from datetime import timedelta
 
@@ -348,6 +374,7 @@ def logs_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
 
 if __name__ == "__main__":
     sys.exit(main())

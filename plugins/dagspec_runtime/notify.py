@@ -16,8 +16,12 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-EVENTS = {"failure": "failed", "success": "succeeded", "retry": "is retrying a task",
-          "deadline": "missed its deadline"}
+EVENTS = {
+    "failure": "failed",
+    "success": "succeeded",
+    "retry": "is retrying a task",
+    "deadline": "missed its deadline",
+}
 
 SUBJECT = "[dagspec] {{ dagspec.dag_id }} {{ dagspec.event }}: run {{ dagspec.run_id }}"
 BODY = """<p>DAG <b>{{ dagspec.dag_id }}</b> {{ dagspec.event }}.</p>
@@ -28,9 +32,11 @@ BODY = """<p>DAG <b>{{ dagspec.dag_id }}</b> {{ dagspec.event }}.</p>
 <tr><td>Link</td><td><a href="{{ dagspec.run_url }}">{{ dagspec.run_url }}</a></td></tr>
 </table>
 """
-SLACK = ("*{{ dagspec.dag_id }}* {{ dagspec.event }}: run `{{ dagspec.run_id }}`"
-         "{% if dagspec.failed_tasks %}, failed: {{ dagspec.failed_tasks | join(', ') }}{% endif %}"
-         " <{{ dagspec.run_url }}|open the run>")
+SLACK = (
+    "*{{ dagspec.dag_id }}* {{ dagspec.event }}: run `{{ dagspec.run_id }}`"
+    "{% if dagspec.failed_tasks %}, failed: {{ dagspec.failed_tasks | join(', ') }}{% endif %}"
+    " <{{ dagspec.run_url }}|open the run>"
+)
 
 
 def base_url() -> str:
@@ -67,9 +73,13 @@ def _failed_from_db(dag_id: str, run_id: str) -> list[str]:
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.scalars(select(TaskInstance.task_id).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-            TaskInstance.state == "failed"))
+        rows = session.scalars(
+            select(TaskInstance.task_id).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.state == "failed",
+            )
+        )
         return sorted(rows)
 
 
@@ -103,8 +113,13 @@ def build(channel: Mapping[str, Any]) -> Any:
     if channel["type"] == "email":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        return SmtpNotifier(to=list(channel["to"]), from_email=channel.get("from_email"),
-                            subject=SUBJECT, html_content=BODY, smtp_conn_id=channel["conn_id"])
+        return SmtpNotifier(
+            to=list(channel["to"]),
+            from_email=channel.get("from_email"),
+            subject=SUBJECT,
+            html_content=BODY,
+            smtp_conn_id=channel["conn_id"],
+        )
     if channel["type"] == "slack":
         from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
@@ -155,13 +170,16 @@ class Notify:
         return DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=minutes),
-            callback=AsyncCallback("dagspec_runtime.notify.deadline_missed",
-                                   kwargs={"channels": [self.channels[n] for n in names]}),
+            callback=AsyncCallback(
+                "dagspec_runtime.notify.deadline_missed",
+                kwargs={"channels": [self.channels[n] for n in names]},
+            ),
         )
 
 
-async def deadline_missed(channels: Sequence[Mapping[str, Any]],
-                          context: dict[str, Any] | None = None, **_: Any) -> None:
+async def deadline_missed(
+    channels: Sequence[Mapping[str, Any]], context: dict[str, Any] | None = None, **_: Any
+) -> None:
     """Deadline-alert callback (run by the triggerer): send the missed-deadline messages."""
     context = dict(context or {})
     context["dagspec"] = run_facts(context, "deadline")

@@ -34,8 +34,15 @@ class TaskTry:
 class RunContext:
     """What a step sees of its run: ids, params, upstream results, a log, and cancellation."""
 
-    def __init__(self, run_id: str, params: Mapping[str, Any], log: logging.Logger, *,
-                 dag_id: str = "", run_tag: str | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        params: Mapping[str, Any],
+        log: logging.Logger,
+        *,
+        dag_id: str = "",
+        run_tag: str | None = None,
+    ) -> None:
         self.run_id = run_id
         self.dag_id = dag_id
         self.run_tag = run_tag
@@ -59,8 +66,7 @@ class RunContext:
     def results_of(self, task_ids: Sequence[str]) -> list[Any]:
         """What every instance (each map index) of ``task_ids`` returned so far."""
         wanted = set(task_ids)
-        return [value for key, value in self.values.items()
-                if key.split("[", 1)[0] in wanted]
+        return [value for key, value in self.values.items() if key.split("[", 1)[0] in wanted]
 
     @property
     def current(self) -> TaskTry | None:

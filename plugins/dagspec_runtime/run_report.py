@@ -126,16 +126,20 @@ def text(report: Mapping[str, Any]) -> str:
         f"duration {result['duration_s']:.2f} s",
     ]
     if result["inserted_rows"] is not None or result["quarantined_rows"] is not None:
-        lines.append(f"inserted_rows {result['inserted_rows']}  "
-                     f"quarantined_rows {result['quarantined_rows']}  evidence "
-                     f"{result['reconciliation_metrics']['data_contract_evidence']}")
+        lines.append(
+            f"inserted_rows {result['inserted_rows']}  "
+            f"quarantined_rows {result['quarantined_rows']}  evidence "
+            f"{result['reconciliation_metrics']['data_contract_evidence']}"
+        )
     lines.append("")
     rows = report["tasks"]
     names = [_task_name(t) for t in rows]
     width = max((len(name) for name in names), default=4)
     lines.append(f"{'task':<{width}}  {'state':<15} tries")
-    lines += [f"{name:<{width}}  {t['state']:<15} {t['attempts']}/{t['max_attempts']}"
-              for name, t in zip(names, rows, strict=True)]
+    lines += [
+        f"{name:<{width}}  {t['state']:<15} {t['attempts']}/{t['max_attempts']}"
+        for name, t in zip(names, rows, strict=True)
+    ]
     if report.get("slurm_failures"):
         lines += ["", "Failed Slurm jobs:", *_failure_lines(report["slurm_failures"])]
     if report["pipeline_result"] is not None:
@@ -154,35 +158,55 @@ def text(report: Mapping[str, Any]) -> str:
 def markdown(report: Mapping[str, Any]) -> str:
     """Markdown tables (for CI step summaries and pull request comments)."""
     result = report["result"]
-    lines = [f"**{report['dag_id']}** run `{report['run_id']}`: **{report['state']}**", "",
-             "| status | passed | attempts | max_attempts | inserted_rows | quarantined_rows "
-             "| duration_s | evidence |", "|---|---|---|---|---|---|---|---|",
-             f"| {result['status']} | {'yes' if report['passed'] else 'no'} | "
-             f"{result['attempts']} | {result['max_attempts']} | "
-             f"{_cell(result['inserted_rows'])} | {_cell(result['quarantined_rows'])} | "
-             f"{result['duration_s']:.2f} | "
-             f"{_cell(result['reconciliation_metrics']['data_contract_evidence'])} |", "",
-             "| task | state | tries |", "|---|---|---|"]
-    lines += [f"| {_task_name(t)} | {t['state']} | {t['attempts']}/{t['max_attempts']} |"
-              for t in report["tasks"]]
+    lines = [
+        f"**{report['dag_id']}** run `{report['run_id']}`: **{report['state']}**",
+        "",
+        "| status | passed | attempts | max_attempts | inserted_rows | quarantined_rows "
+        "| duration_s | evidence |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {result['status']} | {'yes' if report['passed'] else 'no'} | "
+        f"{result['attempts']} | {result['max_attempts']} | "
+        f"{_cell(result['inserted_rows'])} | {_cell(result['quarantined_rows'])} | "
+        f"{result['duration_s']:.2f} | "
+        f"{_cell(result['reconciliation_metrics']['data_contract_evidence'])} |",
+        "",
+        "| task | state | tries |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {_task_name(t)} | {t['state']} | {t['attempts']}/{t['max_attempts']} |"
+        for t in report["tasks"]
+    ]
     if report.get("slurm_failures"):
-        lines += ["", "| failed task | sub-group | Slurm job | state | exit code | output tail |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| failed task | sub-group | Slurm job | state | exit code | output tail |",
+            "|---|---|---|---|---|---|",
+        ]
         for item in report["slurm_failures"]:
             tail = "<br>".join(_md_cell(line) for line in item.get("output_tail") or [])
-            lines.append(f"| {item['task_id']}[{item['map_index']}] | "
-                         f"{item.get('sub_group_key') or ''} | {item['job_id']} | {item['state']} "
-                         f"| {item.get('exit_code')} | {tail} |")
+            lines.append(
+                f"| {item['task_id']}[{item['map_index']}] | "
+                f"{item.get('sub_group_key') or ''} | {item['job_id']} | {item['state']} "
+                f"| {item.get('exit_code')} | {tail} |"
+            )
     pipeline = report["pipeline_result"]
     if pipeline is not None:
-        lines += ["", f"Pipeline status **{pipeline['status']}**, promoted: "
-                  f"{'yes' if pipeline['promoted'] else 'no'}", "",
-                  "| phase | module | required | status | ms |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Pipeline status **{pipeline['status']}**, promoted: "
+            f"{'yes' if pipeline['promoted'] else 'no'}",
+            "",
+            "| phase | module | required | status | ms |",
+            "|---|---|---|---|---|",
+        ]
         for phase in pipeline["phases"]:
             for module in phase["modules"]:
-                lines.append(f"| {phase['name']} | {module['name']} | "
-                             f"{'yes' if module['required'] else 'no'} | {module['status']} | "
-                             f"{module.get('duration_ms') or ''} |")
+                lines.append(
+                    f"| {phase['name']} | {module['name']} | "
+                    f"{'yes' if module['required'] else 'no'} | {module['status']} | "
+                    f"{module.get('duration_ms') or ''} |"
+                )
     if report.get("process_report") is not None:
         process = report["process_report"]
         lines += ["", *(f"- {_escape(line)}" for line in _process_lines(process)[2:])]
@@ -201,10 +225,14 @@ def _process_lines(data: Mapping[str, Any]) -> list[str]:
         f"{data['quarantined_rows']}  {data['duration_s']} s",
         f"evidence: {data['reconciliation_metrics']['data_contract_evidence'] or '-'}",
     ]
-    lines += [f"skipped (claimed by run {s['holder_run_id']}): {s['path']}"
-              for s in data.get("skipped_claimed", [])]
-    lines += [f"failed unit {u['unit_id']} ({u['path']}): {u['message']}"
-              for u in data.get("failed_units", [])]
+    lines += [
+        f"skipped (claimed by run {s['holder_run_id']}): {s['path']}"
+        for s in data.get("skipped_claimed", [])
+    ]
+    lines += [
+        f"failed unit {u['unit_id']} ({u['path']}): {u['message']}"
+        for u in data.get("failed_units", [])
+    ]
     return lines
 
 
@@ -217,8 +245,11 @@ def _failure_lines(failures: Sequence[dict[str, Any]]) -> list[str]:
         extra = [f"exit code {item.get('exit_code')}"]
         if item.get("signal"):
             extra.append(f"signal {item['signal']}")
-        for label, key, unit in (("run time", "runtime_s", "s"), ("CPU time", "cpu_time_s", "s"),
-                                 ("peak memory", "peak_memory_gb", "GB")):
+        for label, key, unit in (
+            ("run time", "runtime_s", "s"),
+            ("CPU time", "cpu_time_s", "s"),
+            ("peak memory", "peak_memory_gb", "GB"),
+        ):
             if item.get(key) is not None:
                 extra.append(f"{label} {item[key]:g} {unit}")
         lines.append(f"{where}: Slurm job {item['job_id']} {item['state']}, {', '.join(extra)}")

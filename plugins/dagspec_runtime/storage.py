@@ -93,8 +93,11 @@ def init(url: str, conn_id: str | None = None) -> str:
     if kind == LOCAL:
         raise ValueError("local storage needs no marker")
     document = json.dumps(
-        {"storage": url, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-         "created_by": worker_name()},
+        {
+            "storage": url,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_by": worker_name(),
+        },
         indent=2,
     )
     marker = join(url, MARKER)
@@ -144,9 +147,7 @@ def missing_state(location: str, what: str) -> StorageUnavailable:
         if not is_url(location)
         else "the object store or its credentials are not available here"
     )
-    return StorageUnavailable(
-        f"worker {worker_name()!r} cannot find {what} {location}: {hint}"
-    )
+    return StorageUnavailable(f"worker {worker_name()!r} cannot find {what} {location}: {hint}")
 
 
 # --- a task's local view of a folder -----------------------------------------------------------

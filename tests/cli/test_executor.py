@@ -14,8 +14,9 @@ from dagspec_runtime.executor import Plan, RunContext, run_plan
 
 
 def plan(*tasks: dict[str, Any], pools: dict[str, int] | None = None) -> Plan:
-    return Plan.from_data({"dag_id": "t", "kind": "Entity", "tasks": list(tasks),
-                           "pools": pools or {}})
+    return Plan.from_data(
+        {"dag_id": "t", "kind": "Entity", "tasks": list(tasks), "pools": pools or {}}
+    )
 
 
 def context() -> RunContext:
@@ -54,8 +55,7 @@ class Recorder:
 
 def task(task_id: str, call: str, upstream: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
     kwargs = extra.pop("kwargs", {"name": task_id} if call != "skip" else {})
-    return {"task_id": task_id, "call": call, "kwargs": kwargs, "upstream": list(upstream),
-            **extra}
+    return {"task_id": task_id, "call": call, "kwargs": kwargs, "upstream": list(upstream), **extra}
 
 
 def test_independent_tasks_run_in_parallel_up_to_the_pool() -> None:
@@ -71,24 +71,44 @@ def test_independent_tasks_run_in_parallel_up_to_the_pool() -> None:
 
 def test_trigger_rules_follow_airflow() -> None:
     rec = Recorder()
-    out = run_plan(plan(
-        task("bad", "fail", kwargs={"name": "bad", "retry": False}),
-        task("after_bad", "sleep", ("bad",)),
-        task("skipper", "skip"),
-        task("after_skip", "sleep", ("skipper",)),
-        task("gate", "sleep", ("bad", "after_bad"), trigger_rule="all_done"),
-    ), rec.steps(), context())
+    out = run_plan(
+        plan(
+            task("bad", "fail", kwargs={"name": "bad", "retry": False}),
+            task("after_bad", "sleep", ("bad",)),
+            task("skipper", "skip"),
+            task("after_skip", "sleep", ("skipper",)),
+            task("gate", "sleep", ("bad", "after_bad"), trigger_rule="all_done"),
+        ),
+        rec.steps(),
+        context(),
+    )
     states = {k: o.state for k, o in out.items()}
-    assert states == {"bad": "failed", "after_bad": "upstream_failed", "skipper": "skipped",
-                      "after_skip": "skipped", "gate": "success"}
+    assert states == {
+        "bad": "failed",
+        "after_bad": "upstream_failed",
+        "skipper": "skipped",
+        "after_skip": "skipped",
+        "gate": "success",
+    }
     assert out["bad"].error == "bad failed" and out["bad"].attempts == 1
 
 
 def test_retries_wait_their_delay_with_exponential_backoff() -> None:
     rec = Recorder()
-    out = run_plan(plan(task("flaky", "fail", kwargs={"name": "flaky", "times": 2}, retries=3,
-                             retry_delay_seconds=0.2, retry_exponential_backoff=True)),
-                   rec.steps(), context())
+    out = run_plan(
+        plan(
+            task(
+                "flaky",
+                "fail",
+                kwargs={"name": "flaky", "times": 2},
+                retries=3,
+                retry_delay_seconds=0.2,
+                retry_exponential_backoff=True,
+            )
+        ),
+        rec.steps(),
+        context(),
+    )
     assert out["flaky"].state == "success" and out["flaky"].attempts == 3
     tries = rec.tries["flaky"]
     waits = [b - a for a, b in zip(tries, tries[1:], strict=False)]
@@ -97,13 +117,25 @@ def test_retries_wait_their_delay_with_exponential_backoff() -> None:
 
 def test_retries_run_out_and_a_refusal_is_not_retried() -> None:
     rec = Recorder()
-    out = run_plan(plan(
-        task("always", "fail", retries=2, retry_delay_seconds=0.05),
-        task("refused", "fail", kwargs={"name": "refused", "retry": False}, retries=2,
-             retry_delay_seconds=0.05),
-    ), rec.steps(), context())
+    out = run_plan(
+        plan(
+            task("always", "fail", retries=2, retry_delay_seconds=0.05),
+            task(
+                "refused",
+                "fail",
+                kwargs={"name": "refused", "retry": False},
+                retries=2,
+                retry_delay_seconds=0.05,
+            ),
+        ),
+        rec.steps(),
+        context(),
+    )
     assert (out["always"].state, out["always"].attempts, out["always"].max_attempts) == (
-        "failed", 3, 3)
+        "failed",
+        3,
+        3,
+    )
     assert (out["refused"].state, out["refused"].attempts) == ("failed", 1)
 
 
@@ -126,30 +158,47 @@ def test_mapped_tasks_expand_per_element_and_fail_like_airflow() -> None:
     downstream, and a task mapped over another source after the group is upstream_failed
     without being expanded (as Airflow leaves it: map index -1)."""
     rec = Recorder()
-    out = run_plan(plan(
-        task("find", "source", kwargs={"items": ["a", "b", "c"]}),
-        task("g.one", "each", ("find",), kwargs={"bad": "b"}, map_over="find"),
-        task("g.two", "each", ("g.one",), kwargs={}, map_over="find"),
-        task("find_all", "source", kwargs={"items": ["all"]}),
-        task("h.last", "each", ("find_all", "g.two"), kwargs={}, map_over="find_all"),
-    ), mapped(rec), context())
+    out = run_plan(
+        plan(
+            task("find", "source", kwargs={"items": ["a", "b", "c"]}),
+            task("g.one", "each", ("find",), kwargs={"bad": "b"}, map_over="find"),
+            task("g.two", "each", ("g.one",), kwargs={}, map_over="find"),
+            task("find_all", "source", kwargs={"items": ["all"]}),
+            task("h.last", "each", ("find_all", "g.two"), kwargs={}, map_over="find_all"),
+        ),
+        mapped(rec),
+        context(),
+    )
     rows = [(o.task_id, o.map_index, o.state) for o in out.values()]
-    assert rows == [("find", None, "success"),
-                    ("g.one", 0, "success"), ("g.one", 1, "failed"), ("g.one", 2, "success"),
-                    ("g.two", 0, "success"), ("g.two", 1, "upstream_failed"),
-                    ("g.two", 2, "success"),
-                    ("find_all", None, "success"), ("h.last", None, "upstream_failed")]
+    assert rows == [
+        ("find", None, "success"),
+        ("g.one", 0, "success"),
+        ("g.one", 1, "failed"),
+        ("g.one", 2, "success"),
+        ("g.two", 0, "success"),
+        ("g.two", 1, "upstream_failed"),
+        ("g.two", 2, "success"),
+        ("find_all", None, "success"),
+        ("h.last", None, "upstream_failed"),
+    ]
     assert out["g.two[2]"].value == "c"
 
 
 def test_mapped_over_nothing_is_skipped() -> None:
-    out = run_plan(plan(
-        task("find", "source", kwargs={"items": []}),
-        task("g.one", "each", ("find",), kwargs={}, map_over="find"),
-        task("after", "sleep", ("g.one",)),
-    ), mapped(Recorder()), context())
+    out = run_plan(
+        plan(
+            task("find", "source", kwargs={"items": []}),
+            task("g.one", "each", ("find",), kwargs={}, map_over="find"),
+            task("after", "sleep", ("g.one",)),
+        ),
+        mapped(Recorder()),
+        context(),
+    )
     assert [(k, o.state) for k, o in out.items()] == [
-        ("find", "success"), ("g.one", "skipped"), ("after", "skipped")]
+        ("find", "success"),
+        ("g.one", "skipped"),
+        ("after", "skipped"),
+    ]
 
 
 def test_max_active_limits_the_instances_of_one_mapped_task() -> None:
@@ -158,10 +207,14 @@ def test_max_active_limits_the_instances_of_one_mapped_task() -> None:
     def slow(run: RunContext, sub_group: int) -> int:
         return rec.sleep(run, str(sub_group), 0.2) and sub_group
 
-    out = run_plan(plan(task("find", "source", kwargs={"items": [1, 2, 3, 4]}),
-                        task("g.s", "slow", ("find",), kwargs={}, map_over="find",
-                             max_active=2)),
-                   {**mapped(rec), "slow": slow}, context())
+    out = run_plan(
+        plan(
+            task("find", "source", kwargs={"items": [1, 2, 3, 4]}),
+            task("g.s", "slow", ("find",), kwargs={}, map_over="find", max_active=2),
+        ),
+        {**mapped(rec), "slow": slow},
+        context(),
+    )
     assert [o.state for o in out.values()] == ["success"] * 5
     assert rec.peak == 2
 
@@ -176,13 +229,18 @@ def test_a_full_pool_starts_the_highest_priority_first() -> None:
         time.sleep(0.05)
         return name
 
-    out = run_plan(plan(
-        task("first", "note", pool="p"),
-        task("mid", "note", ("first",), pool="p", priority_weight=5),
-        task("low", "note", ("first",), pool="p", priority_weight=1),
-        task("heavy", "note", ("low",), priority_weight=10),
-        task("top", "note", ("first",), pool="p", priority_weight=20),
-        pools={"p": 1}), {"note": note}, context())
+    out = run_plan(
+        plan(
+            task("first", "note", pool="p"),
+            task("mid", "note", ("first",), pool="p", priority_weight=5),
+            task("low", "note", ("first",), pool="p", priority_weight=1),
+            task("heavy", "note", ("low",), priority_weight=10),
+            task("top", "note", ("first",), pool="p", priority_weight=20),
+            pools={"p": 1},
+        ),
+        {"note": note},
+        context(),
+    )
     assert all(o.state == "success" for o in out.values())
     in_pool = [name for name in started if name != "heavy"]  # heavy is in another pool
     assert in_pool == ["first", "top", "low", "mid"]
@@ -203,10 +261,14 @@ def test_a_try_past_its_execution_timeout_is_cancelled_failed_and_retried() -> N
         return name
 
     started = time.monotonic()
-    out = run_plan(plan(task("slow", "hang", execution_timeout_seconds=0.5, retries=1,
-                             retry_delay_seconds=0.1),
-                        task("after", "sleep", ("slow",))),
-                   {**Recorder().steps(), "hang": hang}, context())
+    out = run_plan(
+        plan(
+            task("slow", "hang", execution_timeout_seconds=0.5, retries=1, retry_delay_seconds=0.1),
+            task("after", "sleep", ("slow",)),
+        ),
+        {**Recorder().steps(), "hang": hang},
+        context(),
+    )
     assert time.monotonic() - started < 5
     slow = out["slow"]
     assert (slow.state, slow.attempts) == ("failed", 2)
@@ -222,7 +284,10 @@ def test_an_inline_try_past_its_timeout_fails_as_a_timeout() -> None:
         return name
 
     started = time.monotonic()
-    out = run_plan(plan(task("gate", "spin", inline=True, execution_timeout_seconds=0.3)),
-                   {"spin": spin}, context())
+    out = run_plan(
+        plan(task("gate", "spin", inline=True, execution_timeout_seconds=0.3)),
+        {"spin": spin},
+        context(),
+    )
     assert time.monotonic() - started < 3
     assert out["gate"].state == "failed" and "AirflowTaskTimeout" in (out["gate"].error or "")

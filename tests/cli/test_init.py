@@ -15,11 +15,20 @@ BIN = Path(sys.executable).parent
 
 
 def dagspec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIRFLOW_HOME": str(cwd / ".airflow"),
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(cwd / ".airflow"),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-    return subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dagspec.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +56,13 @@ def test_lint_and_compile_are_clean_right_after(project: Path) -> None:
     assert lint.returncode == 0 and json.loads(lint.stdout) == [], lint.stdout
     done = dagspec(project, "compile")
     assert done.returncode == 0, done.stdout + done.stderr
-    make = subprocess.run(["make", "test"], cwd=project, capture_output=True, text=True,
-                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    make = subprocess.run(
+        ["make", "test"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert make.returncode == 0, make.stdout + make.stderr
 
 

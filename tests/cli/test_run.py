@@ -25,9 +25,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, copy_project: Callable[[Pa
 def dagspec(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-    command = [sys.executable, "-m", "compiler.cli", "--project", str(project), *args]
-    return subprocess.run(command, env=env, cwd=project, capture_output=True, text=True,
-                          timeout=300)
+    command = [sys.executable, "-m", "dagspec.cli", "--project", str(project), *args]
+    return subprocess.run(
+        command, env=env, cwd=project, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_entity_run_promotes_and_prints_a_result_table(project: Path) -> None:
@@ -36,15 +37,16 @@ def test_entity_run_promotes_and_prints_a_result_table(project: Path) -> None:
     assert "entity waste-tracking  status ok  target test" in done.stdout
     result = json.loads((project / "models/waste-tracking/pipeline-result.json").read_text())
     assert result["status"] == "ok" and result["promoted"] is True
-    assert "CREATE TABLE IF NOT EXISTS bronze.waste_tracking" in (
-        project / "snowflake/ddl/waste-tracking.sql"
-    ).read_text()
+    assert (
+        "CREATE TABLE IF NOT EXISTS bronze.waste_tracking"
+        in (project / "snowflake/ddl/waste-tracking.sql").read_text()
+    )
 
 
 def test_entity_dry_run_touches_nothing_in_the_project(project: Path) -> None:
     done = dagspec(project, "run", "organization-site", "--dry-run", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout[done.stdout.index("{"):])
+    report = json.loads(done.stdout[done.stdout.index("{") :])
     assert report["state"] == "success"
     assert report["pipeline_result"]["dry_run"] is True
     assert not (project / "models" / "organization-site").exists()
@@ -86,22 +88,28 @@ def test_unknown_selector_names_the_choices(project: Path) -> None:
 
 @pytest.mark.slurm
 def test_reduction_run_submits_slurm_jobs_and_records_products(
-        project: Path, slurm_up: None) -> None:
+    project: Path, slurm_up: None
+) -> None:
     spec = project / "specs" / "chai-ngc253.yaml"
     spec.write_text(re.sub(r"cooldown_seconds: \d+", "cooldown_seconds: 0", spec.read_text()))
     done = dagspec(project, "run", "chai-ngc253", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout[done.stdout.index("{"):])
+    report = json.loads(done.stdout[done.stdout.index("{") :])
     states = {t["task_id"]: t["state"] for t in report["tasks"]}
     assert states["all_data.grid"] == "success"
     with sqlite3.connect(project / "var" / "meta.sqlite") as db:
-        steps = db.execute("select step, sub_group_key, hpc_job_id from executed_reduction_step"
-                           " order by step, sub_group_key").fetchall()
+        steps = db.execute(
+            "select step, sub_group_key, hpc_job_id from executed_reduction_step"
+            " order by step, sub_group_key"
+        ).fetchall()
         kinds = {row[0] for row in db.execute("select data_product_type from data_product")}
     assert [(s, k) for s, k, _ in steps] == [
-        ("baseline", "executed_obs_unit=scan1"), ("baseline", "executed_obs_unit=scan2"),
-        ("calibrate", "executed_obs_unit=scan1"), ("calibrate", "executed_obs_unit=scan2"),
-        ("grid", "all")]
+        ("baseline", "executed_obs_unit=scan1"),
+        ("baseline", "executed_obs_unit=scan2"),
+        ("calibrate", "executed_obs_unit=scan1"),
+        ("calibrate", "executed_obs_unit=scan2"),
+        ("grid", "all"),
+    ]
     assert all(job for _, _, job in steps)
     assert {"SCIENCE", "LOG"} <= kinds
 

@@ -46,8 +46,11 @@ spec:
         resources: {cpu: 1, memory_gb: 0.25, time_hours: 0.1}
       max_concurrent_runs: 2
 """
-CASES = [(sig, whom) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-         for whom in ("pid", "group")]
+CASES = [
+    (sig, whom)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for whom in ("pid", "group")
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +67,22 @@ def project(tmp_path_factory: pytest.TempPathFactory, slurm_up: object) -> Path:
         (root / "specs" / f"{name}.yaml").write_text(SPEC.replace("NAME", name))
     failing = SPEC.replace("NAME", "fails-with-3").replace(
         "echo holding {sub_group_key}; sleep 300",
-        "echo reading {sub_group_key}; echo bad calibration table >&2; exit 3")
+        "echo reading {sub_group_key}; echo bad calibration table >&2; exit 3",
+    )
     (root / "specs" / "fails-with-3.yaml").write_text(failing)
     timed = SPEC.replace("NAME", "times-out").replace(
-        "      max_concurrent_runs: 2", "      max_concurrent_runs: 2\n"
-        "      execution_timeout_seconds: 3")
+        "      max_concurrent_runs: 2",
+        "      max_concurrent_runs: 2\n      execution_timeout_seconds: 3",
+    )
     (root / "specs" / "times-out.yaml").write_text(timed)
     (root / "specs" / "hold-sigkill.yaml").write_text(SPEC.replace("NAME", "hold-sigkill"))
     return root
 
 
 def _squeue() -> list[tuple[str, str, str]]:
-    done = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%T|%k"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i|%T|%k"], capture_output=True, text=True, check=True
+    )
     return [tuple(line.split("|", 2)) for line in done.stdout.splitlines()]  # type: ignore[misc]
 
 
@@ -86,8 +92,12 @@ def test_interrupt_cancels_the_runs_jobs(project: Path, sig: signal.Signals, who
     env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
     run = subprocess.Popen(
-        [sys.executable, "-m", "compiler.cli", "--project", str(project), "run", name],
-        env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "dagspec.cli", "--project", str(project), "run", name],
+        env=env,
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,  # its own process group, as a shell job would be
     )
     prefix = f"dagspec:{name}/"
@@ -98,8 +108,11 @@ def test_interrupt_cancels_the_runs_jobs(project: Path, sig: signal.Signals, who
         while not running:
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "no job of the run started in 240 s"
-            running = [j for j, state, comment in _squeue()
-                       if comment.startswith(prefix) and state == "RUNNING" and j not in before]
+            running = [
+                j
+                for j, state, comment in _squeue()
+                if comment.startswith(prefix) and state == "RUNNING" and j not in before
+            ]
             time.sleep(0.2)
         if whom == "pid":
             os.kill(run.pid, sig)
@@ -109,12 +122,18 @@ def test_interrupt_cancels_the_runs_jobs(project: Path, sig: signal.Signals, who
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
-            leftover = [j for j, state, c in _squeue() if c.startswith(prefix)
-                        and state in {"PENDING", "RUNNING"}]
+            leftover = [
+                j
+                for j, state, c in _squeue()
+                if c.startswith(prefix) and state in {"PENDING", "RUNNING"}
+            ]
             subprocess.run(["scancel", *leftover], check=False)
     assert run.returncode == 128 + sig, err
-    jobs = {j: state for j, state, comment in _squeue()
-            if comment.startswith(prefix) and j not in before}
+    jobs = {
+        j: state
+        for j, state, comment in _squeue()
+        if comment.startswith(prefix) and j not in before
+    }
     assert all(state == "CANCELLED" for state in jobs.values()), jobs
     assert set(running) <= set(jobs)
     assert f"dagspec run: interrupted by {sig.name}; cancelled Slurm job(s) " in err, err
@@ -128,18 +147,31 @@ def test_a_step_exiting_3_shows_job_id_state_exit_code_and_output_tail(project: 
     once per change, not once a second."""
     env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-    base = [sys.executable, "-m", "compiler.cli", "--project", str(project), "run",
-            "fails-with-3", "--retry-attempts", "1", "--retry-backoff-seconds", "8"]
-    done = subprocess.run(base, env=env, cwd=project, capture_output=True, text=True,
-                          timeout=600)
+    base = [
+        sys.executable,
+        "-m",
+        "dagspec.cli",
+        "--project",
+        str(project),
+        "run",
+        "fails-with-3",
+        "--retry-attempts",
+        "1",
+        "--retry-backoff-seconds",
+        "8",
+    ]
+    done = subprocess.run(base, env=env, cwd=project, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Failed Slurm jobs:" in done.stdout, done.stdout
     lines = done.stdout.splitlines()
     failed = [line for line in lines if line.startswith("per_executed_obs_unit.hold[")]
     assert len(failed) == 2, done.stdout  # two sub-groups, each failed its last try
     for line, scan in zip(sorted(failed), ("scan1", "scan2"), strict=True):
-        assert re.search(rf"hold\[\d\] sub-group executed_obs_unit={scan}: "
-                         r"Slurm job \d+ FAILED, exit code 3", line), line
+        assert re.search(
+            rf"hold\[\d\] sub-group executed_obs_unit={scan}: "
+            r"Slurm job \d+ FAILED, exit code 3",
+            line,
+        ), line
     assert "  | reading executed_obs_unit=scan1" in done.stdout
     assert "  | bad calibration table" in done.stdout
     jobs = re.findall(r"Slurm job (\d+) FAILED", "\n".join(failed))
@@ -155,9 +187,24 @@ def test_a_step_past_its_execution_timeout_cancels_its_job_and_fails(project: Pa
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
     before = {j for j, _, _ in _squeue()}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", "--project", str(project),
-                           "run", "times-out", "--format", "json"], env=env, cwd=project,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagspec.cli",
+            "--project",
+            str(project),
+            "run",
+            "times-out",
+            "--format",
+            "json",
+        ],
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     took = time.monotonic() - started
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(done.stdout)
@@ -166,8 +213,11 @@ def test_a_step_past_its_execution_timeout_cancels_its_job_and_fails(project: Pa
     assert all("AirflowTaskTimeout" in (t["error"] or "") for t in steps), steps
     assert took < 120, took  # not the job's 300 s
     prefix = "dagspec:times-out/"
-    jobs = {j: state for j, state, comment in _squeue()
-            if comment.startswith(prefix) and j not in before}
+    jobs = {
+        j: state
+        for j, state, comment in _squeue()
+        if comment.startswith(prefix) and j not in before
+    }
     assert len(jobs) == 2 and set(jobs.values()) == {"CANCELLED"}, jobs
 
 
@@ -177,9 +227,14 @@ def test_kill_9_of_the_run_still_cancels_its_jobs(project: Path) -> None:
     env = {**os.environ, "AIRFLOW_HOME": str(project / ".airflow")}
     env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
     run = subprocess.Popen(
-        [sys.executable, "-m", "compiler.cli", "--project", str(project), "run", name],
-        env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        [sys.executable, "-m", "dagspec.cli", "--project", str(project), "run", name],
+        env=env,
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     prefix = f"dagspec:{name}/"
     before = {j for j, _, _ in _squeue()}
     try:
@@ -188,8 +243,11 @@ def test_kill_9_of_the_run_still_cancels_its_jobs(project: Path) -> None:
         while len(running) < 2:
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "the run's jobs did not start in 120 s"
-            running = [j for j, state, c in _squeue()
-                       if c.startswith(prefix) and state == "RUNNING" and j not in before]
+            running = [
+                j
+                for j, state, c in _squeue()
+                if c.startswith(prefix) and state == "RUNNING" and j not in before
+            ]
             time.sleep(0.2)
         os.kill(run.pid, signal.SIGKILL)
         run.communicate(timeout=30)
@@ -200,8 +258,11 @@ def test_kill_9_of_the_run_still_cancels_its_jobs(project: Path) -> None:
                 break
             time.sleep(0.2)
     finally:
-        leftover = [j for j, state, c in _squeue() if c.startswith(prefix)
-                    and state in {"PENDING", "RUNNING"}]
+        leftover = [
+            j
+            for j, state, c in _squeue()
+            if c.startswith(prefix) and state in {"PENDING", "RUNNING"}
+        ]
         subprocess.run(["scancel", *leftover], check=False)
     assert run.returncode == -signal.SIGKILL
     assert states == dict.fromkeys(running, "CANCELLED"), states

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
+from dagspec.cli import main
 
 CASES = Path(__file__).resolve().parents[1] / "specs"
 
@@ -58,7 +58,8 @@ def test_render_prints_the_dag_file(project: Path, capsys: pytest.CaptureFixture
 
 
 def test_lint_of_the_project_config_checks_it_as_the_config(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = project / "dagspec.yaml"
     assert main(["--project", str(project), "lint", str(config)]) == 0
     config.write_text(config.read_text().replace("targets:", "targts:"))

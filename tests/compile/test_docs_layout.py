@@ -21,9 +21,11 @@ def test_the_vscode_mapping_covers_every_spec_with_its_kind() -> None:
     for spec in files:
         shown = spec.relative_to(ROOT).as_posix()
         kind = re.search(r"^kind: *(\w+)", spec.read_text(encoding="utf-8"), re.M).group(1)
-        schemas = [schema for schema, globs in mapping.items()
-                   if any(fnmatch(shown, g) for g in ([globs] if isinstance(globs, str)
-                                                      else globs))]
+        schemas = [
+            schema
+            for schema, globs in mapping.items()
+            if any(fnmatch(shown, g) for g in ([globs] if isinstance(globs, str) else globs))
+        ]
         assert schemas == [f"./schemas/{KIND_FILES[kind]}"], shown
 
 
@@ -31,8 +33,11 @@ def test_the_example_workflow_avoids_what_actionlint_flags() -> None:
     """actionlint cannot be installed offline; these are the findings it reported before."""
     text = (ROOT / ".github" / "workflows" / "specs.yml").read_text(encoding="utf-8")
     uses = re.findall(r"uses: *(\S+)@v(\d+)", text)
-    oldest = {"actions/checkout": 5, "actions/setup-python": 6,
-              "github/codeql-action/upload-sarif": 4}  # the first releases off node20
+    oldest = {
+        "actions/checkout": 5,
+        "actions/setup-python": 6,
+        "github/codeql-action/upload-sarif": 4,
+    }  # the first releases off node20
     assert uses and all(int(v) >= oldest[a] for a, v in uses), uses
     assert not re.search(r"\$changed\b(?!\[)", text), "unquoted $changed"
     assert "${{" not in "".join(line for line in text.splitlines() if "run:" in line)

@@ -25,8 +25,9 @@ def _kind(data: Any) -> str | None:
 def _documents() -> list[Path]:
     """Every spec file of the repository that loads as a document of a known kind (broken
     YAML and unknown kinds never reach schema validation)."""
-    found = sorted([*REPO.glob("specs/*.yaml"), *REPO.glob("tests/specs/**/*.yaml"),
-                    REPO / "dagspec.yaml"])
+    found = sorted(
+        [*REPO.glob("specs/*.yaml"), *REPO.glob("tests/specs/**/*.yaml"), REPO / "dagspec.yaml"]
+    )
     return [p for p in found if (doc := load_file(p)[0]) is not None and _kind(doc.data)]
 
 
@@ -58,9 +59,15 @@ def _mutations(data: Any) -> Iterator[Any]:
             if change == "drop":
                 del parent[last]
             else:
-                parent[last] = {"int": 7, "str": "seven", "list": [old], "null": None,
-                                "float": 1.5, "bool": True,
-                                "negative": -1}[change]
+                parent[last] = {
+                    "int": 7,
+                    "str": "seven",
+                    "list": [old],
+                    "null": None,
+                    "float": 1.5,
+                    "bool": True,
+                    "negative": -1,
+                }[change]
             yield out
     for path in paths:
         out = copy.deepcopy(data)

@@ -28,8 +28,11 @@ def findings() -> list:
 
 def test_the_fixture_has_an_error_a_warning_and_an_unused_ignore(findings: list) -> None:
     assert [(f.file, f.code) for f in findings] == [
-        ("specs/quiet.yaml", "DS010"), ("specs/quiet.yaml", "DS221"),
-        ("specs/typo.yaml", "DS101"), ("specs/typo.yaml", "DS102")]
+        ("specs/quiet.yaml", "DS010"),
+        ("specs/quiet.yaml", "DS221"),
+        ("specs/typo.yaml", "DS101"),
+        ("specs/typo.yaml", "DS102"),
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(REPORTERS))
@@ -43,8 +46,9 @@ def test_format_matches_its_golden_file(findings: list, name: str) -> None:
 
 def test_github_annotations_escape_newlines_and_name_the_rule(findings: list) -> None:
     lines = REPORTERS["github"](findings, PROJECT).splitlines()
-    assert lines[2].startswith("::error file=specs/typo.yaml,line=10,col=11,"
-                               "title=DS101 unknown-key::")
+    assert lines[2].startswith(
+        "::error file=specs/typo.yaml,line=10,col=11,title=DS101 unknown-key::"
+    )
     assert all("\n" not in line for line in lines) and "%0Ahelp: did you mean" in lines[2]
 
 
@@ -58,7 +62,9 @@ def test_sarif_is_valid_sarif_2_1_0(findings: list) -> None:
     rules = log["runs"][0]["tool"]["driver"]["rules"]
     assert all(r["help"]["text"] for r in rules)
     assert results[-1]["locations"][0]["physicalLocation"]["region"] == {
-        "startLine": 10, "startColumn": 11}
+        "startLine": 10,
+        "startColumn": 11,
+    }
 
 
 def test_sarif_uris_are_percent_encoded_and_the_tool_has_a_version() -> None:
@@ -66,15 +72,23 @@ def test_sarif_uris_are_percent_encoded_and_the_tool_has_a_version() -> None:
 
     from compiler.findings import Finding
 
-    finding = Finding("specs/waste tracking#2 ü%.yaml", 3, 9, "DS201", "the name is taken",
-                      related=(("specs/a-copy.yaml", 3, 9),))
+    finding = Finding(
+        "specs/waste tracking#2 ü%.yaml",
+        3,
+        9,
+        "DS201",
+        "the name is taken",
+        related=(("specs/a-copy.yaml", 3, 9),),
+    )
     log = json.loads(REPORTERS["sarif"]([finding], PROJECT))
     driver = log["runs"][0]["tool"]["driver"]
     assert driver["version"] == version("dagspec")
     (result,) = log["runs"][0]["results"]
     location = result["locations"][0]["physicalLocation"]["artifactLocation"]
-    assert location == {"uri": "specs/waste%20tracking%232%20%C3%BC%25.yaml",
-                        "uriBaseId": "%SRCROOT%"}
+    assert location == {
+        "uri": "specs/waste%20tracking%232%20%C3%BC%25.yaml",
+        "uriBaseId": "%SRCROOT%",
+    }
     (related,) = result["relatedLocations"]
     assert related["physicalLocation"]["artifactLocation"]["uri"] == "specs/a-copy.yaml"
     assert related["physicalLocation"]["region"] == {"startLine": 3, "startColumn": 9}

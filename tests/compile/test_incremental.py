@@ -45,8 +45,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _findings(result: api.CompileResult) -> list[tuple]:
-    return [(f.file, f.line, f.col, f.code, f.message, f.path, f.suggestion, f.severity)
-            for f in result.findings]
+    return [
+        (f.file, f.line, f.col, f.code, f.message, f.path, f.suggestion, f.severity)
+        for f in result.findings
+    ]
 
 
 def _cold(root: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> tuple:
@@ -62,8 +64,9 @@ def _cold(root: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> tuple:
     return result.ok, _findings(result), _files(work / "generated_dags"), lint
 
 
-def _assert_same_as_cold(root: Path, work: Path, monkeypatch: pytest.MonkeyPatch,
-                         what: str) -> None:
+def _assert_same_as_cold(
+    root: Path, work: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
     result = api.compile_project(root, cached=True)  # the CLI's way, build stamp included
     lint = api.lint(root)
     ok, findings, files, cold_lint = _cold(root, work, monkeypatch)
@@ -102,10 +105,13 @@ def _edit_abstract(root: Path, rng: random.Random) -> str:
     command = rng.choice(["pull.py", "pull2.py", "pull3.py"])
 
     def change(data: dict) -> None:
-        data["spec"]["phases"][0]["modules"][0]["command"] = ["python",
-                                                              f"examples/modules/{command}"]
+        data["spec"]["phases"][0]["modules"][0]["command"] = [
+            "python",
+            f"examples/modules/{command}",
+        ]
         if rng.random() < 0.5:
             data["spec"]["phases"][-1]["description"] = f"Last phase, {rng.randint(0, 99)}."
+
     _yaml_edit(path, change)
     return f"edit the abstract {ABSTRACT}: first command {command}"
 
@@ -128,6 +134,7 @@ def _edit_config(root: Path, rng: random.Random) -> str:
                     spec["entities"].append(name)
         else:
             spec["defaults"]["start_date"] = rng.choice(["2024-01-01", "2025-06-30"])
+
     _yaml_edit(config, change)
     return f"edit dagspec.yaml: {choice}"
 
@@ -204,21 +211,33 @@ def _touch(root: Path, rng: random.Random) -> str:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_incremental_compile_equals_cold_compile_after_random_changes(
-        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
     rng = random.Random(seed)
     trash: list[tuple[Path, bytes]] = []
     steps: list[Callable[[Path, random.Random], str]] = [
-        _edit_description, _edit_abstract, _edit_abstract, _edit_config, _edit_config, _rename,
-        lambda r, g: _delete(r, g, trash), lambda r, g: _restore(r, g, trash),
-        lambda r, g: _restore(r, g, trash), _break_and_fix, _rename_spec, _ignore,
-        _hand_edit_output, _touch,
+        _edit_description,
+        _edit_abstract,
+        _edit_abstract,
+        _edit_config,
+        _edit_config,
+        _rename,
+        lambda r, g: _delete(r, g, trash),
+        lambda r, g: _restore(r, g, trash),
+        lambda r, g: _restore(r, g, trash),
+        _break_and_fix,
+        _rename_spec,
+        _ignore,
+        _hand_edit_output,
+        _touch,
     ]
     done: list[str] = []
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first compile")
     for _ in range(14):
         done.append(rng.choice(steps)(project, rng))
-        _assert_same_as_cold(project, tmp_path / "cold", monkeypatch,
-                             f"seed {seed}, after: " + "; ".join(done))
+        _assert_same_as_cold(
+            project, tmp_path / "cold", monkeypatch, f"seed {seed}, after: " + "; ".join(done)
+        )
     assert list((project / ".dagspec" / "cache" / "index").glob("*.pickle"))
 
 
@@ -230,15 +249,17 @@ def test_only_the_changed_spec_and_its_children_are_analysed_again(project: Path
     assert (analysis.cache.misses, analysis.cache.hits) == (2, 2 * 6 - 2)  # one file, one plan
 
     parent = project / "specs" / ABSTRACT
-    parent.write_text(parent.read_text().replace("examples/modules/pull.py",
-                                                 "examples/modules/pull2.py"))
+    parent.write_text(
+        parent.read_text().replace("examples/modules/pull.py", "examples/modules/pull2.py")
+    )
     analysis = analyse(load_project(project))
     # the parent's file and plan, and the plans of its two children
     assert analysis.cache.misses == 4, (analysis.cache.misses, analysis.cache.hits)
 
 
 def test_an_edit_that_keeps_size_and_modification_time_is_seen(
-        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A spec is read again only when its state (inode, size, mtime, ctime) changed; an edit
     of the same length with the old mtime put back still moves the ctime, so it is compiled.
     (RACY_SECONDS 0: the states of these just-written files are trusted at once.)"""
@@ -255,17 +276,17 @@ def test_an_edit_that_keeps_size_and_modification_time_is_seen(
     old = spec.stat()
     before = _files(project / "generated_dags")
     at = text.index("description: ") + len("description: ")
-    spec.write_text(text[:at] + ("Z" if text[at] != "Z" else "Y") + text[at + 1:])  # same size
+    spec.write_text(text[:at] + ("Z" if text[at] != "Z" else "Y") + text[at + 1 :])  # same size
     os.utime(spec, ns=(old.st_atime_ns, old.st_mtime_ns))
     new = spec.stat()
-    assert (new.st_size, new.st_mtime_ns, new.st_ino) == (old.st_size, old.st_mtime_ns,
-                                                           old.st_ino)
+    assert (new.st_size, new.st_mtime_ns, new.st_ino) == (old.st_size, old.st_mtime_ns, old.st_ino)
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "same size and mtime")
     assert _files(project / "generated_dags") != before
 
 
-def test_a_spec_edited_while_compiling_is_refused(project: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spec_edited_while_compiling_is_refused(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A parent the cache vouched for by its state, edited after the files were looked at
     and before its bytes were needed (to plan an edited child): DS009, nothing written."""
     from compiler import cache
@@ -287,13 +308,15 @@ def test_a_spec_edited_while_compiling_is_refused(project: Path,
     monkeypatch.setattr(cache.Cache, "load", load_then_edit)
     result = api.compile_project(project)
     assert [(f.file, f.code) for f in result.findings if f.code == "DS009"] == [
-        (f"specs/{ABSTRACT}", "DS009")]
+        (f"specs/{ABSTRACT}", "DS009")
+    ]
     assert not result.ok
     assert _files(project / "generated_dags") == before
 
 
 def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
-        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Assets, outlets and schedule code are kept per plan and per set of links; a link
     moved to another path changes the wiring of its producer and consumer, as cold does."""
     from compiler.cache import CachedTarget
@@ -303,8 +326,10 @@ def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
     analysis = analyse(load_project(project))
     linked = [t for t in analysis.targets if t.assets_in or t.outlets]
     assert linked, "the example project has DAGs linked by artifacts"
-    assert all(isinstance(t, CachedTarget) and t._wired is not None  # noqa: SLF001
-               for t in analysis.targets)
+    assert all(
+        isinstance(t, CachedTarget) and t._wired is not None  # noqa: SLF001
+        for t in analysis.targets
+    )
     consumer = next(t for t in linked if t.assets_in)
     dep = next(iter(consumer.assets_in))
     folder, name = dep.rsplit("/", 1)
@@ -313,15 +338,17 @@ def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
     producer = next(t for t in analysis.targets if any(a.path == dep for a in t.produces))
     for source in producer.sources:  # the promoted path may be written as a pattern
         path = project / source.doc.file
-        path.write_text(path.read_text().replace(f"/{name}\"", f"/moved-{name}\""))
+        path.write_text(path.read_text().replace(f'/{name}"', f'/moved-{name}"'))
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "a link moved")
     again = analyse(load_project(project))
     assert {t.name: sorted(t.assets_in) for t in again.targets} != {
-        t.name: sorted(t.assets_in) for t in analysis.targets}
+        t.name: sorted(t.assets_in) for t in analysis.targets
+    }
 
 
-def test_damaged_models_or_a_deleted_cache_are_misses(project: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_models_or_a_deleted_cache_are_misses(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
     cache = project / ".dagspec" / "cache"
     models = sorted(cache.glob("models/*/*.pickle"))
@@ -348,9 +375,9 @@ class _RunsCode:
 
 
 @pytest.mark.parametrize("content", ["garbage", "code"])
-def test_an_index_that_cannot_be_trusted_is_a_miss(project: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   content: str) -> None:
+def test_an_index_that_cannot_be_trusted_is_a_miss(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
     """Damaged index shards and project entry, or ones holding a pickle that would run code:
     either is a miss (nothing runs), and the compile equals a cold one."""
     import pickle
@@ -370,15 +397,18 @@ def test_an_index_that_cannot_be_trusted_is_a_miss(project: Path, tmp_path: Path
     assert not marker.exists()
 
 
-def test_concurrent_writers_leave_a_usable_cache(project: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_writers_leave_a_usable_cache(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Three lints (each analyses the project and saves the cache) at once, then a compile."""
     api.compile_project(project)
     spec = project / "specs" / ABSTRACT
     spec.write_text(spec.read_text().replace("description: ", "description: both ", 1))
-    cmd = [sys.executable, "-m", "compiler.cli", "--project", str(project), "lint"]
-    running = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, cwd=REPO) for _ in range(3)]
+    cmd = [sys.executable, "-m", "dagspec.cli", "--project", str(project), "lint"]
+    running = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        for _ in range(3)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in running]
     assert [p.returncode for p in running] == [0, 0, 0], outputs
     assert not list((project / ".dagspec" / "cache").rglob(".*.pickle.*")), "temporary files"
@@ -391,11 +421,14 @@ def test_an_up_to_date_compile_imports_neither_jsonschema_nor_jinja(project: Pat
     """Both cost a tenth of a second to import; an unchanged project needs neither."""
     api.compile_project(project)
     api.compile_project(project)
-    code = ("import sys; from pathlib import Path; from compiler import api; "
-            f"r = api.compile_project(Path({str(project)!r}), check=True); "
-            "assert r.ok and not r.plan.changed, r.findings; "
-            "print(sorted(m for m in ('jsonschema', 'jinja2', 'referencing') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    code = (
+        "import sys; from pathlib import Path; from compiler import api; "
+        f"r = api.compile_project(Path({str(project)!r}), check=True); "
+        "assert r.ok and not r.plan.changed, r.findings; "
+        "print(sorted(m for m in ('jsonschema', 'jinja2', 'referencing') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

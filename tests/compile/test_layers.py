@@ -19,8 +19,11 @@ def _imports() -> dict[str, set[str]]:
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    "compiler"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("compiler")
+            ):
                 found.add(node.module)
                 found.update(f"{node.module}.{a.name}" for a in node.names)
             elif isinstance(node, ast.Import):
@@ -42,7 +45,7 @@ def test_compiler_modules_import_each_other_without_cycles() -> None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append([*stack[stack.index(nxt):], nxt])
+                cycles.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 visit(nxt, stack)
         stack.pop()
@@ -56,7 +59,12 @@ def test_compiler_modules_import_each_other_without_cycles() -> None:
 
 def test_kinds_and_artifacts_take_the_shared_types_from_the_model() -> None:
     graph = _imports()
-    for name in ("compiler.artifacts", "compiler.kinds.entity", "compiler.kinds.manifest",
-                 "compiler.kinds.reduction", "compiler.kinds.common"):
+    for name in (
+        "compiler.artifacts",
+        "compiler.kinds.entity",
+        "compiler.kinds.manifest",
+        "compiler.kinds.reduction",
+        "compiler.kinds.common",
+    ):
         assert "compiler.analysis" not in graph[name], name
         assert "compiler.model" in graph[name], name

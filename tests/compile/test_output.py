@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler import api
-from compiler.cli import main
+from dagspec.cli import main
 
 CASES = Path(__file__).resolve().parents[1] / "specs"
 
@@ -50,7 +50,8 @@ def test_unchanged_specs_are_not_rendered_again(project: Path) -> None:
 
 
 def test_one_changed_file_is_renamed_into_place_and_a_failed_rename_changes_nothing(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The edit of one spec replaces that file in the folder itself (no new folder), and a
     failure on the way leaves every file as it was and no temporary file behind."""
     api.compile_project(project)
@@ -128,7 +129,8 @@ def test_generated_file_names_its_source_and_hash(project: Path) -> None:
 
 
 def test_a_no_op_compile_skips_analysis_until_an_input_or_output_changes(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DAGSPEC_CACHE", "0")  # the build stamp serves compiles without the cache
     assert api.compile_project(project, cached=True).analysis is not None
     assert api.compile_project(project, cached=True).analysis is None  # nothing changed
@@ -144,7 +146,8 @@ def test_a_no_op_compile_skips_analysis_until_an_input_or_output_changes(
 
 
 def test_many_specs_load_in_parallel_with_the_same_findings_and_output(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yaml
 
     from compiler import analysis
@@ -157,7 +160,8 @@ def test_many_specs_load_in_parallel_with_the_same_findings_and_output(
     for name in names:
         (project / "valid" / f"{name}.yaml").write_text(
             f"apiVersion: dagspec/v1\nkind: Entity\nmetadata: {{name: {name}}}\n"
-            "spec: {extends: base}\n")
+            "spec: {extends: base}\n"
+        )
     shutil.copy(CASES / "invalid" / "wrong-type.yaml", project / "valid" / "zz.yaml")
     monkeypatch.setattr(analysis, "PARALLEL_FROM", 10**9)
     sequential = api.lint(project)

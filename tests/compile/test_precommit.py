@@ -32,10 +32,19 @@ def consumer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def try_repo(consumer: Path, hook: str, *files: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRE_COMMIT_HOME": str(consumer.parent / "pre-commit-home")}
-    command = [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), hook, "--verbose",
-               *(["--files", *files] if files else ["--all-files"])]
-    return subprocess.run(command, cwd=consumer, env=env, capture_output=True, text=True,
-                          timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "try-repo",
+        str(ROOT),
+        hook,
+        "--verbose",
+        *(["--files", *files] if files else ["--all-files"]),
+    ]
+    return subprocess.run(
+        command, cwd=consumer, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_lint_hook_fails_on_a_broken_spec_with_its_location(consumer: Path) -> None:
@@ -55,8 +64,9 @@ def flat_consumer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A consumer repository with one committed spec in a flat specs/ folder."""
     repo = tmp_path_factory.mktemp("flat-consumer")
     config = (CASES / "dagspec.yaml").read_text().replace("specs_dir: valid", "specs_dir: specs")
-    (repo / "dagspec.yaml").write_text(config.replace("output_dir: out",
-                                                      "output_dir: generated_dags"))
+    (repo / "dagspec.yaml").write_text(
+        config.replace("output_dir: out", "output_dir: generated_dags")
+    )
     (repo / "specs").mkdir()
     shutil.copy(CASES / "valid" / "alpha.yaml", repo / "specs" / "alpha.yaml")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "commit.gpgsign=false"]
@@ -72,11 +82,20 @@ def test_lint_hook_refuses_a_new_spec_that_reuses_a_dag_id(flat_consumer: Path) 
     shutil.copy(flat_consumer / "specs" / "alpha.yaml", flat_consumer / "specs" / "a-copy.yaml")
     subprocess.run(["git", "add", "specs/a-copy.yaml"], cwd=flat_consumer, check=True)
     env = {**os.environ, "PRE_COMMIT_HOME": str(flat_consumer.parent / "pre-commit-home")}
-    done = subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(ROOT),
-                           "dagspec-lint", "--verbose"], cwd=flat_consumer, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "dagspec-lint", "--verbose"],
+        cwd=flat_consumer,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert ("specs/a-copy.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
-            "`alpha` (the DAG id) is also defined at specs/alpha.yaml:4:9") in done.stdout
-    assert ("specs/alpha.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
-            "`alpha` (the DAG id) is also defined at specs/a-copy.yaml:4:9") in done.stdout
+    assert (
+        "specs/a-copy.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
+        "`alpha` (the DAG id) is also defined at specs/alpha.yaml:4:9"
+    ) in done.stdout
+    assert (
+        "specs/alpha.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
+        "`alpha` (the DAG id) is also defined at specs/a-copy.yaml:4:9"
+    ) in done.stdout

@@ -8,8 +8,14 @@ import sys
 
 import pytest
 
-PACKAGES = ["compiler", "dagspec_runtime.entity", "dagspec_runtime.etl",
-            "dagspec_runtime.metalog", "dagspec_runtime.reduction", "dagspec_runtime.slurm"]
+PACKAGES = [
+    "compiler",
+    "dagspec_runtime.entity",
+    "dagspec_runtime.etl",
+    "dagspec_runtime.metalog",
+    "dagspec_runtime.reduction",
+    "dagspec_runtime.slurm",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -21,9 +27,10 @@ def test_every_exported_name_resolves(name: str) -> None:
 
 
 def test_compiler_never_imports_airflow() -> None:
-    probe = ("import sys, compiler, compiler.cli, compiler.run, compiler.graph; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('airflow', 'dagspec_runtime')))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)
+    probe = (
+        "import sys, compiler, dagspec.cli, dagspec.run, compiler.graph; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('airflow', 'dagspec_runtime')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

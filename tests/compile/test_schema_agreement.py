@@ -19,23 +19,33 @@ from pathlib import Path
 import pytest
 
 from compiler import api
-from compiler.cli import main
 from compiler.findings import Severity
 from compiler.schemas import KIND_FILES
+from dagspec.cli import main
 
 CASES = Path(__file__).resolve().parents[1] / "specs"
 EXPECT = re.compile(r"^# expect: (DS\d{3})", re.M)
 STRUCTURAL = {"DS001", "DS002", "DS003", "DS101", "DS102", "DS103", "DS104", "DS105", "DS106"}
-BEYOND_SCHEMA = {"cron-never-fires", "cron-out-of-range", "reduction-cron-out-of-range",
-                 "command-unclosed-quote"}
+BEYOND_SCHEMA = {
+    "cron-never-fires",
+    "cron-out-of-range",
+    "reduction-cron-out-of-range",
+    "command-unclosed-quote",
+}
 
 
 def corpus() -> list[Path]:
-    broken = [p for p in sorted((CASES / "invalid").glob("*.yaml"))
-              if p.stem not in BEYOND_SCHEMA
-              and set(EXPECT.findall(p.read_text(encoding="utf-8"))) <= STRUCTURAL]
-    return [*sorted((CASES / "valid").glob("*.yaml")), *broken,
-            *sorted((CASES / "agreement").glob("*.yaml"))]
+    broken = [
+        p
+        for p in sorted((CASES / "invalid").glob("*.yaml"))
+        if p.stem not in BEYOND_SCHEMA
+        and set(EXPECT.findall(p.read_text(encoding="utf-8"))) <= STRUCTURAL
+    ]
+    return [
+        *sorted((CASES / "valid").glob("*.yaml")),
+        *broken,
+        *sorted((CASES / "agreement").glob("*.yaml")),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +57,9 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def dagspec_valid(spec: Path) -> bool:
     shown = spec.relative_to(CASES).as_posix()
-    return not any(f.severity is Severity.ERROR and f.file == shown
-                   for f in api.lint(CASES, [spec]))
+    return not any(
+        f.severity is Severity.ERROR and f.file == shown for f in api.lint(CASES, [spec])
+    )
 
 
 def _schema_for(spec: Path) -> str:
@@ -65,9 +76,21 @@ def checker(schemas: Path) -> dict[Path, bool]:
         by_schema.setdefault(_schema_for(spec), []).append(spec)
     verdicts: dict[Path, bool] = {}
     for schema, specs in by_schema.items():
-        done = subprocess.run([sys.executable, "-m", "check_jsonschema", "-o", "json",
-                               "--schemafile", str(schemas / schema), *map(str, specs)],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "check_jsonschema",
+                "-o",
+                "json",
+                "--schemafile",
+                str(schemas / schema),
+                *map(str, specs),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode in (0, 1), done.stdout + done.stderr
         report = json.loads(done.stdout)
         failed = {Path(e["filename"]) for e in report["errors"] + report["parse_errors"]}

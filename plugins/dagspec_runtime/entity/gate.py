@@ -93,7 +93,10 @@ def read_phase_results(workspace: Path, phases: list[str]) -> list[dict[str, Any
 
 
 def gate_phase(
-    *, workspace: str | os.PathLike[str] | None, phase: str, modules: Mapping[str, bool],
+    *,
+    workspace: str | os.PathLike[str] | None,
+    phase: str,
+    modules: Mapping[str, bool],
     log: logging.Logger,
 ) -> dict[str, Any]:
     """Record the phase's outcome; ``StepSkipped`` when it never ran, ``StepFailed`` on error
@@ -104,8 +107,9 @@ def gate_phase(
         return _decide(handle.path if handle else None, phase, modules, log)
 
 
-def _decide(workspace: Path | None, phase: str, modules: Mapping[str, bool],
-            log: logging.Logger) -> dict[str, Any]:
+def _decide(
+    workspace: Path | None, phase: str, modules: Mapping[str, bool], log: logging.Logger
+) -> dict[str, Any]:
     document = evaluate_phase(workspace, phase, modules)
     if workspace is not None:
         write_json(phase_result_path(workspace, phase), document)

@@ -243,9 +243,15 @@ def _run_module(
         raise StepFailed(f"module {module!r}: no workspace (prepare_workspace)")
     target, dry_run, _ = run_params({"params": params})
     run_id, airflow_run_id = run_ids(workspace)
-    manifest = module_manifest(entity=entity, workspace=workspace, target=target,
-                               run_id=run_id, dry_run=dry_run, inputs=dict(inputs or {}),
-                               output_dir=phase)
+    manifest = module_manifest(
+        entity=entity,
+        workspace=workspace,
+        target=target,
+        run_id=run_id,
+        dry_run=dry_run,
+        inputs=dict(inputs or {}),
+        output_dir=phase,
+    )
     schema.check("manifest", manifest, f"manifest of module {module!r}")
     manifest_file = write_json(manifest_path(workspace, phase, module), manifest)
     argv = resolve_command(command) + ["--manifest", str(manifest_file), "--json"]
@@ -257,9 +263,12 @@ def _run_module(
         **dict(env or {}),
     }
     log.info("Running module %s: %s (cwd %s)", module, argv, project_root)
-    with stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep, \
-            StderrLog(workspace, module,
-                      stderr_part(workspace, phase, module) if stderr_in_part else None) as shared:
+    with (
+        stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep,
+        StderrLog(
+            workspace, module, stderr_part(workspace, phase, module) if stderr_in_part else None
+        ) as shared,
+    ):
 
         def on_stderr(line: str) -> None:
             log.info("[%s] %s", module, line)
@@ -275,8 +284,9 @@ def _run_module(
             on_start=on_start,
         )
     envelope, failure = judge(module, entity, run, timeout_seconds)
-    envelope = with_context(envelope, run_id=run_id, airflow_run_id=airflow_run_id,
-                            phase=phase, workspace=workspace)
+    envelope = with_context(
+        envelope, run_id=run_id, airflow_run_id=airflow_run_id, phase=phase, workspace=workspace
+    )
     write_json(result_path(workspace, phase, module), envelope)
     if failure:
         raise StepFailed(failure, envelope)
@@ -298,5 +308,8 @@ def run_module(*, workspace: str | os.PathLike[str] | None, **kwargs: Any) -> di
     works on its local view (see ``workspace.open_workspace``), so both run paths and every
     declared storage behave alike."""
     with open_workspace(workspace) as handle:
-        return _run_module(workspace=handle.path if handle else None,
-                           stderr_in_part=bool(handle and handle.remote), **kwargs)
+        return _run_module(
+            workspace=handle.path if handle else None,
+            stderr_in_part=bool(handle and handle.remote),
+            **kwargs,
+        )

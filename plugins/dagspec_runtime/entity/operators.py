@@ -64,9 +64,15 @@ class PrepareWorkspaceOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         return prepare(
-            entity=self.entity, phases=self.phases, base_dir=self.base_dir, prefix=self.prefix,
-            project_root=self.project_root, run_id=str(context["run_id"]),
-            params=_params(context), log=self.log, storage=self.storage,
+            entity=self.entity,
+            phases=self.phases,
+            base_dir=self.base_dir,
+            prefix=self.prefix,
+            project_root=self.project_root,
+            run_id=str(context["run_id"]),
+            params=_params(context),
+            log=self.log,
+            storage=self.storage,
         )
 
 
@@ -119,11 +125,19 @@ class ModuleOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             envelope = run_module(
-                workspace=workspace_location(context), run_id=str(context["run_id"]),
-                params=_params(context), entity=self.entity, phase=self.phase,
-                module=self.module, command=self.command, project_root=self.project_root,
-                inputs=self.inputs, env=self.env, timeout_seconds=self.timeout_seconds,
-                log=self.log, on_start=self._remember,
+                workspace=workspace_location(context),
+                run_id=str(context["run_id"]),
+                params=_params(context),
+                entity=self.entity,
+                phase=self.phase,
+                module=self.module,
+                command=self.command,
+                project_root=self.project_root,
+                inputs=self.inputs,
+                env=self.env,
+                timeout_seconds=self.timeout_seconds,
+                log=self.log,
+                on_start=self._remember,
             )
         except StepFailed as exc:
             if exc.value is not None:
@@ -162,8 +176,12 @@ class PhaseGateOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
-            return gate_phase(workspace=workspace_location(context), phase=self.phase,
-                              modules=self.modules, log=self.log)
+            return gate_phase(
+                workspace=workspace_location(context),
+                phase=self.phase,
+                modules=self.modules,
+                log=self.log,
+            )
         except StepSkipped as exc:
             raise AirflowSkipException(str(exc)) from exc
         except StepFailed as exc:
@@ -204,9 +222,13 @@ class PromoteOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             return promote_run(
-                workspace=workspace_location(context), params=_params(context),
-                entity=self.entity, project_root=self.project_root, mapping=self.mapping,
-                report_path=self.report_path, log=self.log,
+                workspace=workspace_location(context),
+                params=_params(context),
+                entity=self.entity,
+                project_root=self.project_root,
+                mapping=self.mapping,
+                report_path=self.report_path,
+                log=self.log,
             )
         except StepSkipped as exc:
             raise AirflowSkipException(str(exc)) from exc
@@ -250,9 +272,14 @@ class PipelineResultOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             result = finish_run(
-                workspace=workspace_location(context), run_id=str(context["run_id"]),
-                params=_params(context), entity=self.entity, phases=self.phases,
-                project_root=self.project_root, result_path=self.result_path, log=self.log,
+                workspace=workspace_location(context),
+                run_id=str(context["run_id"]),
+                params=_params(context),
+                entity=self.entity,
+                phases=self.phases,
+                project_root=self.project_root,
+                result_path=self.result_path,
+                log=self.log,
             )
         except StepFailed as exc:
             context["ti"].xcom_push(key="return_value", value=exc.value)

@@ -234,9 +234,7 @@ def _promote_run(
         report = promote(workspace, Path(project_root), mapping, entity, report_path)
     except PromotionError as exc:
         _record(workspace, entity, "failed", str(exc))
-        raise StepFailed(
-            f"promotion of {entity} failed, project files unchanged: {exc}"
-        ) from exc
+        raise StepFailed(f"promotion of {entity} failed, project files unchanged: {exc}") from exc
     write_json(workspace / REPORT_NAME, report)
     for row in report["promoted"]:
         log.info("%-9s %s -> %s", row["action"], row["source"], row["destination"])

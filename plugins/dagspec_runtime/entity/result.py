@@ -142,8 +142,14 @@ def finish_run(
         if handle is not None:
             join_stderr_parts(handle.path)
         result = _record_result(
-            handle.path if handle else None, run_id=run_id, params=params, entity=entity,
-            phases=phases, project_root=project_root, result_path=result_path, log=log,
+            handle.path if handle else None,
+            run_id=run_id,
+            params=params,
+            entity=entity,
+            phases=phases,
+            project_root=project_root,
+            result_path=result_path,
+            log=log,
             location=handle.location if handle else None,
         )
         if handle is not None and not keep:

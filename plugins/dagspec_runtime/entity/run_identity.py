@@ -43,8 +43,16 @@ def run_ids(workspace: Path) -> tuple[str, str | None]:
     return str(info["run_id"]), info.get("airflow_run_id")
 
 
-def module_manifest(*, entity: str, workspace: Path, target: str, run_id: str, dry_run: bool,
-                    inputs: Mapping[str, str], output_dir: str) -> dict[str, Any]:
+def module_manifest(
+    *,
+    entity: str,
+    workspace: Path,
+    target: str,
+    run_id: str,
+    dry_run: bool,
+    inputs: Mapping[str, str],
+    output_dir: str,
+) -> dict[str, Any]:
     """The manifest handed to one module (pipeline-manifest schema of seed 000)."""
     return {
         "entity_id": entity,
@@ -57,11 +65,24 @@ def module_manifest(*, entity: str, workspace: Path, target: str, run_id: str, d
     }
 
 
-def with_context(envelope: Mapping[str, Any], *, run_id: str, airflow_run_id: str | None,
-                 phase: str, workspace: Path) -> dict[str, Any]:
+def with_context(
+    envelope: Mapping[str, Any],
+    *,
+    run_id: str,
+    airflow_run_id: str | None,
+    phase: str,
+    workspace: Path,
+) -> dict[str, Any]:
     """The envelope as kept in the workspace: what the module said, plus which run it was."""
-    return {**envelope, "context": {"run_id": run_id, "airflow_run_id": airflow_run_id,
-                                    "phase": phase, "workspace": str(workspace)}}
+    return {
+        **envelope,
+        "context": {
+            "run_id": run_id,
+            "airflow_run_id": airflow_run_id,
+            "phase": phase,
+            "workspace": str(workspace),
+        },
+    }
 
 
 def stderr_part(workspace: Path, phase: str, module: str) -> Path:

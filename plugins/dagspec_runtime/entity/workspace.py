@@ -51,8 +51,9 @@ def resolve_base(base_dir: str | None, project_root: str | None = None) -> Path:
     return Path("/tmp")
 
 
-def create_workspace(entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt",
-                     run_id: str | None = None) -> Path:
+def create_workspace(
+    entity: str, phases: Sequence[str], base: Path, prefix: str = "rdt", run_id: str | None = None
+) -> Path:
     """Make a fresh ``<prefix>-<entity>-<run_id>`` folder with one subfolder per phase; the run
     id is the run's UUIDv7 (a new one when not given)."""
     if not ENTITY_RE.match(entity):

@@ -63,9 +63,14 @@ class ManifestGateOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         try:
             return run_gate_task(
-                gate=self.gate, process=self.process, run_id=str(context["run_id"]),
-                meta_conn_id=self.meta_conn_id, meta_sqlite_path=self.meta_sqlite_path,
-                run_root=self.run_root, project_root=self.project_root, storage=self.storage,
+                gate=self.gate,
+                process=self.process,
+                run_id=str(context["run_id"]),
+                meta_conn_id=self.meta_conn_id,
+                meta_sqlite_path=self.meta_sqlite_path,
+                run_root=self.run_root,
+                project_root=self.project_root,
+                storage=self.storage,
                 log=self.log,
                 on_start=self._remember,
             )

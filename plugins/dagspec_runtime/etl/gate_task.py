@@ -92,8 +92,9 @@ def run_gate_task(
         return _run(gate, ctx, log, on_start)
 
 
-def _run(gate: str, ctx: GateContext, log: logging.Logger,
-         on_start: Callable[[GateContext], None] | None) -> dict[str, Any]:
+def _run(
+    gate: str, ctx: GateContext, log: logging.Logger, on_start: Callable[[GateContext], None] | None
+) -> dict[str, Any]:
     log.info("gate %s of process %s, run folder %s", gate, ctx.cfg.name, ctx.dir)
     if on_start is not None:
         on_start(ctx)

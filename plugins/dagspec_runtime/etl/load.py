@@ -109,8 +109,13 @@ def finalize(
         )
         for start in range(0, len(ids), 500):
             batch = [
-                {"process": cfg.name, "unit_id": uid, "run_id": run_id, "rows_loaded": 0,
-                 "loaded_at": now}
+                {
+                    "process": cfg.name,
+                    "unit_id": uid,
+                    "run_id": run_id,
+                    "rows_loaded": 0,
+                    "loaded_at": now,
+                }
                 for uid in ids[start : start + 500]
             ]
             won += conn.scalars(guard, batch).all()

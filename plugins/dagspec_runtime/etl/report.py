@@ -111,12 +111,24 @@ def fill_from_run_folder(report: ProcessReport, folder: Path) -> ProcessReport:
 
 
 def from_run_folder(
-    folder: Path, process: str, run_id: str, *, attempts: int = 1, max_attempts: int = 1,
-    status: str | None = None, duration_s: float = 0.0,
+    folder: Path,
+    process: str,
+    run_id: str,
+    *,
+    attempts: int = 1,
+    max_attempts: int = 1,
+    status: str | None = None,
+    duration_s: float = 0.0,
 ) -> ProcessReport:
     """The report of a run whose gates ran elsewhere (e.g. as Airflow tasks)."""
-    report = ProcessReport(process, run_id, status=status or SUCCESS, attempts=attempts,
-                           max_attempts=max_attempts, duration_s=duration_s)
+    report = ProcessReport(
+        process,
+        run_id,
+        status=status or SUCCESS,
+        attempts=attempts,
+        max_attempts=max_attempts,
+        duration_s=duration_s,
+    )
     return fill_from_run_folder(report, folder)
 
 

@@ -100,8 +100,10 @@ def plan_compatibility(
             r = by_name[col.name]
             have = from_sql_type(col.name, r["type"], bool(r.get("nullable", True)))
             kind = change_kind(have, col)
-            if dialect == "sqlite" and col.type == "decimal" and not isinstance(
-                r["type"], DecimalText
+            if (
+                dialect == "sqlite"
+                and col.type == "decimal"
+                and not isinstance(r["type"], DecimalText)
             ):
                 kind = "narrow"
                 have = Column(have.name, f"{r['type']} (inexact on SQLite)", have.nullable)

@@ -32,13 +32,28 @@ def _connection_url(conn_id: str) -> str | None:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         return None
-    return _url_of(conn_id, conn.conn_type, conn.extra_dejson, conn.login, conn.password,
-                   conn.host, conn.port, conn.schema)
+    return _url_of(
+        conn_id,
+        conn.conn_type,
+        conn.extra_dejson,
+        conn.login,
+        conn.password,
+        conn.host,
+        conn.port,
+        conn.schema,
+    )
 
 
-def _url_of(conn_id: str, conn_type: str | None, extra: dict | None, login: str | None,
-            password: str | None, host: str | None, port: int | None,
-            schema: str | None) -> str:
+def _url_of(
+    conn_id: str,
+    conn_type: str | None,
+    extra: dict | None,
+    login: str | None,
+    password: str | None,
+    host: str | None,
+    port: int | None,
+    schema: str | None,
+) -> str:
     extra = extra or {}
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
@@ -70,19 +85,34 @@ def env_connection_url(conn_id: str) -> str | None:
         extra = data.get("extra") or {}
         if isinstance(extra, str):
             extra = json.loads(extra) if extra else {}
-        return _url_of(conn_id, data.get("conn_type"), extra, data.get("login"),
-                       data.get("password"), data.get("host"), data.get("port"),
-                       data.get("schema"))
+        return _url_of(
+            conn_id,
+            data.get("conn_type"),
+            extra,
+            data.get("login"),
+            data.get("password"),
+            data.get("host"),
+            data.get("port"),
+            data.get("schema"),
+        )
     parts = urlsplit(raw)
     conn_type = parts.scheme.replace("-", "_")
     conn_type = "postgres" if conn_type == "postgresql" else conn_type
-    return _url_of(conn_id, conn_type, None, unquote(parts.username or "") or None,
-                   unquote(parts.password or "") or None, unquote(parts.hostname or "") or None,
-                   parts.port, unquote(parts.path.lstrip("/")) or None)
+    return _url_of(
+        conn_id,
+        conn_type,
+        None,
+        unquote(parts.username or "") or None,
+        unquote(parts.password or "") or None,
+        unquote(parts.hostname or "") or None,
+        parts.port,
+        unquote(parts.path.lstrip("/")) or None,
+    )
 
 
-def resolve_meta_url(conn_id: str | None, sqlite_path: str | os.PathLike[str] | None,
-                     lookup: Lookup | None = None) -> str:
+def resolve_meta_url(
+    conn_id: str | None, sqlite_path: str | os.PathLike[str] | None, lookup: Lookup | None = None
+) -> str:
     """Connection first (through Airflow unless ``lookup`` is given); the SQLite fallback only
     when the connection does not exist."""
     if conn_id:

@@ -51,10 +51,17 @@ def list_units(
     il, v, st, t = s.ingestion_log, s.validation_log, s.stage_load_log, s.transform_log
     q = (
         sa.select(
-            il.c.process, il.c.id, il.c.path, il.c.state, il.c.claimed_by,
-            v.c.status.label("validation"), v.c.message.label("v_message"),
+            il.c.process,
+            il.c.id,
+            il.c.path,
+            il.c.state,
+            il.c.claimed_by,
+            v.c.status.label("validation"),
+            v.c.message.label("v_message"),
             st.c.status.label("stage"),
-            t.c.status.label("transform"), t.c.retry_count, t.c.message.label("t_message"),
+            t.c.status.label("transform"),
+            t.c.retry_count,
+            t.c.message.label("t_message"),
         )
         .select_from(
             il.outerjoin(v, v.c.unit_id == il.c.id)
@@ -72,9 +79,15 @@ def list_units(
     with engine.connect() as conn:
         return [
             UnitView(
-                process=r.process, unit_id=r.id, path=r.path, state=r.state,
-                validation=r.validation, stage=r.stage, transform=r.transform,
-                transform_retries=int(r.retry_count or 0), claimed_by=r.claimed_by,
+                process=r.process,
+                unit_id=r.id,
+                path=r.path,
+                state=r.state,
+                validation=r.validation,
+                stage=r.stage,
+                transform=r.transform,
+                transform_retries=int(r.retry_count or 0),
+                claimed_by=r.claimed_by,
                 message=r.t_message if r.transform == s.FAIL else r.v_message,
             )
             for r in conn.execute(q)
@@ -92,9 +105,7 @@ def actions(engine: sa.Engine, process: str | None = None) -> list[dict[str, Any
 
 def _unit(conn: sa.Connection, process: str, unit_id: int) -> sa.Row[Any]:
     il = s.ingestion_log
-    row = conn.execute(
-        sa.select(il).where(il.c.process == process, il.c.id == unit_id)
-    ).first()
+    row = conn.execute(sa.select(il).where(il.c.process == process, il.c.id == unit_id)).first()
     if row is None:
         raise UnitActionError(f"process {process!r} has no unit {unit_id}")
     if row.state != s.NEW:
@@ -104,15 +115,24 @@ def _unit(conn: sa.Connection, process: str, unit_id: int) -> sa.Row[Any]:
     return row
 
 
-def _record(conn: sa.Connection, process: str, unit_id: int, action: str, actor: str,
-            reason: str | None) -> None:
-    conn.execute(sa.insert(s.unit_actions).values(
-        process=process, unit_id=unit_id, action=action, actor=actor, reason=reason,
-        at=utcnow()))
+def _record(
+    conn: sa.Connection, process: str, unit_id: int, action: str, actor: str, reason: str | None
+) -> None:
+    conn.execute(
+        sa.insert(s.unit_actions).values(
+            process=process, unit_id=unit_id, action=action, actor=actor, reason=reason, at=utcnow()
+        )
+    )
 
 
-def requeue(engine: sa.Engine, process: str, unit_ids: Sequence[int], *, actor: str,
-            reason: str | None = None) -> list[str]:
+def requeue(
+    engine: sa.Engine,
+    process: str,
+    unit_ids: Sequence[int],
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> list[str]:
     """Failed units get another go: step rows that FAILed go back to PENDING with a fresh
     retry count, claims are dropped, so the next run processes them."""
     s.create_all(engine)
@@ -124,18 +144,31 @@ def requeue(engine: sa.Engine, process: str, unit_ids: Sequence[int], *, actor: 
                 conn.execute(
                     sa.update(table)
                     .where(table.c.unit_id == uid, table.c.status == s.FAIL)
-                    .values(status=s.PENDING, retry_count=0, updated_at=utcnow(),
-                            message=f"re-queued by {actor}")
+                    .values(
+                        status=s.PENDING,
+                        retry_count=0,
+                        updated_at=utcnow(),
+                        message=f"re-queued by {actor}",
+                    )
                 )
-            conn.execute(sa.update(s.ingestion_log).where(s.ingestion_log.c.id == uid)
-                         .values(claimed_by=None, claimed_until=None))
+            conn.execute(
+                sa.update(s.ingestion_log)
+                .where(s.ingestion_log.c.id == uid)
+                .values(claimed_by=None, claimed_until=None)
+            )
             _record(conn, process, uid, REQUEUE, actor, reason)
             done.append(f"unit {uid} ({row.path}) re-queued")
     return done
 
 
-def skip(engine: sa.Engine, process: str, unit_ids: Sequence[int], *, actor: str,
-         reason: str | None = None) -> list[str]:
+def skip(
+    engine: sa.Engine,
+    process: str,
+    unit_ids: Sequence[int],
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> list[str]:
     """The units will never load: marked SKIPPED, so runs stop reporting them as failed. Their
     staged rows stay in staging until the file lands again with new content."""
     s.create_all(engine)
@@ -143,8 +176,11 @@ def skip(engine: sa.Engine, process: str, unit_ids: Sequence[int], *, actor: str
     with engine.begin() as conn:
         for uid in unit_ids:
             row = _unit(conn, process, uid)
-            conn.execute(sa.update(s.ingestion_log).where(s.ingestion_log.c.id == uid)
-                         .values(state=s.SKIPPED, claimed_by=None, claimed_until=None))
+            conn.execute(
+                sa.update(s.ingestion_log)
+                .where(s.ingestion_log.c.id == uid)
+                .values(state=s.SKIPPED, claimed_by=None, claimed_until=None)
+            )
             _record(conn, process, uid, SKIP, actor, reason)
             done.append(f"unit {uid} ({row.path}) skipped")
     return done

@@ -29,19 +29,30 @@ def filter_rules(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(rules)
 
 
-def register_software(pipeline: Mapping[str, Any], store: ReductionStore,
-                      log: Any) -> dict[str, str]:
+def register_software(
+    pipeline: Mapping[str, Any], store: ReductionStore, log: Any
+) -> dict[str, str]:
     """Upsert the pipeline's software and versions; {software: latest}."""
     spec = PipelineSpec.parse(pipeline)
     for software in spec.software.values():
         store.register_software(software)
-        log.info("software %s (%s): versions %s, latest %s", software.name, software.image,
-                 list(software.versions), software.latest)
+        log.info(
+            "software %s (%s): versions %s, latest %s",
+            software.name,
+            software.image,
+            list(software.versions),
+            software.latest,
+        )
     return {name: sw.latest for name, sw in spec.software.items()}
 
 
-def cooldown_left(pipeline: Mapping[str, Any], cooldown_seconds: int,
-                  project_root: str | None, extra_rules: Mapping[str, Any], log: Any) -> float:
+def cooldown_left(
+    pipeline: Mapping[str, Any],
+    cooldown_seconds: int,
+    project_root: str | None,
+    extra_rules: Mapping[str, Any],
+    log: Any,
+) -> float:
     """Seconds until no matching input changed for `cooldown_seconds` (0: discover now)."""
     spec = PipelineSpec.parse(pipeline)
     root = project_path(spec.catalogue, project_root)
@@ -51,14 +62,23 @@ def cooldown_left(pipeline: Mapping[str, Any], cooldown_seconds: int,
     newest = max(p.newest_mtime for p in packages)
     remaining = newest + cooldown_seconds - time.time()
     if remaining > 0:
-        log.info("Newest input changed %.1f s ago; cooldown %d s: waiting %.1f s",
-                 time.time() - newest, cooldown_seconds, remaining)
+        log.info(
+            "Newest input changed %.1f s ago; cooldown %d s: waiting %.1f s",
+            time.time() - newest,
+            cooldown_seconds,
+            remaining,
+        )
     return max(0.0, remaining)
 
 
-def discover_sub_groups(pipeline: Mapping[str, Any], group_by: Sequence[str],
-                        project_root: str | None, store: ReductionStore,
-                        extra_rules: Mapping[str, Any], log: Any) -> list[dict[str, Any]]:
+def discover_sub_groups(
+    pipeline: Mapping[str, Any],
+    group_by: Sequence[str],
+    project_root: str | None,
+    store: ReductionStore,
+    extra_rules: Mapping[str, Any],
+    log: Any,
+) -> list[dict[str, Any]]:
     """Register the matching raw packages and partition them by `group_by` (plain dicts)."""
     spec = PipelineSpec.parse(pipeline)
     root = project_path(spec.catalogue, project_root)
@@ -66,8 +86,15 @@ def discover_sub_groups(pipeline: Mapping[str, Any], group_by: Sequence[str],
     ids = store.record_raw_packages(spec.grouping_name, packages)
     packages = [replace(p, id=i) for p, i in zip(packages, ids, strict=True)]
     groups = [g.as_dict() for g in partition(packages, list(group_by))]
-    log.info("%d raw package(s) match %s in %s: %d sub-group(s) by %s: %s", len(packages),
-             spec.filter_rules, root, len(groups), list(group_by), [g["key"] for g in groups])
+    log.info(
+        "%d raw package(s) match %s in %s: %d sub-group(s) by %s: %s",
+        len(packages),
+        spec.filter_rules,
+        root,
+        len(groups),
+        list(group_by),
+        [g["key"] for g in groups],
+    )
     return groups
 
 
@@ -79,14 +106,16 @@ def catalogue_fingerprint(packages: list[Any]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_file(pipeline: Mapping[str, Any], products_root: str,
-                     project_root: str | None) -> Path:
+def fingerprint_file(
+    pipeline: Mapping[str, Any], products_root: str, project_root: str | None
+) -> Path:
     spec = PipelineSpec.parse(pipeline)
     return project_path(products_root, project_root) / spec.name / "catalogue.fingerprint"
 
 
-def new_data(pipeline: Mapping[str, Any], products_root: str, project_root: str | None,
-             log: Any) -> str | None:
+def new_data(
+    pipeline: Mapping[str, Any], products_root: str, project_root: str | None, log: Any
+) -> str | None:
     """The fingerprint of the matching data when it changed since the last run looked (and
     remember it), else None: nothing new yet."""
     spec = PipelineSpec.parse(pipeline)

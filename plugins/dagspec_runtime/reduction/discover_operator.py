@@ -58,11 +58,13 @@ class DiscoverSubGroupsOperator(BaseOperator):
         return self._discover_or_wait(run_filter(context))
 
     def _discover_or_wait(self, extra_rules: dict[str, Any]) -> list[dict[str, Any]]:
-        remaining = cooldown_left(self.pipeline, self.cooldown_seconds, self.project_root,
-                                  extra_rules, self.log)
+        remaining = cooldown_left(
+            self.pipeline, self.cooldown_seconds, self.project_root, extra_rules, self.log
+        )
         if remaining > 0:
             wake = datetime.now(UTC) + timedelta(seconds=remaining)
             self.defer(trigger=DateTimeTrigger(moment=wake), method_name="execute_complete")
         store = open_store(self.meta_conn_id, self.meta_sqlite_path, self.project_root)
-        return discover_sub_groups(self.pipeline, self.group_by, self.project_root, store,
-                                   extra_rules, self.log)
+        return discover_sub_groups(
+            self.pipeline, self.group_by, self.project_root, store, extra_rules, self.log
+        )

@@ -44,8 +44,9 @@ from dagspec_runtime.slurm.submit import (
 from dagspec_runtime.slurm.try_identity import TryKey
 
 
-def _store(project_root: str | None, meta_conn_id: str | None,
-           meta_sqlite_path: str | None) -> ReductionStore:
+def _store(
+    project_root: str | None, meta_conn_id: str | None, meta_sqlite_path: str | None
+) -> ReductionStore:
     return open_store(meta_conn_id, meta_sqlite_path, project_root, lookup=env_connection_url)
 
 
@@ -53,17 +54,29 @@ def _stopped(what: str) -> StepFailed:
     return StepFailed(f"stopped while {what}")
 
 
-def register(run: RunContext, *, pipeline: Mapping[str, Any], project_root: str | None = None,
-             meta_conn_id: str | None = None, meta_sqlite_path: str | None = None
-             ) -> dict[str, str]:
-    return register_software(pipeline, _store(project_root, meta_conn_id, meta_sqlite_path),
-                             run.log)
+def register(
+    run: RunContext,
+    *,
+    pipeline: Mapping[str, Any],
+    project_root: str | None = None,
+    meta_conn_id: str | None = None,
+    meta_sqlite_path: str | None = None,
+) -> dict[str, str]:
+    return register_software(
+        pipeline, _store(project_root, meta_conn_id, meta_sqlite_path), run.log
+    )
 
 
-def discover(run: RunContext, *, pipeline: Mapping[str, Any], group_by: Sequence[str],
-             cooldown_seconds: int = 0, project_root: str | None = None,
-             meta_conn_id: str | None = None, meta_sqlite_path: str | None = None
-             ) -> list[dict[str, Any]]:
+def discover(
+    run: RunContext,
+    *,
+    pipeline: Mapping[str, Any],
+    group_by: Sequence[str],
+    cooldown_seconds: int = 0,
+    project_root: str | None = None,
+    meta_conn_id: str | None = None,
+    meta_sqlite_path: str | None = None,
+) -> list[dict[str, Any]]:
     """Wait out the cooldown (looking again after each wait, as the operator does), then find
     the sub-groups."""
     rules = filter_rules(run.params)
@@ -74,21 +87,36 @@ def discover(run: RunContext, *, pipeline: Mapping[str, Any], group_by: Sequence
     return discover_sub_groups(pipeline, group_by, project_root, store, rules, run.log)
 
 
-def wait_for_new_data(run: RunContext, *, pipeline: Mapping[str, Any], poll_seconds: int = 60,
-                      products_root: str = "var/reduction", project_root: str | None = None
-                      ) -> str:
+def wait_for_new_data(
+    run: RunContext,
+    *,
+    pipeline: Mapping[str, Any],
+    poll_seconds: int = 60,
+    products_root: str = "var/reduction",
+    project_root: str | None = None,
+) -> str:
     while (found := new_data(pipeline, products_root, project_root, run.log)) is None:
         if run.stop_event().wait(poll_seconds):
             raise _stopped("waiting for new data")
     return found
 
 
-def step(run: RunContext, *, pipeline: Mapping[str, Any], step: Mapping[str, Any],
-         sub_group: Any, upstream_tasks: Sequence[str] = (), project_root: str | None = None,
-         meta_conn_id: str | None = None, meta_sqlite_path: str | None = None,
-         products_root: str = "var/reduction", partition: str | None = None,
-         account: str | None = None, poll_interval: float = 1.0,
-         storage: str | None = None) -> dict[str, Any]:
+def step(
+    run: RunContext,
+    *,
+    pipeline: Mapping[str, Any],
+    step: Mapping[str, Any],
+    sub_group: Any,
+    upstream_tasks: Sequence[str] = (),
+    project_root: str | None = None,
+    meta_conn_id: str | None = None,
+    meta_sqlite_path: str | None = None,
+    products_root: str = "var/reduction",
+    partition: str | None = None,
+    account: str | None = None,
+    poll_interval: float = 1.0,
+    storage: str | None = None,
+) -> dict[str, Any]:
     """One step for one sub-group: reuse, or submit, wait for the job and record it."""
     current = run.current
     if current is None:
@@ -97,21 +125,31 @@ def step(run: RunContext, *, pipeline: Mapping[str, Any], step: Mapping[str, Any
     store = _store(project_root, meta_conn_id, meta_sqlite_path)
     upstream = list(step.get("depends_on") or ())
     prepared = prepare_step(
-        pipeline=pipeline, step=step, group=group, store=store, upstream=upstream,
+        pipeline=pipeline,
+        step=step,
+        group=group,
+        store=store,
+        upstream=upstream,
         upstream_results=run.results_of(upstream_tasks) if upstream else [],
-        upstream_tasks=upstream_tasks, products_root=products_root, project_root=project_root,
-        partition=partition, account=account, log=run.log, storage=storage,
+        upstream_tasks=upstream_tasks,
+        products_root=products_root,
+        project_root=project_root,
+        partition=partition,
+        account=account,
+        log=run.log,
+        storage=storage,
     )
     if prepared.reused is not None:
         return prepared.reused
     assert prepared.request is not None and prepared.plan is not None
     assert prepared.out_dir is not None
-    key = TryKey(run.dag_id, run.run_id, current.task_id, current.map_index,
-                 current.try_number)
+    key = TryKey(run.dag_id, run.run_id, current.task_id, current.map_index, current.try_number)
     attach, cancelled = claim_try(key, run.run_tag)
     if cancelled:
-        run.log.warning("Cancelled Slurm job(s) %s of an earlier try of this task before "
-                        "submitting", ", ".join(cancelled))
+        run.log.warning(
+            "Cancelled Slurm job(s) %s of an earlier try of this task before submitting",
+            ", ".join(cancelled),
+        )
     reset_output(prepared.out_dir, attach)
     stop = run.stop_event()
     if stop.is_set():

@@ -28,7 +28,9 @@ def default_sqlite_path() -> Path:
 
 
 def open_store(
-    meta_conn_id: str | None, meta_sqlite_path: str | None, project_root: str | None,
+    meta_conn_id: str | None,
+    meta_sqlite_path: str | None,
+    project_root: str | None,
     lookup: Lookup | None = None,
 ) -> ReductionStore:
     """The store; `lookup` finds the connection (default: through Airflow; the fast local

@@ -99,11 +99,19 @@ class ReductionStepOperator(SlurmSubmitOperator):
             task_ids = self._upstream_task_ids()
             results = context["ti"].xcom_pull(task_ids=task_ids) if self.upstream_steps else []
             prepared = prepare_step(
-                pipeline=self.pipeline, step=self.step, group=group, store=self._store(),
-                upstream=self.upstream_steps, upstream_results=results or [],
-                upstream_tasks=task_ids, products_root=self.products_root,
-                project_root=self.project_root, partition=self.partition,
-                account=self.account, log=self.log, storage=self.storage,
+                pipeline=self.pipeline,
+                step=self.step,
+                group=group,
+                store=self._store(),
+                upstream=self.upstream_steps,
+                upstream_results=results or [],
+                upstream_tasks=task_ids,
+                products_root=self.products_root,
+                project_root=self.project_root,
+                partition=self.partition,
+                account=self.account,
+                log=self.log,
+                storage=self.storage,
             )
         if prepared.reused is not None:
             return prepared.reused

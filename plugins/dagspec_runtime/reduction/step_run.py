@@ -58,12 +58,14 @@ def one_sub_group(value: Any) -> dict[str, Any]:
     return value
 
 
-def upstream_products(results: Sequence[Any], wanted: Sequence[str], raw_ids: set[int],
-                      looked_at: Sequence[str]) -> list[dict[str, Any]]:
+def upstream_products(
+    results: Sequence[Any], wanted: Sequence[str], raw_ids: set[int], looked_at: Sequence[str]
+) -> list[dict[str, Any]]:
     """Data products of the upstream steps' results (this run) that share raw packages with
     this sub-group: same group_by → the same sub-group; finer → all its parts."""
-    chosen = [r for r in results
-              if isinstance(r, dict) and raw_ids & set(r.get("raw_package_ids") or ())]
+    chosen = [
+        r for r in results if isinstance(r, dict) and raw_ids & set(r.get("raw_package_ids") or ())
+    ]
     missing = set(wanted) - {r["step"] for r in chosen}
     if missing:
         raise StepFailed(
@@ -113,25 +115,46 @@ def prepare_step(
     fingerprint = input_fingerprint(labels, spec.config_fingerprint_source(image_ref))
     key = group["key"]
     reused = store.find_reusable(
-        pipeline=pipe.name, step=spec.name, sub_group_key=key, fingerprint=fingerprint,
+        pipeline=pipe.name,
+        step=spec.name,
+        sub_group_key=key,
+        fingerprint=fingerprint,
         versions=reusable_versions(spec.version_policy, spec.pinned_version),
         prefer_version=version.version,
     )
     if reused is not None:
         log.info(
             "Reusing executed step %s (version %s, job %s) for %s/%s: inputs unchanged and "
-            "version policy %s accepts it; no Slurm job submitted", reused["executed_step_id"],
-            reused["software_version"], reused["hpc_job_id"], spec.name, key,
+            "version policy %s accepts it; no Slurm job submitted",
+            reused["executed_step_id"],
+            reused["software_version"],
+            reused["hpc_job_id"],
+            spec.name,
+            key,
             spec.version_policy,
         )
         return PreparedStep(reused={**reused, "reused": True, "raw_package_ids": raw_ids})
     products = project_path(products_root, project_root)
-    out_dir = (products / path_safe(pipe.name) / path_safe(spec.name) / path_safe(key)
-               / path_safe(version.version) / fingerprint[:12])
+    out_dir = (
+        products
+        / path_safe(pipe.name)
+        / path_safe(spec.name)
+        / path_safe(key)
+        / path_safe(version.version)
+        / fingerprint[:12]
+    )
     command = render_command(
-        spec.command_template, inputs=inputs, raw_inputs=raw_files, output_dir=str(out_dir),
-        parameters=spec.parameters, sub_group=group["values"], sub_group_key=key,
-        version=version.version, image=image_ref, step=spec.name, pipeline=pipe.name,
+        spec.command_template,
+        inputs=inputs,
+        raw_inputs=raw_files,
+        output_dir=str(out_dir),
+        parameters=spec.parameters,
+        sub_group=group["values"],
+        sub_group_key=key,
+        version=version.version,
+        image=image_ref,
+        step=spec.name,
+        pipeline=pipe.name,
     )
     command = wrap_in_container(command, spec.container, image_ref)
     request = JobRequest(
@@ -166,8 +189,9 @@ def prepare_step(
         "parent_product_ids": [int(p["id"]) for p in parents],
         "cpu": spec.resources.get("cpu") or 1,
     }
-    log.info("Step %s for %s with %s %s: %s", spec.name, key, spec.software, version.version,
-             command)
+    log.info(
+        "Step %s for %s with %s %s: %s", spec.name, key, spec.software, version.version, command
+    )
     return PreparedStep(request=request, plan=plan, out_dir=out_dir)
 
 
@@ -179,14 +203,21 @@ def reset_output(out_dir: Path, attached: str | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def record_failure(store: ReductionStore, plan: Mapping[str, Any], event: Mapping[str, Any],
-                   who: TryKey) -> int:
+def record_failure(
+    store: ReductionStore, plan: Mapping[str, Any], event: Mapping[str, Any], who: TryKey
+) -> int:
     """The executed step of a job that did not complete (status FAILED)."""
     return _record(store, plan, event, schema.FAILED, who)
 
 
-def finish_step(store: ReductionStore, plan: Mapping[str, Any], job: Mapping[str, Any],
-                event: Mapping[str, Any], who: TryKey, log: Any) -> dict[str, Any]:
+def finish_step(
+    store: ReductionStore,
+    plan: Mapping[str, Any],
+    job: Mapping[str, Any],
+    event: Mapping[str, Any],
+    who: TryKey,
+    log: Any,
+) -> dict[str, Any]:
     """Record a COMPLETED step and every output file as a typed product with lineage; the
     step result downstream steps read."""
     # The worker finishing the step may not be the one that submitted: it must see the files.
@@ -199,36 +230,49 @@ def finish_step(store: ReductionStore, plan: Mapping[str, Any], job: Mapping[str
     store.record_products(step_id, files, plan["raw_package_ids"], plan["parent_product_ids"])
     result = store.step_result(step_id)
     log.info(
-        "Recorded executed step %s (%s %s for %s, job %s): %d data product(s) %s", step_id,
-        plan["step"], plan["software_version"], plan["sub_group_key"], job["hpc_job_id"],
-        len(files), sorted({f.product_type for f in files}),
+        "Recorded executed step %s (%s %s for %s, job %s): %d data product(s) %s",
+        step_id,
+        plan["step"],
+        plan["software_version"],
+        plan["sub_group_key"],
+        job["hpc_job_id"],
+        len(files),
+        sorted({f.product_type for f in files}),
     )
     return {**result, "reused": False, "raw_package_ids": plan["raw_package_ids"]}
 
 
-def _record(store: ReductionStore, plan: Mapping[str, Any], event: Mapping[str, Any],
-            status: str, who: TryKey, job: Mapping[str, Any] | None = None) -> int:
+def _record(
+    store: ReductionStore,
+    plan: Mapping[str, Any],
+    event: Mapping[str, Any],
+    status: str,
+    who: TryKey,
+    job: Mapping[str, Any] | None = None,
+) -> int:
     runtime = (job or {}).get("processing_time_s", event.get("runtime_s"))
     extra = event.get("context") or {}
-    return store.record_step({
-        "pipeline": plan["pipeline"],
-        "step": plan["step"],
-        "sub_group_key": plan["sub_group_key"],
-        "software_version_id": plan["software_version_id"],
-        "software_version": plan["software_version"],
-        "version_policy": plan["version_policy"],
-        "status": status,
-        "input_fingerprint": plan["input_fingerprint"],
-        "output_dir": plan["output_dir"],
-        "hpc_job_id": str(event.get("job_id")),
-        "execution_command": extra.get("execution_command"),
-        "command": plan["command"],
-        "processing_time_s": runtime,
-        "peak_memory_gb": event.get("peak_memory_gb"),
-        "cpu_hours": None if runtime is None else runtime * float(plan["cpu"]) / 3600,
-        "dag_id": who.dag_id,
-        "run_id": who.run_id,
-        "task_id": who.task_id,
-        "map_index": who.map_index,
-        "try_number": who.try_number,
-    })
+    return store.record_step(
+        {
+            "pipeline": plan["pipeline"],
+            "step": plan["step"],
+            "sub_group_key": plan["sub_group_key"],
+            "software_version_id": plan["software_version_id"],
+            "software_version": plan["software_version"],
+            "version_policy": plan["version_policy"],
+            "status": status,
+            "input_fingerprint": plan["input_fingerprint"],
+            "output_dir": plan["output_dir"],
+            "hpc_job_id": str(event.get("job_id")),
+            "execution_command": extra.get("execution_command"),
+            "command": plan["command"],
+            "processing_time_s": runtime,
+            "peak_memory_gb": event.get("peak_memory_gb"),
+            "cpu_hours": None if runtime is None else runtime * float(plan["cpu"]) / 3600,
+            "dag_id": who.dag_id,
+            "run_id": who.run_id,
+            "task_id": who.task_id,
+            "map_index": who.map_index,
+            "try_number": who.try_number,
+        }
+    )

@@ -25,9 +25,15 @@ class WaitForNewDataOperator(BaseOperator):
 
     ui_color = "#e3f2fd"
 
-    def __init__(self, *, pipeline: dict[str, Any], poll_seconds: int = 60,
-                 products_root: str = "var/reduction", project_root: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: dict[str, Any],
+        poll_seconds: int = 60,
+        products_root: str = "var/reduction",
+        project_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.pop("meta_conn_id", None)
         kwargs.pop("meta_sqlite_path", None)
         super().__init__(**kwargs)

@@ -38,8 +38,6 @@ def default_settle_s() -> float:
     return max(SETTLE_FLOOR_S, 2 * interval + 5.0)
 
 
-
-
 class SlurmJobTrigger(BaseTrigger):
     """Fire one event when job `job_id` reaches a final state (or is lost for `lost_after_s`).
 

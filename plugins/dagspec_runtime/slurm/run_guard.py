@@ -25,7 +25,9 @@ def start(run_tag: str) -> subprocess.Popen[bytes]:
     """Start the guard for this process's run `run_tag`."""
     return subprocess.Popen(
         [sys.executable, "-m", "dagspec_runtime.slurm.run_guard", str(os.getpid()), run_tag],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -44,8 +46,12 @@ def main(argv: Sequence[str]) -> int:
     from dagspec_runtime.slurm import run_jobs
 
     cancelled = run_jobs.cancel_run(run_tag=run_tag)
-    print(f"dagspec run guard: run {run_tag} ended without cleaning up; cancelled Slurm "
-          f"job(s): {', '.join(cancelled) or 'none'}", file=sys.stderr, flush=True)
+    print(
+        f"dagspec run guard: run {run_tag} ended without cleaning up; cancelled Slurm "
+        f"job(s): {', '.join(cancelled) or 'none'}",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 

@@ -128,9 +128,7 @@ def claim_try(key: TryKey, run_tag: str | None = None) -> tuple[str | None, list
     return attach, cancel_jobs(sorted(stale, key=int)) if stale else []
 
 
-def wait_for_final(
-    job_id: str, within_s: float, poll_s: float = 0.25
-) -> JobStatus | None:
+def wait_for_final(job_id: str, within_s: float, poll_s: float = 0.25) -> JobStatus | None:
     """The job's final status if it ends within `within_s` seconds, else None (still going)."""
     deadline = time.monotonic() + within_s
     while True:

@@ -43,9 +43,14 @@ class JobRequest:
 
     def script(self, stem: Path) -> str:
         return render_batch_script(
-            job_name=self.job_name, command=self.command, flags=resource_flags(self.resources),
-            partition=self.partition, account=self.account, environment=self.environment,
-            workdir=self.workdir, output_path=f"{stem}.%j.out",
+            job_name=self.job_name,
+            command=self.command,
+            flags=resource_flags(self.resources),
+            partition=self.partition,
+            account=self.account,
+            environment=self.environment,
+            workdir=self.workdir,
+            output_path=f"{stem}.%j.out",
         )
 
 
@@ -58,8 +63,9 @@ class JobFailed(Exception):
         self.result = result
 
 
-def submit_try(request: JobRequest, key: TryKey, run_tag: str | None,
-               attach: str | None, log: Any) -> tuple[str, dict[str, Any]]:
+def submit_try(
+    request: JobRequest, key: TryKey, run_tag: str | None, attach: str | None, log: Any
+) -> tuple[str, dict[str, Any]]:
     """Submit the try's job (or re-attach to `attach`, the try's existing job); the job id and
     the context its final event carries (execution_command, output_path, submitted_at)."""
     stem = key.stem(request.output_dir)
@@ -77,8 +83,9 @@ def submit_try(request: JobRequest, key: TryKey, run_tag: str | None,
     return job_id, extra
 
 
-def wait_for_job(job_id: str, *, poll_interval: float = 1.0,
-                 stop: threading.Event | None = None, log: Any = None) -> JobStatus | None:
+def wait_for_job(
+    job_id: str, *, poll_interval: float = 1.0, stop: threading.Event | None = None, log: Any = None
+) -> JobStatus | None:
     """Block until the job is final (as SlurmJobTrigger polls, fast for the first seconds); a
     job unknown to every source for LOST_AFTER_S is UNKNOWN. None when `stop` was set first."""
     started = time.monotonic()
@@ -130,9 +137,14 @@ def job_result(event: Mapping[str, Any], log: Any) -> tuple[dict[str, Any], JobO
         "output_path": output_path,
     }
     if "submitted_at" in extra:
-        log.info("Slurm job %s %s after %.1f s since submit (run time %s s, source %s)",
-                 job_id, event["state"], time.time() - float(extra["submitted_at"]),
-                 event.get("runtime_s"), event.get("source"))
+        log.info(
+            "Slurm job %s %s after %.1f s since submit (run time %s s, source %s)",
+            job_id,
+            event["state"],
+            time.time() - float(extra["submitted_at"]),
+            event.get("runtime_s"),
+            event.get("source"),
+        )
     outcome = outcome_from_event(event, TAIL_LINES)
     if event["state"] in SUCCESS_STATES:
         return result, outcome

@@ -75,8 +75,9 @@ class SlurmSubmitOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         key = _try_key(context)
         run_tag = current_run_tag()
-        job_id, extra = submit_try(self._request(), key, run_tag, self._claim(key, run_tag),
-                                   self.log)
+        job_id, extra = submit_try(
+            self._request(), key, run_tag, self._claim(key, run_tag), self.log
+        )
         self._job_id = job_id
         context["ti"].xcom_push(key="hpc_job_id", value=job_id)
         extra.update(self._event_context())
@@ -150,9 +151,14 @@ class SlurmSubmitOperator(BaseOperator):
 
     def _request(self) -> JobRequest:
         return JobRequest(
-            job_name=self.job_name, command=self.command, output_dir=self.output_dir,
-            resources=self.hpc_resources, partition=self.partition, account=self.account,
-            environment=self.environment, workdir=self.workdir,
+            job_name=self.job_name,
+            command=self.command,
+            output_dir=self.output_dir,
+            resources=self.hpc_resources,
+            partition=self.partition,
+            account=self.account,
+            environment=self.environment,
+            workdir=self.workdir,
         )
 
 

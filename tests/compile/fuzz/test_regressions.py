@@ -1,0 +1,51 @@
+"""Inputs the fuzzer found that broke a promise, kept as plain, deterministic tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler import api
+
+PROJECT = "apiVersion: dagspec/v1\nkind: Project\nmetadata: {name: p}\nspec: {entities: [a]}\n"
+
+
+@pytest.mark.parametrize("opener,closer", [("[", "]"), ("{a: ", "}")])
+@pytest.mark.parametrize("depth", [500, 3000])
+def test_deeply_nested_yaml_is_a_finding_not_a_crash(
+    tmp_path: Path, opener: str, closer: str, depth: int
+) -> None:
+    """Found by the fuzzer: ~500 levels of nesting made the loader raise RecursionError
+    (compiler/loader.py `_Builder.build`/`_mapping` recurse once or twice per level)."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "dagspec.yaml").write_text(PROJECT)
+    deep = opener * depth + "1" * (opener != "[") + closer * depth
+    (tmp_path / "specs" / "a.yaml").write_text(
+        f"apiVersion: dagspec/v1\nkind: Entity\nmetadata: {{name: a}}\nspec:\n  deep: {deep}\n"
+    )
+    findings = api.lint(tmp_path, [])
+    assert findings and all(f.file == "specs/a.yaml" and f.line >= 1 for f in findings)
+    result = api.compile_project(tmp_path)
+    assert not result.ok and not (tmp_path / "generated_dags").exists()
+
+
+def test_a_continuous_entity_imports_in_a_real_dagbag(tmp_path: Path) -> None:
+    """Found by `make fuzz`: an Entity with `schedule: "@continuous"` passed lint and compiled
+    with max_active_runs=16, which Airflow refuses on import ("ContinuousTimetable requires
+    max_active_runs <= 1"), so the DAG vanished from the UI."""
+    from specgen import dagbag
+
+    root = Path(__file__).resolve().parents[3]
+    project = tmp_path / "project"
+    shutil.copytree(root / "specs", project / "specs")
+    shutil.copy(root / "dagspec.yaml", project / "dagspec.yaml")
+    spec = project / "specs" / "waste-tracking.yaml"
+    spec.write_text(spec.read_text() + '  schedule: "@continuous"\n')
+    assert [f for f in api.lint(project, []) if f.severity.value == "error"] == []
+    result = api.compile_project(project)
+    assert result.ok, [f.as_dict() for f in result.findings]
+    report = dagbag(project / "generated_dags", tmp_path / "airflow-home")
+    assert report["errors"] == {}
+    assert "waste-tracking" in report["dags"]
