@@ -74,7 +74,7 @@ def _read(path: Path) -> Any:
     try:
         with path.open("rb") as handle:
             return _Unpickler(io.BufferedReader(handle)).load()
-    except Exception:  # noqa: BLE001 - a damaged entry is a miss, whatever the damage
+    except Exception:  # a damaged entry is a miss
         return None
 
 
@@ -119,7 +119,7 @@ class _LazyDocument(Document):
         self,
         file: str,
         raw: bytes | None,
-        path: str = "",  # noqa: D107
+        path: str = "",
         digest: str = "",
     ) -> None:
         self.file, self._raw, self._doc, self._path, self._digest = file, raw, None, path, digest
@@ -227,14 +227,14 @@ class _LazyModel(MutableMapping):
 
     def __delitem__(self, key: str) -> None:
         for name in list(self._deferred):
-            self[name]  # noqa: B018 - made now, so the merged model holds it
+            self[name]  # made now, so the merged model holds it
         merged = self._merged()
         del merged[key]
         self._base, self._over = merged, {}
 
     def _merged(self) -> dict[str, Any]:
         for name in list(self._deferred):
-            self[name]  # noqa: B018 - iterating the model means every value is wanted
+            self[name]  # iterating the model means every value is wanted
         return {**self._full(), **self._over}
 
     def __iter__(self) -> Iterator[str]:
@@ -318,7 +318,7 @@ class CachedTarget(Target):
         """Record what wiring put into the model, for `reuse_wiring`; True if it was new."""
         if self._inputs is None or self._wired is not None:
             return False
-        over = self._model._over  # noqa: SLF001 - the values wiring wrote, nothing else
+        over = self._model._over  # the values wiring wrote, nothing else
         values = {k: over[k] for k in _WIRED_KEYS if k in over}
         root = self._model.get("project_root")
         while len(self._wirings) >= 4:  # a DAG is wired a few ways at most; drop the oldest
@@ -741,5 +741,5 @@ def _chain(spec: Spec, analysis: Analysis) -> list[Spec] | None:
 def _loads(data: Any) -> Any:
     try:
         return _Unpickler(io.BytesIO(data)).load()
-    except Exception:  # noqa: BLE001 - a damaged entry is a miss
+    except Exception:
         return None

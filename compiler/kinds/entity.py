@@ -151,7 +151,7 @@ def _raw(chain: list[Spec]) -> dict[str, Any]:
     return body
 
 
-def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]:  # noqa: ANN001
+def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]:
     """Pools named on phases and modules must be declared (the spec's own is checked in _check)."""
     raw = _raw(chain)
     levels = [
@@ -165,7 +165,7 @@ def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]
     return undeclared_pools(origin("phases"), analysis, levels, check_default=False)
 
 
-def _origin(chain: list[Spec]):  # noqa: ANN202 - a small closure
+def _origin(chain: list[Spec]):  # a small closure
     """Which spec of the chain a top-level key of the merged spec came from."""
 
     def spec_for(key: str) -> Spec:
@@ -174,7 +174,7 @@ def _origin(chain: list[Spec]):  # noqa: ANN202 - a small closure
     return spec_for
 
 
-def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  # noqa: ANN001
+def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:
     findings: list[Finding] = []
     if "phases" not in body:
         owner = origin("phases")
@@ -279,7 +279,7 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:  
     return findings + _surprises(body, origin, pools.get(pool))
 
 
-def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> list[Finding]:  # noqa: ANN001
+def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> list[Finding]:
     """Warnings for what compiles but will surprise people once Airflow runs it."""
     phases = origin("phases")
     stated = "catchup" in origin("catchup").body
@@ -402,7 +402,7 @@ def _model(
     }
 
 
-def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:  # noqa: ANN001
+def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:
     """Task order, and the project paths each task reads and writes."""
 
     phases_spec, promote_spec = origin("phases"), origin("promote")

@@ -218,7 +218,7 @@ def run_plan(
             )
             ctx.cancel_try(task_try.key)
             return FAILED, None, timeout_message(float(task.execution_timeout_seconds or 0)), True
-        except Exception as exc:  # noqa: BLE001 - a crashed step is a failed task, as in Airflow
+        except Exception as exc:  # a crashed step is a failed task, as in Airflow
             ctx.log.exception("task %s crashed", task.key)
             return FAILED, None, f"{type(exc).__name__}: {exc}", True
 

@@ -56,10 +56,10 @@ def failed_tasks(context: Mapping[str, Any], dag_id: str, run_id: str) -> list[s
         failed = sorted(t for t, s in states.get(run_id, {}).items() if s == "failed")
         if failed:
             return failed
-    except Exception:  # noqa: BLE001 - no supervisor to ask: dag.test runs callbacks in-process
+    except Exception:  # no supervisor to ask: dag.test runs callbacks in-process
         try:
             return _failed_from_db(dag_id, run_id)
-        except Exception:  # noqa: BLE001 - no database either: say what the context knows
+        except Exception:  # no database either: say what the context knows
             pass
     if ti is not None and str(getattr(ti, "state", "")) in ("failed", "TaskInstanceState.FAILED"):
         return [ti.task_id]
@@ -145,7 +145,7 @@ class Callback:
         for channel in self.channels:
             try:
                 build(channel)(context)
-            except Exception as exc:  # noqa: BLE001 - one broken channel must not silence others
+            except Exception as exc:  # one broken channel must not silence others
                 errors.append(f"{channel['type']} via {channel['conn_id']}: {exc}")
         if errors:
             raise RuntimeError("notification failed: " + "; ".join(errors))

@@ -144,7 +144,7 @@ class RunContext:
         for canceller in cancellers:
             try:
                 done += canceller()
-            except Exception as exc:  # noqa: BLE001 - report and go on cancelling
+            except Exception as exc:  # report and go on cancelling
                 self.log.error("cancelling failed: %s", exc)
         return done
 

@@ -326,10 +326,7 @@ def test_an_unchanged_dag_reuses_its_wiring_and_a_changed_link_wires_again(
     analysis = analyse(load_project(project))
     linked = [t for t in analysis.targets if t.assets_in or t.outlets]
     assert linked, "the example project has DAGs linked by artifacts"
-    assert all(
-        isinstance(t, CachedTarget) and t._wired is not None  # noqa: SLF001
-        for t in analysis.targets
-    )
+    assert all(isinstance(t, CachedTarget) and t._wired is not None for t in analysis.targets)
     consumer = next(t for t in linked if t.assets_in)
     dep = next(iter(consumer.assets_in))
     folder, name = dep.rsplit("/", 1)

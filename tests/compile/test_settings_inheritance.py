@@ -110,7 +110,7 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def dags(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Airflow DAGs by id
+def dags(tmp_path_factory: pytest.TempPathFactory):  # Airflow DAGs by id
     from airflow.dag_processing.dagbag import DagBag
 
     root = tmp_path_factory.mktemp("settings")
@@ -125,7 +125,7 @@ def dags(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - Airflow DA
     return bag.dags
 
 
-def test_project_defaults_reach_tasks_no_level_overrides(dags) -> None:  # noqa: ANN001
+def test_project_defaults_reach_tasks_no_level_overrides(dags) -> None:
     task = dags["ent"].get_task("one.plain")
     assert task.pool == "p_project"
     assert task.retry_delay == timedelta(seconds=11)
@@ -134,7 +134,7 @@ def test_project_defaults_reach_tasks_no_level_overrides(dags) -> None:  # noqa:
     assert task.priority_weight == 1
 
 
-def test_spec_level_beats_project_and_metadata_owner_is_the_spec_owner(dags) -> None:  # noqa: ANN001
+def test_spec_level_beats_project_and_metadata_owner_is_the_spec_owner(dags) -> None:
     task = dags["ent"].get_task("one.plain")
     assert task.retries == 2 and task.queue == "q_spec" and task.owner == "meta-owner"
     # Bookkeeping tasks take the DAG-level settings, but never the work pool.
@@ -142,7 +142,7 @@ def test_spec_level_beats_project_and_metadata_owner_is_the_spec_owner(dags) -> 
     assert gate.retries == 2 and gate.queue == "q_spec" and gate.pool == "default_pool"
 
 
-def test_phase_level_beats_spec_for_its_modules(dags) -> None:  # noqa: ANN001
+def test_phase_level_beats_spec_for_its_modules(dags) -> None:
     task = dags["ent"].get_task("two.inherits-phase")
     assert task.pool == "p_phase"
     assert task.retry_delay == timedelta(seconds=22)
@@ -150,7 +150,7 @@ def test_phase_level_beats_spec_for_its_modules(dags) -> None:  # noqa: ANN001
     assert task.retries == 2  # not stated on the phase: the spec's
 
 
-def test_module_level_beats_phase_spec_and_project(dags) -> None:  # noqa: ANN001
+def test_module_level_beats_phase_spec_and_project(dags) -> None:
     special = dags["ent"].get_task("one.special")
     assert special.pool == "p_module" and special.retries == 5 and special.owner == "module-owner"
     assert special.execution_timeout == timedelta(seconds=30)
@@ -158,7 +158,7 @@ def test_module_level_beats_phase_spec_and_project(dags) -> None:  # noqa: ANN00
     assert beats.priority_weight == 9 and beats.queue == "q_module" and beats.pool == "p_phase"
 
 
-def test_manifest_process_level_beats_spec(dags) -> None:  # noqa: ANN001
+def test_manifest_process_level_beats_spec(dags) -> None:
     keeps = dags["etl.keeps-spec"].get_task("stage")
     assert keeps.retries == 3 and keeps.pool == "p_spec" and keeps.queue == "q_project"
     assert keeps.retry_delay == timedelta(seconds=11)
@@ -167,7 +167,7 @@ def test_manifest_process_level_beats_spec(dags) -> None:  # noqa: ANN001
     assert own.retry_delay == timedelta(seconds=44)
 
 
-def test_reduction_step_level_beats_spec_older_names_still_count(dags) -> None:  # noqa: ANN001
+def test_reduction_step_level_beats_spec_older_names_still_count(dags) -> None:
     dag = dags["red"]
     first = next(t for t in dag.tasks if t.task_id.endswith(".first"))
     second = next(t for t in dag.tasks if t.task_id.endswith(".second"))

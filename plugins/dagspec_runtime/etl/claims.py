@@ -27,7 +27,7 @@ from dagspec_runtime.metalog.ledger import Ledger
 CATCH = (signal.SIGTERM, signal.SIGHUP)
 
 
-class RunInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+class RunInterrupted(BaseException):  # like KeyboardInterrupt, not an error
     """The run got SIGTERM or SIGHUP. A BaseException so no `except Exception` retries it."""
 
     def __init__(self, signum: int) -> None:
@@ -51,7 +51,7 @@ class Heartbeat:
         while not self._stop.wait(self.lease / 3):
             try:
                 self.ledger.renew(self.run_id, self.lease)
-            except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+            except Exception:  # a missed beat only shortens the lease
                 continue
 
     def stop(self) -> None:

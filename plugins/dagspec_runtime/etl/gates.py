@@ -350,7 +350,7 @@ def finalize(ctx: GateContext, attempt: Callable[..., Report] | None = None) -> 
     if todo:
         try:
             result = move(ctx.sink, cfg, ctx.run_id, todo)
-        except Exception as exc:  # noqa: BLE001 - counted per unit, then retried one by one
+        except Exception as exc:  # counted per unit, then retried one by one
             result = _finalize_one_by_one(ctx, move, todo, exc, failed)
     loaded = load.loaded_units(ctx.sink, cfg, ids)
     won, waiting = set(result["won"]), set(todo)
@@ -416,7 +416,7 @@ def _finalize_one_by_one(
             ctx.ledger.set_status("transform", uid, ctx.run_id, PENDING, bump_retry=True)
             try:
                 one = move(ctx.sink, cfg, ctx.run_id, [uid])
-            except Exception as exc:  # noqa: BLE001 - next round records it
+            except Exception as exc:  # next round records it
                 error = exc
                 continue
             result["won"] += one["won"]

@@ -177,7 +177,7 @@ def run_with_report(
             report.status = INTERRUPTED
             errors = [str(exc) or "interrupted by SIGINT"]
             break
-        except Exception as exc:  # noqa: BLE001 - reported, and retried if allowed
+        except Exception as exc:  # reported, and retried if allowed
             report.status, errors = FAILED, [f"{type(exc).__name__}: {exc}"]
             if report.attempts < report.max_attempts and retry_backoff_seconds > 0:
                 sleep(retry_backoff_seconds)

@@ -33,7 +33,7 @@ def default_settle_s() -> float:
         from airflow.sdk.configuration import conf
 
         interval = conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0)
-    except Exception:  # noqa: BLE001 - no config available: assume Airflow's default
+    except Exception:  # no config available: assume Airflow's default
         interval = 5.0
     return max(SETTLE_FLOOR_S, 2 * interval + 5.0)
 

@@ -45,7 +45,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
         )
@@ -113,7 +113,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path) -
     return root
 
 
-def run(project: Path, dag_id: str):  # noqa: ANN201 - Airflow's DagRun
+def run(project: Path, dag_id: str):  # Airflow's DagRun
     from dagspec_runtime.local_run import load_dag
     from dagspec_runtime.local_run import run as run_dag
 

@@ -283,7 +283,7 @@ def test_parallel_modules_on_an_object_store_keep_every_stderr_line(
                 log=log,
                 **extra,
             )
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     slow = threading.Thread(

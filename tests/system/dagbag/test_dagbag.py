@@ -11,18 +11,18 @@ pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
-def bag():  # noqa: ANN201 - Airflow's DagBag
+def bag():  # Airflow's DagBag
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(ROOT / "generated_dags"))
 
 
-def test_generated_dags_import_without_errors(bag) -> None:  # noqa: ANN001
+def test_generated_dags_import_without_errors(bag) -> None:
     assert bag.import_errors == {}
     assert {"waste-tracking", "organization-site"} <= set(bag.dag_ids)
 
 
-def test_one_task_group_per_phase_with_the_modules_inside(bag) -> None:  # noqa: ANN001
+def test_one_task_group_per_phase_with_the_modules_inside(bag) -> None:
     dag = bag.dags["waste-tracking"]
     groups = dag.task_group.children
     phases = ["pull", "govern", "compile", "deploy", "register", "support"]
@@ -33,20 +33,20 @@ def test_one_task_group_per_phase_with_the_modules_inside(bag) -> None:  # noqa:
     assert dag.get_task("pull.model-pull").command == ["python", "examples/modules/pull.py"]
 
 
-def test_phases_run_in_order(bag) -> None:  # noqa: ANN001
+def test_phases_run_in_order(bag) -> None:
     dag = bag.dags["organization-site"]
     assert dag.get_task("govern.governance").upstream_task_ids == {"pull.gate"}
     assert dag.get_task("promote").upstream_task_ids == {"support.gate"}
     assert dag.schedule is None and dag.catchup is False
 
 
-def test_trigger_params_come_from_the_project_config(bag) -> None:  # noqa: ANN001
+def test_trigger_params_come_from_the_project_config(bag) -> None:
     params = bag.dags["waste-tracking"].params
     assert params.get_param("target").schema["enum"] == ["dev", "test", "prod"]
     assert params["dry_run"] is False and params["keep_workspace"] is False
 
 
-def test_manifest_process_dag_runs_the_gates_in_fail_closed_order(bag) -> None:  # noqa: ANN001
+def test_manifest_process_dag_runs_the_gates_in_fail_closed_order(bag) -> None:
     dag = bag.dags["orders-etl.orders"]
     order = [
         "extract",
@@ -67,7 +67,7 @@ def test_manifest_process_dag_runs_the_gates_in_fail_closed_order(bag) -> None: 
     assert dag.get_task("extract").process["contract"]["enforcement"] == "quarantine"
 
 
-def test_reduction_dag_maps_each_group_by_over_discovered_sub_groups(bag) -> None:  # noqa: ANN001
+def test_reduction_dag_maps_each_group_by_over_discovered_sub_groups(bag) -> None:
     dag = bag.dags["chai-ngc253"]
     assert set(dag.task_ids) == {
         "register_software",
@@ -90,7 +90,7 @@ def test_reduction_dag_maps_each_group_by_over_discovered_sub_groups(bag) -> Non
     assert calibrate.priority_weight == 10
 
 
-def test_every_dag_kind_offers_trigger_params(bag) -> None:  # noqa: ANN001
+def test_every_dag_kind_offers_trigger_params(bag) -> None:
     process = bag.dags["orders-etl.orders"].params.get_param("process").schema
     assert process["enum"] == ["orders"] and process["title"] == "Process"
     rules = bag.dags["chai-ngc253"].params.get_param("filter_rules").schema
