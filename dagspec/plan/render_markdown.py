@@ -1,0 +1,172 @@
+"""The plan as a pull-request comment: a summary line and table, the warnings, then one
+collapsible `<details>` block per DAG. GitHub refuses comments over 65,536 characters, so the
+text stays within `limit`: what does not fit is counted in a last line instead."""
+
+from __future__ import annotations
+
+from dagspec.plan.diff import ADDED, REMOVED, RENAMED, Change, DagPlan, Link, Plan, TaskPlan
+from dagspec.plan.values import UNSET, show
+from dagspec.plan.words import SAME_VERSION_NOTE, areas, plural, summary, version
+
+MARKER = "<!-- dagspec-plan -->"  # how a workflow finds its earlier comment to update it
+LIMIT = 60_000
+LONGEST_VALUE = 200
+MARK = {ADDED: "+", REMOVED: "−", RENAMED: "→"}
+
+
+def render(plan: Plan, limit: int = LIMIT) -> str:
+    commit = f" (`{plan.base.commit[:10]}`)" if plan.base.commit else ""
+    head = [
+        MARKER,
+        "### dagspec plan",
+        "",
+        f"**{summary(plan)[0].upper()}{summary(plan)[1:]}.**",
+        "",
+        f"Compared: {plan.base.label}{commit} → {plan.head.label}.",
+    ]
+    out = _Budget(limit - 400)  # room for the line that counts what was left out
+    out.add("\n".join(head) + "\n")
+    if plan.dags:
+        rows = ["", "| DAG | what changes | in Airflow | warnings |", "|---|---|---|---|"]
+        out.add("\n".join(rows) + "\n")
+        for dag in plan.dags:
+            out.add(_row(dag), what="DAG")
+    if plan.pools:
+        out.add("\n**Pools:** " + "; ".join(_inline(c) for c in plan.pools) + "\n")
+    if plan.risks:
+        out.add("\n**Warnings**\n\n")
+        for dag_id, risk in plan.risks:
+            out.add(f"- `{dag_id}`: {_escape(risk.message)}\n", what="warning")
+    for dag in plan.dags:
+        out.add(_details(dag), what="DAG detail")
+    return out.text()
+
+
+class _Budget:
+    """Text that grows while it fits; whatever does not is counted per kind."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.parts, self.size, self.left = limit, [], 0, {}
+
+    def add(self, text: str, what: str | None = None) -> None:
+        if self.size + len(text) > self.limit or (what and what in self.left):
+            if what is not None:
+                self.left[what] = self.left.get(what, 0) + 1
+            return
+        self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        body = "".join(self.parts)
+        if self.left:
+            counts = ", ".join(plural(n, what) for what, n in self.left.items())
+            body += (
+                f"\n_Not shown, to keep this comment within GitHub's size limit: {counts}. "
+                "Run `dagspec plan` for the whole plan._\n"
+            )
+        return body
+
+
+def _row(dag: DagPlan) -> str:
+    name = f"`{dag.renamed_from}` → `{dag.dag_id}`" if dag.status == RENAMED else f"`{dag.dag_id}`"
+    warnings = f"⚠ {len(dag.risks)}" if dag.risks else ""
+    mark = MARK.get(dag.status, "~")
+    return f"| {mark} {name} | {_escape(areas(dag))} | {version(dag)} | {warnings} |\n"
+
+
+def _details(dag: DagPlan) -> str:
+    title = f"<code>{_html(dag.dag_id)}</code>"
+    if dag.status == RENAMED:
+        title = f"<code>{_html(dag.renamed_from or '')}</code> → {title}"
+    lines = [
+        "",
+        "<details>",
+        f"<summary>{MARK.get(dag.status, '~')} {title} — {_html(areas(dag))}</summary>",
+        "",
+        f"{dag.kind} from `{dag.spec}` · {version(dag)}",
+        "",
+    ]
+    rows = [(c.path, c) for c in dag.arguments]
+    rows += [(f"params.{c.path}", c) for c in dag.params]
+    rows += [(c.path, c) for c in dag.config]
+    if rows and dag.status == ADDED:
+        lines += ["| DAG argument | value |", "|---|---|"]
+        lines += [f"| `{path}` | {_value(c.new)} |" for path, c in rows]
+        lines.append("")
+    elif rows:
+        lines += ["| DAG argument | before | after |", "|---|---|---|"]
+        lines += [f"| `{_cell(path)}` | {_value(c.old)} | {_value(c.new)} |" for path, c in rows]
+        lines.append("")
+    if dag.tasks:
+        lines += ["| task | change |", "|---|---|"]
+        lines += [_task(task) for task in dag.tasks]
+        lines.append("")
+    edges = [f"+ `{a}` → `{b}`" for a, b in dag.edges_added]
+    edges += [f"− `{a}` → `{b}`" for a, b in dag.edges_removed]
+    if edges:
+        lines += ["**Edges:** " + " · ".join(edges), ""]
+    assets = [f"- waits on {_from(k)}" for k in dag.inlets_added]
+    assets += [f"- no longer waits on {_from(k)}" for k in dag.inlets_removed]
+    assets += [f"- new outlet of `{t}`: `{p}`" for t, p in dag.outlets_added]
+    assets += [f"- outlet removed from `{t}`: `{p}`" for t, p in dag.outlets_removed]
+    assets += [f"- now triggers `{k.consumer}` (via `{k.path}`)" for k in dag.triggers_added]
+    assets += [
+        f"- no longer triggers `{k.consumer}` (via `{k.path}`)" for k in dag.triggers_removed
+    ]
+    if assets:
+        lines += ["**Assets**", "", *assets, ""]
+    if dag.downstream:
+        reached = [
+            f"`{k.consumer}` (waits on `{k.path}` of `{k.producer}`)" for k in dag.downstream
+        ]
+        lines += ["**Reaches downstream:** " + ", ".join(reached), ""]
+    if version(dag) == "same version":
+        lines += [f"_{SAME_VERSION_NOTE}_", ""]
+    if dag.doc_only:
+        lines += ["_Only the DAG's documentation changes; Airflow stores it as a new version._", ""]
+    lines += [f"> ⚠ {_escape(risk.message)}" + "\n" for risk in dag.risks]
+    lines.append("</details>")
+    return "\n".join(lines) + "\n"
+
+
+def _task(task: TaskPlan) -> str:
+    if task.status == RENAMED:
+        what = f"renamed from `{task.renamed_from}`"
+    elif task.status in (ADDED, REMOVED):
+        what = f"{task.status} ({task.operator})"
+    else:
+        what = ""
+    details = [what] if what else []
+    details += [_inline(c) for c in task.changes]
+    return f"| {MARK.get(task.status, '~')} `{task.task_id}` | {'<br>'.join(details)} |"
+
+
+def _inline(change: Change) -> str:
+    return f"`{_cell(change.path)}`: {_value(change.old)} → {_value(change.new)}"
+
+
+def _from(link: Link) -> str:
+    return f"`{link.path}` (from `{link.producer}`:`{link.task}`)"
+
+
+def _value(value: object) -> str:
+    if value is UNSET:
+        return "_unset_"
+    text = show(value)
+    if len(text) > LONGEST_VALUE:
+        text = text[: LONGEST_VALUE - 1] + "…"
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _escape(text: str) -> str:
+    return _cell(text).replace("<", "&lt;")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
