@@ -85,6 +85,7 @@ class DagPlan:
     triggers_removed: list[Link] = field(default_factory=list)
     downstream: list[Link] = field(default_factory=list)  # every DAG its Assets reach
     new_version: bool = False
+    doc_changed: bool = False  # the DAG's documentation (doc_md) differs
     doc_only: bool = False
     task_count: int = 0
     risks: list[Risk] = field(default_factory=list)
@@ -232,6 +233,7 @@ def _whole(dag: DagDescription, status: str, links: set[Link]) -> DagPlan:
             Change(path, new=value)
             for path, value in flatten(dag.arguments).items()
             if path in ("schedule", "catchup", "start_date", "owner", "tags", "callbacks")
+            and value != []
         ]
         plan.params = [
             Change(f"{name}.default", new=p.get("default")) for name, p in dag.params.items()
@@ -280,6 +282,7 @@ def _changed(
     stored = any((plan.arguments, plan.params, *links)) or _tasks_stored(old, new)
     if not shown and not stored and old.doc == new.doc:
         return None
+    plan.doc_changed = old.doc != new.doc
     plan.doc_only = status == CHANGED and not shown
     plan.new_version = status == CHANGED and (stored or old.doc != new.doc)
     return plan

@@ -22,7 +22,7 @@ class CompileFailed(Exception):
     """One side does not compile: `report` holds its findings as `dagspec lint` prints them."""
 
     def __init__(self, side: str, report: str) -> None:
-        super().__init__(f"{side} does not compile")
+        super().__init__(f"{side} does not compile:\n{report}")
         self.side, self.report = side, report
 
 
@@ -32,11 +32,11 @@ def make_plan(root: Path, base: str | None = None) -> Plan:
     revision = resolve(root, base)
     with project_at(root, revision) as folder:
         before = (
-            _compiled(folder, f"the base ({revision.short})")
+            describe_project(folder, f"the base ({revision.short})")
             if folder is not None
             else ProjectDescription({})
         )
-    after = _compiled(root, f"the {WORK_TREE}")
+    after = describe_project(root, f"the {WORK_TREE}")
     plan = compare(before, after, (_side(revision, before), Side(WORK_TREE, None, len(after.dags))))
     add_risks(plan, before, after)
     return plan
@@ -46,9 +46,10 @@ def _side(revision: Revision, project: ProjectDescription) -> Side:
     return Side(revision.label, revision.commit, len(project.dags))
 
 
-def _compiled(root: Path, side: str) -> ProjectDescription:
-    """Every DAG of the project at `root`, described; the cache is neither read nor written
-    (a base folder is thrown away, and the work tree's cache stays as the last compile left it)."""
+def describe_project(root: Path, side: str = "the project") -> ProjectDescription:
+    """Every DAG of the project at `root`, described (raises CompileFailed, naming `side`).
+    The cache is neither read nor written: a base folder is thrown away, and the work tree's
+    cache stays as the last compile left it."""
     analysis = analyse(load_project(root), use_cache=False)
     if has_errors(analysis.findings):
         raise CompileFailed(side, _report(analysis.findings, root))

@@ -4,7 +4,17 @@ text stays within `limit`: what does not fit is counted in a last line instead."
 
 from __future__ import annotations
 
-from dagspec.plan.diff import ADDED, REMOVED, RENAMED, Change, DagPlan, Link, Plan, TaskPlan
+from dagspec.plan.diff import (
+    ADDED,
+    CHANGED,
+    REMOVED,
+    RENAMED,
+    Change,
+    DagPlan,
+    Link,
+    Plan,
+    TaskPlan,
+)
 from dagspec.plan.values import UNSET, show
 from dagspec.plan.words import SAME_VERSION_NOTE, areas, plural, summary, version
 
@@ -122,8 +132,8 @@ def _details(dag: DagPlan) -> str:
         lines += ["**Reaches downstream:** " + ", ".join(reached), ""]
     if version(dag) == "same version":
         lines += [f"_{SAME_VERSION_NOTE}_", ""]
-    if dag.doc_only:
-        lines += ["_Only the DAG's documentation changes; Airflow stores it as a new version._", ""]
+    if dag.doc_changed and dag.status == CHANGED:
+        lines += ["The DAG's documentation (`doc_md`) changes.", ""]
     lines += [f"> ⚠ {_escape(risk.message)}" + "\n" for risk in dag.risks]
     lines.append("</details>")
     return "\n".join(lines) + "\n"

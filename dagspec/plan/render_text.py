@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from dagspec.plan.diff import ADDED, REMOVED, RENAMED, Change, DagPlan, Link, Plan, TaskPlan
+from dagspec.plan.diff import (
+    ADDED,
+    CHANGED,
+    REMOVED,
+    RENAMED,
+    Change,
+    DagPlan,
+    Link,
+    Plan,
+    TaskPlan,
+)
 from dagspec.plan.values import show
 from dagspec.plan.words import SAME_VERSION_NOTE, areas, summary, version
 
@@ -33,6 +43,8 @@ def _dag(dag: DagPlan) -> list[str]:
         lines += [f"    {_change(c)}" for c in dag.arguments]
         lines += [f"    params.{_change(c)}" for c in dag.params]
     lines += [f"    {_change(c)}" for c in dag.config]
+    if dag.doc_changed and dag.status == CHANGED:
+        lines.append("    DAG documentation (doc_md) changes")
     lines += [line for task in dag.tasks for line in _task(task)]
     lines += [f"    + edge {a} → {b}" for a, b in dag.edges_added]
     lines += [f"    - edge {a} → {b}" for a, b in dag.edges_removed]

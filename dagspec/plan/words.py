@@ -66,7 +66,9 @@ def areas(dag: DagPlan) -> str:
         or dag.triggers_removed
     ):
         words.append("Assets")
-    text = ", ".join(words) or "nothing Airflow shows"
+    if dag.doc_changed and dag.status == CHANGED:
+        words.append("DAG docs")
+    text = ", ".join(words)
     return f"renamed from {dag.renamed_from}; {text}" if dag.status == RENAMED else text
 
 
