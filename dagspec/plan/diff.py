@@ -85,7 +85,7 @@ class DagPlan:
     triggers_removed: list[Link] = field(default_factory=list)
     downstream: list[Link] = field(default_factory=list)  # every DAG its Assets reach
     new_version: bool = False
-    doc_changed: bool = False  # the DAG's documentation (doc_md) differs
+    version_from_docs: bool = False  # only its documentation (doc_md) makes the new version
     doc_only: bool = False
     task_count: int = 0
     risks: list[Risk] = field(default_factory=list)
@@ -282,7 +282,7 @@ def _changed(
     stored = any((plan.arguments, plan.params, *links)) or _tasks_stored(old, new)
     if not shown and not stored and old.doc == new.doc:
         return None
-    plan.doc_changed = old.doc != new.doc
+    plan.version_from_docs = old.doc != new.doc and not stored
     plan.doc_only = status == CHANGED and not shown
     plan.new_version = status == CHANGED and (stored or old.doc != new.doc)
     return plan

@@ -44,7 +44,7 @@ def _dag(dag: DagPlan) -> dict[str, Any]:
         "spec": dag.spec,
         "airflow": version(dag),
         "new_version": dag.new_version,
-        "documentation_changed": dag.doc_changed,
+        "version_from_documentation": dag.version_from_docs,
         "documentation_only": dag.doc_only,
         "task_count": dag.task_count,
         "arguments": [c.as_json() for c in dag.arguments],

@@ -21,23 +21,23 @@ from dagspec.plan.words import SAME_VERSION_NOTE, areas, plural, summary, versio
 MARKER = "<!-- dagspec-plan -->"  # how a workflow finds its earlier comment to update it
 LIMIT = 60_000
 LONGEST_VALUE = 200
-MARK = {ADDED: "+", REMOVED: "−", RENAMED: "→"}
 
 
 def render(plan: Plan, limit: int = LIMIT) -> str:
     commit = f" (`{plan.base.commit[:10]}`)" if plan.base.commit else ""
+    line = summary(plan)
     head = [
         MARKER,
         "### dagspec plan",
         "",
-        f"**{summary(plan)[0].upper()}{summary(plan)[1:]}.**",
+        f"**{line[0].upper()}{line[1:]}.**",
         "",
         f"Compared: {plan.base.label}{commit} → {plan.head.label}.",
     ]
     out = _Budget(limit - 400)  # room for the line that counts what was left out
     out.add("\n".join(head) + "\n")
     if plan.dags:
-        rows = ["", "| DAG | what changes | in Airflow | warnings |", "|---|---|---|---|"]
+        rows = ["", "| DAG | | what changes | in Airflow | warnings |", "|---|---|---|---|---|"]
         out.add("\n".join(rows) + "\n")
         for dag in plan.dags:
             out.add(_row(dag), what="DAG")
@@ -46,7 +46,7 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
     if plan.risks:
         out.add("\n**Warnings**\n\n")
         for dag_id, risk in plan.risks:
-            out.add(f"- `{dag_id}`: {_escape(risk.message)}\n", what="warning")
+            out.add(f"- ⚠ `{dag_id}`: {_escape(risk.message)}\n", what="warning")
     for dag in plan.dags:
         out.add(_details(dag), what="DAG detail")
     return out.text()
@@ -78,10 +78,16 @@ class _Budget:
 
 
 def _row(dag: DagPlan) -> str:
-    name = f"`{dag.renamed_from}` → `{dag.dag_id}`" if dag.status == RENAMED else f"`{dag.dag_id}`"
     warnings = f"⚠ {len(dag.risks)}" if dag.risks else ""
-    mark = MARK.get(dag.status, "~")
-    return f"| {mark} {name} | {_escape(areas(dag))} | {version(dag)} | {warnings} |\n"
+    return (
+        f"| {_name(dag)} | {dag.status} | {_escape(areas(dag))} | {version(dag)} | {warnings} |\n"
+    )
+
+
+def _name(dag: DagPlan) -> str:
+    if dag.status == RENAMED:
+        return f"`{dag.renamed_from}` → `{dag.dag_id}`"
+    return f"`{dag.dag_id}`"
 
 
 def _details(dag: DagPlan) -> str:
@@ -91,7 +97,7 @@ def _details(dag: DagPlan) -> str:
     lines = [
         "",
         "<details>",
-        f"<summary>{MARK.get(dag.status, '~')} {title} — {_html(areas(dag))}</summary>",
+        f"<summary>{title} · {dag.status} · {_html(areas(dag))}</summary>",
         "",
         f"{dag.kind} from `{dag.spec}` · {version(dag)}",
         "",
@@ -100,15 +106,19 @@ def _details(dag: DagPlan) -> str:
     rows += [(f"params.{c.path}", c) for c in dag.params]
     rows += [(c.path, c) for c in dag.config]
     if rows and dag.status == ADDED:
-        lines += ["| DAG argument | value |", "|---|---|"]
-        lines += [f"| `{path}` | {_value(c.new)} |" for path, c in rows]
+        lines += ["| value | |", "|---|---|"]
+        lines += [f"| `{_cell(path)}` | {_value(c.new)} |" for path, c in rows]
         lines.append("")
     elif rows:
-        lines += ["| DAG argument | before | after |", "|---|---|---|"]
+        lines += ["| value | before | after |", "|---|---|---|"]
         lines += [f"| `{_cell(path)}` | {_value(c.old)} | {_value(c.new)} |" for path, c in rows]
         lines.append("")
-    if dag.tasks:
-        lines += ["| task | change |", "|---|---|"]
+    if dag.tasks and dag.status in (ADDED, REMOVED):
+        lines += ["| task | operator |", "|---|---|"]
+        lines += [f"| `{t.task_id}` | {t.operator} |" for t in dag.tasks]
+        lines.append("")
+    elif dag.tasks:
+        lines += ["| task | | change |", "|---|---|---|"]
         lines += [_task(task) for task in dag.tasks]
         lines.append("")
     edges = [f"+ `{a}` → `{b}`" for a, b in dag.edges_added]
@@ -132,23 +142,22 @@ def _details(dag: DagPlan) -> str:
         lines += ["**Reaches downstream:** " + ", ".join(reached), ""]
     if version(dag) == "same version":
         lines += [f"_{SAME_VERSION_NOTE}_", ""]
-    if dag.doc_changed and dag.status == CHANGED:
-        lines += ["The DAG's documentation (`doc_md`) changes.", ""]
-    lines += [f"> ⚠ {_escape(risk.message)}" + "\n" for risk in dag.risks]
+    if dag.version_from_docs and dag.status == CHANGED:
+        lines += ["The DAG's documentation (`doc_md`) changes: Airflow stores a new version.", ""]
+    lines += [f"> ⚠ {_escape(risk.message)}\n" for risk in dag.risks]
     lines.append("</details>")
     return "\n".join(lines) + "\n"
 
 
 def _task(task: TaskPlan) -> str:
     if task.status == RENAMED:
-        what = f"renamed from `{task.renamed_from}`"
+        details = [f"from `{task.renamed_from}`"]
     elif task.status in (ADDED, REMOVED):
-        what = f"{task.status} ({task.operator})"
+        details = [task.operator]
     else:
-        what = ""
-    details = [what] if what else []
+        details = []
     details += [_inline(c) for c in task.changes]
-    return f"| {MARK.get(task.status, '~')} `{task.task_id}` | {'<br>'.join(details)} |"
+    return f"| `{task.task_id}` | {task.status} | {'<br>'.join(details)} |"
 
 
 def _inline(change: Change) -> str:

@@ -33,8 +33,8 @@ def render(plan: Plan) -> str:
 def _dag(dag: DagPlan) -> list[str]:
     name = f"{dag.renamed_from} → {dag.dag_id}" if dag.status == RENAMED else dag.dag_id
     lines = [
-        f"{MARKS.get(dag.status, '~')} {name}  ({dag.kind}, {dag.spec}): {areas(dag)}; "
-        f"{version(dag)}"
+        f"{MARKS.get(dag.status, '~')} {name}  ({dag.kind}, {dag.spec}) {dag.status}: "
+        f"{areas(dag)}; {version(dag)}"
     ]
     if dag.status == ADDED:
         lines += [f"    {c.path} = {show(c.new)}" for c in dag.arguments]
@@ -43,8 +43,8 @@ def _dag(dag: DagPlan) -> list[str]:
         lines += [f"    {_change(c)}" for c in dag.arguments]
         lines += [f"    params.{_change(c)}" for c in dag.params]
     lines += [f"    {_change(c)}" for c in dag.config]
-    if dag.doc_changed and dag.status == CHANGED:
-        lines.append("    DAG documentation (doc_md) changes")
+    if dag.version_from_docs and dag.status == CHANGED:
+        lines.append("    DAG documentation (doc_md) changes: Airflow stores a new version")
     lines += [line for task in dag.tasks for line in _task(task)]
     lines += [f"    + edge {a} → {b}" for a, b in dag.edges_added]
     lines += [f"    - edge {a} → {b}" for a, b in dag.edges_removed]

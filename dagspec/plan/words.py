@@ -30,11 +30,11 @@ def summary(plan: Plan) -> str:
 
 
 def areas(dag: DagPlan) -> str:
-    """What changed in a DAG, in a few words: `schedule, catchup · 2 tasks · Assets`."""
+    """What changes in a DAG, in a few words: `schedule, catchup, 2 tasks changed, Assets`."""
     if dag.status in (ADDED, REMOVED):
-        return f"{dag.status}, {plural(dag.task_count, 'task')}"
+        return plural(dag.task_count, "task")
     if dag.doc_only:
-        return "documentation only"
+        return "DAG docs only"
     words = []
     names = [c.path.split(".")[0] for c in dag.arguments]
     words += list(dict.fromkeys(names))
@@ -66,10 +66,9 @@ def areas(dag: DagPlan) -> str:
         or dag.triggers_removed
     ):
         words.append("Assets")
-    if dag.doc_changed and dag.status == CHANGED:
+    if dag.version_from_docs and dag.status == CHANGED:
         words.append("DAG docs")
-    text = ", ".join(words)
-    return f"renamed from {dag.renamed_from}; {text}" if dag.status == RENAMED else text
+    return ", ".join(words) or "its id"
 
 
 def version(dag: DagPlan) -> str:

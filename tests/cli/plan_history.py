@@ -148,7 +148,9 @@ class History:
 
 
 def make_history(repo: Path) -> History:
-    """The repository; the work tree is left at the tip of `feature`."""
+    """The repository; `main` moves on after `feature` branched off (the schedule of the
+    orders, a change a plan of `feature` must not show); the work tree is left at the tip of
+    `feature`."""
     repo.mkdir(parents=True)
     shutil.copy(ROOT / "dagspec.yaml", repo / "dagspec.yaml")
     shutil.copytree(ROOT / "specs", repo / "specs")
@@ -163,4 +165,8 @@ def make_history(repo: Path) -> History:
         git(repo, "add", "-A")
         git(repo, "commit", "--quiet", "-m", step.message, when=when)
         commits[step.name] = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "--quiet", "main")
+    replace(repo / "specs" / "orders-etl.yaml", 'schedule: "@daily"', 'schedule: "@hourly"')
+    git(repo, "commit", "--quiet", "-am", "Load the orders every hour", when=len(STEPS) + 1)
+    git(repo, "checkout", "--quiet", "feature")
     return History(repo, main, commits)
