@@ -17,9 +17,10 @@ UNSET: Any = _Unset()
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """One path per leaf: `process.contract.columns[amount].precision`. Dicts open by key;
-    a list of dicts that each have a distinct `name` opens by name; other values are leaves."""
-    if isinstance(value, dict) and value:
+    """One path per leaf: `process.contract.columns[amount].precision`. Dicts open by key (an
+    empty one has no leaves); a list of dicts that each have a distinct `name` opens by name;
+    other values are leaves."""
+    if isinstance(value, dict):
         found: dict[str, Any] = {}
         for key, item in value.items():
             found.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
@@ -28,7 +29,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         found = {}
         for item in value:
             rest = {k: v for k, v in item.items() if k != "name"}
-            found.update(flatten(rest, f"{prefix}[{item['name']}]"))
+            path = f"{prefix}[{item['name']}]"
+            found.update(flatten(rest, path) or {path: {}})  # a bare name is still there
         return found
     return {prefix: value}
 
