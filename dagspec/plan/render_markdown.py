@@ -37,7 +37,7 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
     out = _Budget(limit - 400)  # room for the line that counts what was left out
     out.add("\n".join(head) + "\n")
     if plan.dags:
-        rows = ["", "| DAG | | what changes | in Airflow | warnings |", "|---|---|---|---|---|"]
+        rows = ["", "| DAG | change | Airflow | warnings |", "|---|---|---|---|"]
         out.add("\n".join(rows) + "\n")
         for dag in plan.dags:
             out.add(_row(dag), what="DAG")
@@ -79,9 +79,8 @@ class _Budget:
 
 def _row(dag: DagPlan) -> str:
     warnings = f"⚠ {len(dag.risks)}" if dag.risks else ""
-    return (
-        f"| {_name(dag)} | {dag.status} | {_escape(areas(dag))} | {version(dag)} | {warnings} |\n"
-    )
+    change = f"**{dag.status}**: {_escape(areas(dag))}"
+    return f"| {_name(dag)} | {change} | {version(dag)} | {warnings} |\n"
 
 
 def _name(dag: DagPlan) -> str:

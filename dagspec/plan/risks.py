@@ -34,7 +34,7 @@ def risks(plan: DagPlan, old: DagDescription | None, new: DagDescription | None)
         found.append(
             Risk(
                 "new-dag-catchup",
-                f"new DAG with catchup and schedule `{new.arguments['schedule']}`: Airflow "
+                f"new DAG with catchup and schedule `{show(new.arguments['schedule'])}`: Airflow "
                 "creates a run for every interval since its start date "
                 f"{new.arguments['start_date']}",
             )
@@ -66,7 +66,7 @@ def risks(plan: DagPlan, old: DagDescription | None, new: DagDescription | None)
         found.append(
             Risk(
                 "schedule-with-catchup",
-                f"schedule {show(schedule.old)} → {show(schedule.new)} on a DAG with catchup: "
+                f"schedule `{show(schedule.old)}` → `{show(schedule.new)}` on a DAG with catchup: "
                 "Airflow creates a run for every interval of the new schedule since the last "
                 f"scheduled run (since {new.arguments['start_date']} if there was none)",
             )
@@ -87,7 +87,7 @@ def risks(plan: DagPlan, old: DagDescription | None, new: DagDescription | None)
                 found.append(
                     Risk(
                         "param-default-scheduled",
-                        f"param `{name}` default {show(change.old)} → {show(change.new)} on a "
+                        f"param `{name}` default `{show(change.old)}` → `{show(change.new)}` on a "
                         "scheduled DAG: scheduled runs take the new value, with no one to "
                         "fill in the form",
                     )
