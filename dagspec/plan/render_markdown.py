@@ -112,11 +112,11 @@ def _details(dag: DagPlan) -> str:
         lines += ["| value | before | after |", "|---|---|---|"]
         lines += [f"| `{_cell(path)}` | {_value(c.old)} | {_value(c.new)} |" for path, c in rows]
         lines.append("")
-    if dag.tasks and dag.status in (ADDED, REMOVED):
+    if dag.tasks and dag.status == ADDED:
         lines += ["| task | operator |", "|---|---|"]
         lines += [f"| `{t.task_id}` | {t.operator} |" for t in dag.tasks]
         lines.append("")
-    elif dag.tasks:
+    elif dag.tasks and dag.status != REMOVED:
         lines += ["| task | | change |", "|---|---|---|"]
         lines += [_task(task) for task in dag.tasks]
         lines.append("")

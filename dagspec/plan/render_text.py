@@ -45,7 +45,8 @@ def _dag(dag: DagPlan) -> list[str]:
     lines += [f"    {_change(c)}" for c in dag.config]
     if dag.version_from_docs and dag.status == CHANGED:
         lines.append("    DAG documentation (doc_md) changes: Airflow stores a new version")
-    lines += [line for task in dag.tasks for line in _task(task)]
+    if dag.status != REMOVED:  # a removed DAG's tasks go with it
+        lines += [line for task in dag.tasks for line in _task(task)]
     lines += [f"    + edge {a} → {b}" for a, b in dag.edges_added]
     lines += [f"    - edge {a} → {b}" for a, b in dag.edges_removed]
     lines += [f"    + waits on {_from(link)}" for link in dag.inlets_added]

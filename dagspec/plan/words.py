@@ -72,11 +72,11 @@ def areas(dag: DagPlan) -> str:
 
 
 def version(dag: DagPlan) -> str:
-    """Whether Airflow stores the DAG anew: `new DAG`, `new version`, `same version`, `gone`."""
+    """What Airflow makes of it: `new DAG`, `new version`, `same version`, `marked stale`."""
     if dag.status in (ADDED, RENAMED):
         return "new DAG"
     if dag.status == REMOVED:
-        return "removed"
+        return "marked stale"
     return "new version" if dag.new_version else "same version"
 
 

@@ -21,6 +21,7 @@ def git(repo: Path, *args: str, when: int = 0) -> str:
         **os.environ,
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_OPTIONAL_LOCKS": "0",  # `git status` here must not refresh the index itself
         "GIT_AUTHOR_NAME": "Dana Reviewer",
         "GIT_AUTHOR_EMAIL": "dana@example.org",
         "GIT_COMMITTER_NAME": "Dana Reviewer",

@@ -29,7 +29,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "plan"
 SUFFIX = {"text": "txt", "markdown": "md", "json": "json"}
 REGENERATE = "regenerate, don't edit: DAGSPEC_REGENERATE_GOLDEN=1 pytest tests/cli/test_plan.py"
 HEADER = {"text": f"# {REGENERATE}\n", "markdown": f"<!-- {REGENERATE} -->\n", "json": ""}
-PLANS = [s.name for s in STEPS] + ["whole-branch"]
+PLANS = [s.name for s in STEPS] + ["whole-branch", "back-to-main"]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,9 @@ class _Capture:
 
 @pytest.fixture(scope="module")
 def plans(history: History) -> dict[tuple[str, str], str]:
-    """Every plan in every format, each step against its parent; the work tree ends at the tip
-    of `feature`, planned with the default base."""
+    """Every plan in every format: each step against its parent, the tip of `feature` against
+    the default base, and `main` (which moved on) against the tip of `feature`, which undoes the
+    branch: a removed DAG, renames back. The work tree ends at the tip of `feature`."""
     os.environ.pop("GITHUB_BASE_REF", None)
     found = {}
     for step in STEPS:
@@ -75,11 +76,15 @@ def plans(history: History) -> dict[tuple[str, str], str]:
             )
             assert code == 0, err
             found[step.name, fmt] = out
-    git(history.repo, "checkout", "--quiet", "feature")
-    for fmt in SUFFIX:
-        code, out, err = plan(history.repo, "--format", fmt)
-        assert code == 0, err
-        found["whole-branch", fmt] = out
+    for name, checkout, args in (
+        ("back-to-main", "main", ["--base", "feature"]),
+        ("whole-branch", "feature", []),
+    ):
+        git(history.repo, "checkout", "--quiet", checkout)
+        for fmt in SUFFIX:
+            code, out, err = plan(history.repo, *args, "--format", fmt)
+            assert code == 0, err
+            found[name, fmt] = out
     return found
 
 
@@ -180,6 +185,16 @@ def test_the_default_base_is_the_merge_base_with_the_default_branch(
     assert data["base"]["commit"] == history.main
     assert data["base"]["label"] == "merge base of HEAD and main"
     assert "orders-etl.orders" in data["summary"]["unchanged"]  # main's later change is not ours
+
+
+def test_undoing_the_branch_removes_the_new_entity(plans: dict) -> None:
+    dags = _dags(_json(plans, "back-to-main"))
+    assert dags["water-quality"]["status"] == "removed"
+    assert dags["water-quality"]["airflow"] == "marked stale"
+    assert dags["chai-ngc253"]["renamed_from"] == "chai-ngc253-co43"
+    schedule = {"path": "schedule", "old": "@daily", "new": "@hourly"}  # main's own change
+    assert dags["orders-etl.orders"]["arguments"] == [schedule]
+    assert dags["orders-etl.orders"]["warnings"] == []  # no catchup
 
 
 def test_uncommitted_edits_are_planned_and_nothing_in_git_changes(history: History) -> None:
