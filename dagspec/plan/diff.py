@@ -64,7 +64,8 @@ class Risk:
 @dataclass
 class DagPlan:
     """What changes for one DAG. `new_version`: Airflow stores a new version of an existing
-    DAG (something it serializes changed); `doc_only`: only its documentation changed."""
+    DAG (something it serializes changed); `version_from_docs`: only its documentation makes
+    that so; `doc_only`: nothing but its documentation changes."""
 
     dag_id: str
     status: str
@@ -217,8 +218,13 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return [
         Change(path, old.get(path, UNSET), new.get(path, UNSET))
         for path in [*old, *(p for p in new if p not in old)]
-        if old.get(path, UNSET) != new.get(path, UNSET)
+        if not _same(old.get(path, UNSET), new.get(path, UNSET))
     ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as data: `1`, `1.0` and `true` differ (Python's == would call them equal)."""
+    return _key(a) == _key(b)
 
 
 def _bare(dag: DagDescription, status: str) -> DagPlan:
@@ -276,10 +282,10 @@ def _changed(
     new_out = {(t, p) for p, t in new.outlets().items()}
     plan.outlets_added = sorted(new_out - old_out)
     plan.outlets_removed = sorted((back.get(t, t), p) for t, p in old_out - new_out)
-    links = (plan.edges_added, plan.edges_removed, plan.inlets_added, plan.inlets_removed)
-    links += (plan.outlets_added, plan.outlets_removed)
-    shown = any((plan.arguments, plan.params, plan.config, plan.tasks, *links))
-    stored = any((plan.arguments, plan.params, *links)) or _tasks_stored(old, new)
+    structure = (plan.edges_added, plan.edges_removed, plan.inlets_added, plan.inlets_removed)
+    structure += (plan.outlets_added, plan.outlets_removed)
+    shown = any((plan.arguments, plan.params, plan.config, plan.tasks, *structure))
+    stored = any((plan.arguments, plan.params, *structure)) or _tasks_stored(old, new)
     if not shown and not stored and old.doc == new.doc:
         return None
     plan.version_from_docs = old.doc != new.doc and not stored
@@ -289,7 +295,7 @@ def _changed(
 
 
 def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=repr)
+    return json.dumps(value, sort_keys=True, default=repr)  # UNSET: its repr
 
 
 def _tasks_stored(old: DagDescription, new: DagDescription) -> bool:
@@ -298,7 +304,9 @@ def _tasks_stored(old: DagDescription, new: DagDescription) -> bool:
     if set(old.tasks) != set(new.tasks):
         return True
     return any(
-        (a.operator, a.group, a.settings, a.doc) != (b.operator, b.group, b.settings, b.doc)
+        not _same(
+            (a.operator, a.group, a.settings, a.doc), (b.operator, b.group, b.settings, b.doc)
+        )
         for a, b in ((old.tasks[t], new.tasks[t]) for t in old.tasks)
     )
 
@@ -322,7 +330,9 @@ def _alike(a: TaskDescription, b: TaskDescription) -> bool:
     def args(t: TaskDescription) -> dict[str, Any]:
         return {k: v for k, v in t.arguments.items() if k != "description"}
 
-    return (a.group, a.operator, a.settings, args(a)) == (b.group, b.operator, b.settings, args(b))
+    return _same(
+        (a.group, a.operator, a.settings, args(a)), (b.group, b.operator, b.settings, args(b))
+    )
 
 
 def _tasks(

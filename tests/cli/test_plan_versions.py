@@ -160,6 +160,22 @@ EDITS: dict[str, tuple[Edit, str]] = {
         _spec("chai-ngc253", "trigger: {type: MANUAL}", 'trigger: {type: CRON, cron: "0 3 * * *"}'),
         'schedule: null → "0 3 * * *"',
     ),
+    "continuous trigger": (
+        _spec(
+            "chai-ngc253",
+            "trigger: {type: MANUAL}",
+            "trigger: {type: CONTINUOUS, poll_seconds: 30}",
+        ),
+        "+ task wait_for_new_data",
+    ),
+    "notify deadline": (
+        _spec(
+            "orders-etl",
+            "on_failure: [sales-mail]",
+            "on_failure: [sales-mail]\n    on_deadline: [sales-mail]\n    deadline_minutes: 90",
+        ),
+        "deadline_minutes: unset → 90",
+    ),
     "data grouping": (
         _spec("chai-ngc253", "line: [CO43]", "line: [CO43, CO65]"),
         "pipeline.data_grouping.filter_rules.line",
