@@ -19,7 +19,8 @@ from dagspec.plan.values import UNSET, show
 from dagspec.plan.words import SAME_VERSION_NOTE, areas, plural, summary, version
 
 MARKER = "<!-- dagspec-plan -->"  # how a workflow finds its earlier comment to update it
-LIMIT = 60_000
+LIMIT = 60_000  # characters
+ROWS = 150  # at most this many DAG rows, and as many warnings, so that all kinds get room
 LONGEST_VALUE = 200
 
 
@@ -39,14 +40,15 @@ def render(plan: Plan, limit: int = LIMIT) -> str:
     if plan.dags:
         rows = ["", "| DAG | change | Airflow | warnings |", "|---|---|---|---|"]
         out.add("\n".join(rows) + "\n")
-        for dag in plan.dags:
-            out.add(_row(dag), what="DAG")
+        for i, dag in enumerate(plan.dags):
+            out.add(_row(dag), what="DAG", room=i < ROWS)
     if plan.pools:
         out.add("\n**Pools:** " + "; ".join(_inline(c) for c in plan.pools) + "\n")
     if plan.risks:
         out.add("\n**Warnings**\n\n")
-        for dag_id, risk in plan.risks:
-            out.add(f"- ⚠ `{dag_id}`: {_escape(risk.message)}\n", what="warning")
+        for i, (dag_id, risk) in enumerate(plan.risks):
+            line = f"- ⚠ `{dag_id}`: {_escape(risk.message)}\n"
+            out.add(line, what="warning", room=i < ROWS)
     for dag in plan.dags:
         out.add(_details(dag), what="DAG detail")
     return out.text()
@@ -58,8 +60,8 @@ class _Budget:
     def __init__(self, limit: int) -> None:
         self.limit, self.parts, self.size, self.left = limit, [], 0, {}
 
-    def add(self, text: str, what: str | None = None) -> None:
-        if self.size + len(text) > self.limit or (what and what in self.left):
+    def add(self, text: str, what: str | None = None, room: bool = True) -> None:
+        if not room or self.size + len(text) > self.limit or (what and what in self.left):
             if what is not None:
                 self.left[what] = self.left.get(what, 0) + 1
             return
