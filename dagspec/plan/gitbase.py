@@ -73,7 +73,7 @@ def resolve(root: Path, rev: str | None) -> Revision:
         commit = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         if not commit:
             raise GitError(f"`{rev}` is not a commit of this repository")
-        return Revision(commit, rev)
+        return Revision(commit, "commit" if commit.startswith(rev.lower()) else rev)
     if _git(top, "rev-parse", "--verify", "--quiet", "HEAD", check=False) is None:
         raise GitError("HEAD has no commit yet; commit once, or pass --base REV")
     branch = default_branch(top)
