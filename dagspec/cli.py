@@ -91,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+    plan = commands.add_parser(
+        "plan", help="what the specs' changes since a base revision change in Airflow, per DAG"
+    )
+    plan.add_argument(
+        "--base",
+        metavar="REV",
+        help="the git revision to compare with (default: the merge base of HEAD and the "
+        "default branch)",
+    )
+    plan.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    plan.set_defaults(handler=_plan)
+
     graph = commands.add_parser("graph", help="draw one spec's DAG, or the project's DAGs")
     graph.add_argument("spec", nargs="?", help="spec file or name (default: the whole project)")
     graph.add_argument("--format", choices=["mermaid", "dot", "png"], default="mermaid")
@@ -261,6 +273,23 @@ def _print_report(report: dict, fmt: str) -> int:
 
     sys.stdout.write(run_report.FORMATS[fmt](report) + "\n")
     return int(report["exit_code"])
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """Exit 0 whatever the plan says; 2 when a side does not compile or git cannot answer."""
+    from dagspec.plan import RENDERERS, CompileFailed, GitError, make_plan
+
+    root = _root(args)
+    try:
+        plan = make_plan(root, args.base)
+    except GitError as exc:
+        raise UsageError(str(exc)) from None
+    except CompileFailed as exc:
+        sys.stderr.write(exc.report)
+        print(f"dagspec plan: {exc.side} does not compile; no plan", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(RENDERERS[args.format](plan))
+    return EXIT_OK
 
 
 def _graph(args: argparse.Namespace) -> int:
