@@ -211,7 +211,7 @@ def test_retry_after_kill_9_of_the_worker_cancels_the_orphan_before_submitting(
             "-c",
             _WORKER.format(
                 plugins=str(root / "plugins"),
-                tests=str(root / "tests"),
+                tests=str(root / "tests" / "runtime"),
                 out=str(tmp_path),
                 run_id=run_id,
             ),
