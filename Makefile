@@ -15,9 +15,9 @@ export DO_NOT_TRACK := 1
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[airflow,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ./runtime -e '.[airflow,dev]'
 	touch $@
 
 compile-dags: $(STAMP)
@@ -55,6 +55,12 @@ test-distributed: $(STAMP)
 	scripts/slurm-up.sh
 	status=0; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/system/distributed -m celery -s \
 		|| status=$$?; scripts/slurm-down.sh --quiet; exit $$status
+
+# Every Airflow lane (tests/system/compat/lanes.py): the runtime alone in each supported Airflow
+# release, and the compiler alone. `make test` runs the oldest lane only.
+.PHONY: test-compat
+test-compat: $(STAMP)
+	DAGSPEC_COMPAT=all PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/system/compat -q
 
 # Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.

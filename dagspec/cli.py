@@ -14,6 +14,7 @@ from compiler.findings import has_errors
 from compiler.project import CONFIG_NAME, find_root
 from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
+from dagspec.extras import MissingExtra, require
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except UsageError as exc:
+    except (UsageError, MissingExtra) as exc:
         print(f"dagspec {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
@@ -231,6 +232,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    require("dagspec_runtime", "uuid6", "sqlalchemy")
+    if args.airflow:
+        require("airflow", why="--airflow runs the DAG file with dag.test()")
     from dagspec.run import RunRequest, config_error, run_spec
 
     try:
@@ -316,6 +320,7 @@ def _graph(args: argparse.Namespace) -> int:
 def _meta(args: argparse.Namespace) -> int:
     from dagspec import meta
 
+    require("dagspec_runtime", "sqlalchemy")
     return meta.run(args, _root(args))
 
 

@@ -185,6 +185,9 @@ def _airflow_run(
     root: Path, dag_file: Path, name: str, kind: str, request: RunRequest
 ) -> dict[str, Any]:
     """`dag.test()` in a child process; its JSON report, whatever happens."""
+    from dagspec.extras import require
+
+    require("airflow", why=f"{name} runs through Airflow's dag.test()")
     from dagspec_runtime.executor import Interrupted, signals_ignored, signals_raise
 
     env = airflow_env(root)

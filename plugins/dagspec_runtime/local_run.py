@@ -75,11 +75,11 @@ def ensure_bundle(path: Path) -> None:
 
 def load_dag(path: Path, dag_id: str | None = None) -> Any:
     """The DAG ``dag_id`` from ``path`` (the only one when ``dag_id`` is None)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from dagspec_runtime.airflow_compat import dag_bag
 
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    bag = DagBag(dag_folder=str(path))
+    bag = dag_bag()(dag_folder=str(path))
     if bag.import_errors:
         details = "\n".join(f"{where}:\n{error}" for where, error in bag.import_errors.items())
         raise LoadError(f"{path} has import errors:\n{details}")
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from airflow.sdk.exceptions import ParamValidationError
+    from dagspec_runtime.airflow_compat import ParamValidationError
 
     ensure_bundle(args.dag_file)
     quiet_waiting()

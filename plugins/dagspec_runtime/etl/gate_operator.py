@@ -11,8 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
+from dagspec_runtime.airflow_compat import AirflowFailException
 from dagspec_runtime.errors import StepFailed
 from dagspec_runtime.etl.claims import release_quietly
 from dagspec_runtime.etl.config import ProcessConfig

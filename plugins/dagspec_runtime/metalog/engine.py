@@ -26,7 +26,8 @@ _DRIVERS = {
 def _connection_url(conn_id: str) -> str | None:
     """SQLAlchemy URL of an Airflow connection, or None when it is not defined."""
     from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from dagspec_runtime.airflow_compat import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(conn_id)

@@ -14,8 +14,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
-
+from dagspec_runtime.airflow_compat import AirflowException, AirflowSkipException
 from dagspec_runtime.errors import StepFailed, StepSkipped
 from dagspec_runtime.metalog.engine import DEFAULT_CONN_ID
 from dagspec_runtime.reduction.meta_db import open_store

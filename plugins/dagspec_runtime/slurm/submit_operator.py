@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException
 
+from dagspec_runtime.airflow_compat import AirflowException
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.job_trigger import SlurmJobTrigger
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY, JobOutcome, final_event
