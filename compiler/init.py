@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from compiler.project import CONFIG_NAME
 from compiler.schemas import KIND_FILES, SHARED_FILES, schema_text
 
 PROJECT = """\
@@ -174,7 +175,8 @@ repos:
         files: ^(specs/|dagspec\\.yaml|generated_dags/)
 """
 
-GITIGNORE = ".airflow/\nvar/\n__pycache__/\n"
+# .dagspec/ is the compile cache: committed, the pre-commit hooks would rewrite a staged file.
+GITIGNORE = ".airflow/\n.dagspec/\nvar/\nmodels/\n__pycache__/\n"
 
 
 def files(name: str) -> dict[str, str]:
@@ -200,6 +202,15 @@ def project_name(folder: Path) -> str:
 
     name = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-_")
     return (name or "dagspec-project")[:63]
+
+
+def enclosing_project(folder: Path) -> Path | None:
+    """The project above `folder` (a parent holding dagspec.yaml), where a new project would
+    nest inside another one; None when there is none."""
+    for parent in folder.resolve().parents:
+        if (parent / CONFIG_NAME).is_file():
+            return parent
+    return None
 
 
 def init(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -325,8 +325,15 @@ def _meta(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from compiler.init import init
+    from compiler.init import enclosing_project, init
 
+    outer = enclosing_project(args.dir)
+    if outer is not None:
+        raise UsageError(
+            f"{args.dir} is inside the project {outer} ({outer / CONFIG_NAME}); nothing "
+            f"written. Put new specs into that project's specs folder, or run `dagspec init` "
+            "in a folder outside it"
+        )
     written, existing = init(args.dir)
     if existing:
         for path in existing:
