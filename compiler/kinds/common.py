@@ -275,6 +275,8 @@ def notify_model(
                 "add `deadline_minutes: 60` (how long a run may take once queued)",
             )
         )
+    if "deadline" in events:
+        findings += _target_findings(spec, analysis, "deadline", own)
     if not events or findings:
         return None, findings
     used = sorted({n for names in events.values() for n in names})
@@ -283,6 +285,30 @@ def notify_model(
         "events": events,
         "deadline_minutes": minutes,
     }, []
+
+
+def _target_findings(
+    spec: Spec, analysis: Analysis, feature: str, own: dict[str, Any]
+) -> list[Finding]:
+    """An error when the project's target Airflow lacks `feature` (compiler.airflow_target)."""
+    from compiler import airflow_target
+
+    minor = airflow_target.target(analysis.project.config)
+    first = airflow_target.lacks(feature, minor)
+    if first is None:
+        return []
+    what = airflow_target.FEATURES[feature][1]
+    stated = "on_deadline" in own
+    return [
+        spec.finding(
+            ("spec", "notify", "on_deadline") if stated else ("spec",),
+            "DS104",
+            f"{what} needs Airflow {first} or newer; this project targets Airflow {minor}"
+            + ("" if stated else " (from `defaults.notify.on_deadline` in dagspec.yaml)"),
+            f'remove `on_deadline`, or set `airflow_version: "{first}"` (or newer) in '
+            "dagspec.yaml once your Airflow is upgraded",
+        )
+    ]
 
 
 def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -161,11 +161,18 @@ class Notify:
         return Callback([self.channels[n] for n in names], event)
 
     def deadline(self, minutes: int, names: Sequence[str]) -> Any:
-        """An Airflow 3.3 deadline alert: the run should finish `minutes` after it was queued;
-        when it has not, the triggerer calls `deadline_missed` with these channels."""
+        """An Airflow deadline alert (3.1+): the run should finish `minutes` after it was
+        queued; when it has not, the triggerer calls `deadline_missed` with these channels."""
         from datetime import timedelta
 
-        from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+        try:
+            from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+        except ImportError:  # Airflow 3.1 keeps them in the definitions module only
+            from airflow.sdk.definitions.deadline import (
+                AsyncCallback,
+                DeadlineAlert,
+                DeadlineReference,
+            )
 
         return DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,

@@ -26,7 +26,7 @@ import importlib.util, json
 from dagspec_runtime.airflow_compat import dag_bag
 from airflow.providers_manager import ProvidersManager
 
-bag = dag_bag()(dag_folder="generated_dags", include_examples=False)
+bag = dag_bag()(dag_folder="generated_dags")
 manager = ProvidersManager()
 info = manager.providers.get("dagspec-runtime")
 print(json.dumps({
