@@ -1,5 +1,5 @@
 """Airflow names whose home moved between 3.1 and 3.3, imported from wherever the installed
-Airflow keeps them (the runtime supports Airflow 3.1 to 3.3; README "Airflow versions")."""
+Airflow keeps them (the runtime supports Airflow 3.0 to 3.3; README "Airflow versions")."""
 
 from __future__ import annotations
 
@@ -20,12 +20,18 @@ except ImportError:  # Airflow 3.1
         ParamValidationError,
     )
 
+try:  # Airflow 3.1+
+    from airflow.sdk import TriggerRule
+except ImportError:  # Airflow 3.0
+    from airflow.utils.trigger_rule import TriggerRule  # type: ignore[no-redef]
+
 __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSkipException",
     "ParamValidationError",
+    "TriggerRule",
     "dag_bag",
 ]
 

@@ -13,9 +13,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import BaseOperator
 
-from dagspec_runtime.airflow_compat import AirflowException, AirflowSkipException
+from dagspec_runtime.airflow_compat import AirflowException, AirflowSkipException, TriggerRule
 from dagspec_runtime.entity.gate import gate_phase
 from dagspec_runtime.entity.module import kill_group, run_module
 from dagspec_runtime.entity.promote import DEFAULT_REPORT_PATH, promote_run
