@@ -63,6 +63,23 @@ PARTS: dict[str, list[str]] = {
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 WORKER_VAR = "DAGSPEC_WORKER"
 WORKER_READY = " ready."
+SUPERVISE = REPO / "scripts" / "supervise.py"
+RESTART_SEC = os.environ.get("DAGSPEC_RESTART_SEC", "5")
+
+
+def supervised(name: str, argv: list[str]) -> list[str]:
+    """``argv`` under scripts/supervise.py: started again whenever it exits (systemd's
+    Restart=always); stopping the stack stops the supervisor with its part."""
+    return [
+        sys.executable,
+        str(SUPERVISE),
+        "--name",
+        name,
+        "--restart-sec",
+        RESTART_SEC,
+        "--",
+        *argv,
+    ]
 
 
 def project_dir() -> Path:
@@ -170,6 +187,10 @@ def worker_processes(record: dict[str, Any], name: str) -> set[int]:
     changed = True
     while changed:  # descendants too, whatever environment they were given
         grown = {pid for pid, ppid in parents.items() if ppid in found} - found
+        # The recorded part is the supervisor on the host; the worker's own namespace is
+        # that of its descendants, and holds orphans that left the process tree.
+        spaces |= {ns for pid in grown if (ns := _mount_ns(pid)) not in (None, own)}
+        grown |= {pid for pid in parents if _mount_ns(pid) in spaces} - found
         found |= grown
         changed = bool(grown)
     found.discard(os.getpid())
@@ -435,7 +456,8 @@ def _spawn(
 
 
 def start_redis(record: dict[str, Any], home: Path, env: dict[str, str]) -> int:
-    """Redis for the Celery broker: 127.0.0.1, a free port, no persistence."""
+    """Redis for the Celery broker: 127.0.0.1, a free port, the append-only file on (fsync
+    every second), so queued task messages survive a Redis restart."""
     server = ensure_package("redis-server", "redis-server")
     folder = home / "redis"
     folder.mkdir(parents=True, exist_ok=True)
@@ -449,12 +471,15 @@ def start_redis(record: dict[str, Any], home: Path, env: dict[str, str]) -> int:
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--daemonize",
         "no",
         "--dir",
         str(folder),
     ]
+    record["redis_argv"] = argv  # the fault tests start it again with these
     _spawn(record, "redis", argv, env, home / "logs" / "stack" / "redis.log", home)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -486,43 +511,56 @@ def start_worker(
     """One Celery worker as a separate host (scripts/worker_host.py in new namespaces)."""
     unshare = ensure_package("unshare", "util-linux")
     concurrency = os.environ.get("DAGSPEC_CELERY_CONCURRENCY", "1")
-    argv = [
-        unshare,
-        "--mount",
-        "--uts",
-        "--propagation",
-        "private",
-        sys.executable,
-        str(REPO / "scripts" / "worker_host.py"),
-        "--hostname",
+    argv = supervised(
         name,
-        *[arg for path in keeps for arg in ("--keep", path)],
-        "--",
-        str(venv_bin() / "airflow"),
-        "celery",
-        "worker",
-        "--queues",
-        ",".join(queues),
-        "--concurrency",
-        concurrency,
-        "--skip-serve-logs",
-        "--celery-hostname",
-        f"{name}@%h",
-    ]
+        [
+            unshare,
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            sys.executable,
+            str(REPO / "scripts" / "worker_host.py"),
+            "--hostname",
+            name,
+            *[arg for path in keeps for arg in ("--keep", path)],
+            "--",
+            str(venv_bin() / "airflow"),
+            "celery",
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--concurrency",
+            concurrency,
+            "--skip-serve-logs",
+            "--celery-hostname",
+            f"{name}@%h",
+        ],
+    )
     logfile = home / "logs" / "stack" / f"{name}.log"
+    # A reused name appends to its old log: readiness is read only after this offset.
+    offset = logfile.stat().st_size if logfile.exists() else 0
     _spawn(record, name, argv, worker_env(env, record["stack_id"], name), logfile, home)
-    record.setdefault("workers", {})[name] = {"queues": queues, "log": str(logfile)}
+    record.setdefault("workers", {})[name] = {
+        "queues": queues,
+        "log": str(logfile),
+        "log_offset": offset,
+    }
     write_record(home, record)
 
 
 def wait_for_worker(record: dict[str, Any], name: str, timeout: float) -> None:
-    """Until the worker's log says it is ready; fail if it exits first."""
+    """Until the worker's log says it is ready (after where this start's output begins);
+    fail if it exits first."""
     logfile = Path(record["workers"][name]["log"])
-    part = next(p for p in record["processes"] if p["name"] == name)
+    offset = int(record["workers"][name].get("log_offset", 0))
+    part = [p for p in record["processes"] if p["name"] == name][-1]  # this start's
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if WORKER_READY in logfile.read_text(errors="replace"):
-            return
+        with logfile.open("rb") as handle:
+            handle.seek(offset)
+            if WORKER_READY.encode() in handle.read():
+                return
         if start_time(part["pid"]) != part["start_time"]:
             raise SystemExit(f"{name} exited early:\n{tail(logfile)}")
         time.sleep(0.5)
@@ -685,7 +723,7 @@ def up() -> int:
             _spawn(
                 record,
                 name,
-                [str(venv_bin() / "airflow"), *args],
+                supervised(name, [str(venv_bin() / "airflow"), *args]),
                 env,
                 stack_logs / f"{name}.log",
                 home,
