@@ -47,8 +47,8 @@ def main(argv: list[str]) -> int:
         started = time.monotonic()
         child = subprocess.Popen(command)
         code = child.wait()
-        if stopping:
-            return code
+        if stopping:  # asked to stop: the part's own exit (often by the signal) is expected
+            return 0
         quick = quick + 1 if time.monotonic() - started < QUICK else 0
         delay = SLOW_RESTART if quick >= QUICK_LIMIT else args.restart_sec
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
