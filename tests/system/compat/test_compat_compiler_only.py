@@ -11,7 +11,7 @@ import pytest
 
 # One invocation per command, run in a project made by `dagspec init` (committed to git).
 COMMANDS = {
-    "init": ["init", "another"],
+    "init": ["init", "../another"],  # beside the project: init refuses one inside it
     "lint": ["lint"],
     "compile": ["compile"],
     "render": ["render", "specs/example-entity.yaml"],
