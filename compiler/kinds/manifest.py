@@ -6,6 +6,7 @@ triggered independently, as `dagspec run --selector` runs one of them.
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 from compiler.findings import Finding
@@ -114,12 +115,27 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
                 )
             )
     findings += _table_clashes(spec, process, at)
+    encoding = process["source"].get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            findings.append(
+                spec.finding(
+                    (*at, "source", "encoding"),
+                    "DS104",
+                    f"`{encoding}` is not a known text encoding",
+                    "use a Python codec name such as utf-8, latin-1 or cp1252",
+                )
+            )
     references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
     if "publish" in process:
         references += [
             ("publish", "group_by", process["publish"]["group_by"]),
             ("publish", "sum", process["publish"]["sum"]),
+            ("publish", "avg", process["publish"].get("avg", [])),
         ]
+        findings += _measures(spec, process, at)
     if process["source"]["kind"] == "table" and "watermark_column" in process["source"]:
         references.append(("source", "watermark_column", [process["source"]["watermark_column"]]))
     for section, key, names in references:
@@ -132,6 +148,24 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
                         "DS202",
                         f"column `{name}` is not in the contract's columns",
                         did_you_mean(name, columns) or f"columns are: {', '.join(columns)}",
+                    )
+                )
+    return findings
+
+
+def _measures(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+    """Sums and averages are exact arithmetic: only integer and decimal columns qualify."""
+    types = {c["name"]: c["type"] for c in process["contract"]["columns"]}
+    findings: list[Finding] = []
+    for key in ("sum", "avg"):
+        for j, name in enumerate(process["publish"].get(key, [])):
+            if types.get(name, "integer") not in ("integer", "decimal"):
+                findings.append(
+                    spec.finding(
+                        (*at, "publish", key, j),
+                        "DS202",
+                        f"column `{name}` is {types[name]}; publish.{key} needs a number",
+                        "list only integer or decimal columns under publish." + key,
                     )
                 )
     return findings

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,12 @@ from dagspec_runtime.etl.runfolder import (
     write_jsonl,
 )
 from dagspec_runtime.etl.sources import (
+    FileUnreadable,
     SourceOutsideLanding,
+    display_name,
     file_hash,
     landing_files,
+    name_problem,
     read_file,
     read_table,
     rows_hash,
@@ -58,25 +61,44 @@ def extract(ctx: GateContext) -> Report:
     staged = ctx.ledger.statuses("stage", sorted(held))
     units: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     for u in raw:
         if u["id"] not in held:
             continue
         u["staged"] = staged.get(u["id"], ("", 0))[0] == PASS
         n = 0
         if not u["staged"]:
-            for n, row in enumerate(u.pop("rows")(), start=1):
-                records.append({"unit": u["id"], "line": n, "row": row})
+            mark = len(records)
+            try:
+                for n, row in enumerate(u.pop("rows")(), start=1):
+                    records.append({"unit": u["id"], "line": n, "row": row})
+            except FileUnreadable as exc:
+                del records[mark:]
+                failed.append({"unit_id": u["id"], "path": u["path"], "message": str(exc)})
+                continue
         u.pop("rows", None)
         u["rows"] = n
         units.append(u)
+    if failed:  # named in the meta-log (`dagspec meta list`) and the run report
+        ctx.ledger.set_status_many(
+            "validation",
+            ctx.run_id,
+            [{"unit_id": f["unit_id"], "status": FAIL, "message": f["message"]} for f in failed],
+        )
     write_jsonl(ctx.path("extract", "rows.jsonl"), records)
     skipped = sorted(set(ids) - held)
     claimed = [h for h in ctx.ledger.holders(skipped) if h["holder_run_id"]]
     if limit is not None:  # over max_units_per_run: not claimed by anyone, just left for later
         skipped = [h["unit_id"] for h in claimed]
-    report = {"units": units, "skipped_claimed_elsewhere": skipped, "skipped_claimed": claimed}
+    report = {
+        "units": units,
+        "skipped_claimed_elsewhere": skipped,
+        "skipped_claimed": claimed,
+        "failed_files": failed,
+    }
     write_json(ctx.path("extract", "units.json"), report)
-    return {"units": len(units), "rows": len(records)}
+    summary = {"units": len(units), "rows": len(records)}
+    return {**summary, "failed_files": len(failed)} if failed else summary
 
 
 def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
@@ -89,7 +111,7 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     except SourceOutsideLanding as exc:
         raise GateRefused("extract", str(exc)) from None
     for p in matched:
-        rel = p.relative_to(root).as_posix()
+        rel = display_name(p, root)
         digest = file_hash(p)
         on_disk[rel] = (p, digest)
         refs.append(UnitRef(rel, digest, p.stat().st_size))
@@ -107,16 +129,23 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     for u in open_units:
         if u.id in gone:
             continue
-        path = root / u.path
+        path = on_disk[u.path][0] if u.path in on_disk else root / u.path
         out.append(
             {
                 "id": u.id,
                 "path": u.path,
                 "hash": u.content_hash,
-                "rows": (lambda p=path: read_file(cfg, p)),
+                "rows": (lambda p=path: _file_rows(cfg, p)),
             }
         )
     return out
+
+
+def _file_rows(cfg: Any, path: Path) -> Iterator[dict[str, Any]]:
+    problem = name_problem(path)
+    if problem:
+        raise FileUnreadable(problem)
+    yield from read_file(cfg, path)
 
 
 def _extract_table(ctx: GateContext) -> list[dict[str, Any]]:
@@ -433,13 +462,17 @@ def _read_units(ctx: GateContext) -> list[dict[str, Any]]:
 def _refuse_failed_units(ctx: GateContext) -> None:
     """Last gate: the run loaded what it could; it still fails, naming the failed units."""
     fin = _maybe(ctx.path("finalize", "report.json")) or {}
+    unread = (_maybe(ctx.path("extract", "units.json")) or {}).get("failed_files") or []
     bad = fin.get("failed_units") or []
+    parts = [f"file {f['path']!r} could not be read: {f['message']}" for f in unread]
     if bad:
         names = ", ".join(f"unit {u['unit_id']} ({u['path']})" for u in bad)
+        parts.append(f"{names} failed its transform and its retry")
+    if parts:
         raise GateRefused(
-            "finalize",
-            f"{names} failed its transform and its retry; the other units were loaded. "
-            f"Re-queue or skip with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
+            "finalize" if bad else "extract",
+            "; ".join(parts) + "; the other units were loaded. Fix and re-land a file, or "
+            f"re-queue or skip it with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
         )
 
 

@@ -97,7 +97,7 @@ def fill_from_run_folder(report: ProcessReport, folder: Path) -> ProcessReport:
     fin = _read(folder / "finalize" / "report.json") or {}
     report.inserted_rows = int(fin.get("rows_loaded", 0))
     report.units_loaded = len(fin.get("won", []))
-    report.failed_units = list(fin.get("failed_units", []))
+    report.failed_units = list(units.get("failed_files", [])) + list(fin.get("failed_units", []))
     evidence = _read(folder / "evidence" / "report.json") or {}
     report.data_contract_evidence = evidence.get("path")
     for err in sorted(folder.glob("*/error.json")):
