@@ -3,7 +3,7 @@ exactly once per unit), and publish into a mart (a full rebuild, so repeatable).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import localcontext
 from typing import Any
 
@@ -43,20 +43,30 @@ def stage_unit(
 
 
 def stage_units(
-    engine: sa.Engine, cfg: ProcessConfig, rows_by_unit: dict[int, list[dict[str, Any]]]
+    engine: sa.Engine,
+    cfg: ProcessConfig,
+    unit_ids: Sequence[int],
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    batch: int = 2000,
 ) -> dict[int, int]:
-    """stage_unit for many units in ONE transaction (all staged, or none); safe to repeat."""
-    if not rows_by_unit:
-        return {}
+    """Stage many units in ONE transaction (all staged, or none; safe to repeat), inserting
+    `batch` rows at a time from a stream: memory does not grow with the number of rows."""
     stage = staging_table(cfg)
-    ids = list(rows_by_unit)
-    payload = [{**r, UNIT_COL: uid} for uid, rows in rows_by_unit.items() for r in rows]
+    ids = list(unit_ids)
+    counts = dict.fromkeys(ids, 0)
     with engine.begin() as conn:
         for start in range(0, len(ids), 500):
             conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
-        for start in range(0, len(payload), 2000):
-            conn.execute(sa.insert(stage), payload[start : start + 2000])
-    return {uid: len(rows) for uid, rows in rows_by_unit.items()}
+        payload: list[dict[str, Any]] = []
+        for uid, row in rows:
+            payload.append({**row, UNIT_COL: uid})
+            counts[uid] += 1
+            if len(payload) >= batch:
+                conn.execute(sa.insert(stage), payload)
+                payload = []
+        if payload:
+            conn.execute(sa.insert(stage), payload)
+    return counts
 
 
 def loaded_units(engine: sa.Engine, cfg: ProcessConfig, unit_ids: Sequence[int]) -> set[int]:
