@@ -96,6 +96,7 @@ class ProcessConfig:
     retries: int = 0
     retry_backoff_seconds: float = 0.0
     publish: Publish | None = None
+    keep_run_data: bool = False
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -185,6 +186,7 @@ class ProcessConfig:
             )
             if pub
             else None,
+            keep_run_data=bool(raw.get("retention", {}).get("keep_run_data", False)),
             raw=raw,
         )
 

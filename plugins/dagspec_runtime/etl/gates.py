@@ -54,6 +54,12 @@ def _units(ctx: GateContext) -> list[dict[str, Any]]:
 def extract(ctx: GateContext) -> Report:
     """Register new units, claim open ones, and copy rows of units not yet staged."""
     ctx.ledger.ensure()
+    if ctx.ledger.completed(ctx.run_id):
+        raise GateRefused(
+            "extract",
+            f"run id {ctx.run_id!r} already committed a load of process {ctx.cfg.name!r} "
+            "(see load_audit); its evidence is kept as it is. Start the run with a new run id",
+        )
     try:  # before anything is registered or written
         identity.check(ctx.cfg, ctx.sink, ctx.meta)
     except identity.TableClash as exc:
@@ -553,6 +559,9 @@ def state(ctx: GateContext) -> Report:
         watermark = str(to_json(max(coerce(col, m) for m in marks)))
     done = ctx.ledger.commit_state(ctx.run_id, units, watermark) if units else 0
     ctx.ledger.release(ctx.run_id)
+    if not ctx.cfg.keep_run_data:  # committed: the row copies are no longer needed
+        for name in (("extract", "rows.jsonl"), ("contract", "good.jsonl")):
+            ctx.path(*name).unlink(missing_ok=True)
     if ctx.cfg.publish is None:
         _refuse_failed_units(ctx)
     return {"committed_units": done, "watermark": watermark}
@@ -561,10 +570,15 @@ def state(ctx: GateContext) -> Report:
 def publish(ctx: GateContext) -> Report:
     cfg = ctx.cfg
     fin = read_json(ctx.path("finalize", "report.json"))
-    if cfg.publish is None or not fin["units"]:
+    # The mart is derived state: rebuilt after new units, and by the next run after a failure.
+    if cfg.publish is None or not (fin["units"] or ctx.ledger.publish_pending()):
         _refuse_failed_units(ctx)
         return {"published": False}
-    rows = load.publish(ctx.sink, cfg)
+    try:
+        rows = load.publish(ctx.sink, cfg)
+    except Exception:
+        ctx.ledger.publish(ctx.run_id, cfg.publish.table, FAIL, len(fin["units"]), 0)
+        raise
     ctx.ledger.publish(ctx.run_id, cfg.publish.table, PASS, len(fin["units"]), rows)
     _refuse_failed_units(ctx)
     return {"published": True, "rows": rows}
