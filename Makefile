@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test test-distributed stress bench fuzz airflow-up airflow-down slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs test test-distributed stress bench fuzz oracle airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -81,6 +81,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_dag_processor.py 1000 2
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
+
+# The ETL type oracle with many random examples per format and backend; `make test` runs a few.
+oracle: $(STAMP)
+	DAGSPEC_ORACLE_EXAMPLES=200 $(BIN)/pytest tests/runtime/etl/test_type_oracle.py -p no:cacheprovider -q
 
 # At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
 fuzz: $(STAMP)

@@ -6,6 +6,7 @@ triggered independently, as `dagspec run --selector` runs one of them.
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 from compiler.findings import Finding
@@ -44,7 +45,60 @@ GATES = [
 
 
 def check_project(analysis: Analysis) -> None:
-    """Manifests need nothing from the project beyond what each spec checks."""
+    """No two processes of the project write one table (DS207): a sink, its staging table or a
+    mart of one process equal to one of another, compared as table identities (`main.orders`,
+    `public.orders` and `orders` in one database are one table)."""
+    seen: dict[tuple[str, str], tuple[Spec, str, str, tuple]] = {}
+    reported: set[tuple[str, int, tuple[str, ...]]] = set()
+    for spec in sorted(analysis.specs.values(), key=lambda s: (s.doc.file, s.name)):
+        if spec.kind != "Manifest":
+            continue
+        for i, process in enumerate(spec.body.get("processes", [])):
+            at = ("spec", "processes", i)
+            for where, role, name in _roles(process):
+                key = (process.get("sink", {}).get("conn_id") or "", table_identity(name))
+                first = seen.get(key)
+                if first is None:
+                    seen[key] = (spec, process["name"], f"{role} table `{name}`", (*at, *where))
+                    continue
+                other, other_process, what, other_at = first
+                if (other is spec and other_process == process["name"]) or (
+                    spec.name,
+                    i,
+                    where,
+                ) in reported:
+                    continue  # within one process _table_clashes says it; one finding a place
+                reported.add((spec.name, i, where))
+                line = other.doc.marks.locate(other_at)[0]
+                analysis.add(
+                    [
+                        spec.finding(
+                            (*at, *where),
+                            "DS207",
+                            f"the {role} table `{name}` is the {what} of process "
+                            f"`{other_process}` ({other.doc.file}:{line})",
+                            "give every process its own sink and mart tables",
+                        )
+                    ]
+                )
+
+
+def table_identity(name: str) -> str:
+    """`main.` (SQLite) and `public.` (PostgreSQL) are the default schemas; names fold to lower
+    case, as unquoted SQL names do on both."""
+    schema, _, table = name.lower().rpartition(".")
+    return table if schema in ("", "main", "public") else f"{schema}.{table}"
+
+
+def _roles(process: dict[str, Any]) -> list[tuple[tuple[str, ...], str, str]]:
+    sink = process["sink"]["table"]
+    roles = [
+        (("sink", "table"), "sink", sink),
+        (("sink", "table"), "staging", sink + "__dgs_stage"),
+    ]
+    if "publish" in process:
+        roles.append((("publish", "table"), "mart", process["publish"]["table"]))
+    return roles
 
 
 def dag_id(manifest: str, process: str) -> str:
@@ -114,12 +168,27 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
                 )
             )
     findings += _table_clashes(spec, process, at)
+    encoding = process["source"].get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            findings.append(
+                spec.finding(
+                    (*at, "source", "encoding"),
+                    "DS104",
+                    f"`{encoding}` is not a known text encoding",
+                    "use a Python codec name such as utf-8, latin-1 or cp1252",
+                )
+            )
     references = [("sink", "merge_key", process["sink"].get("merge_key", []))]
     if "publish" in process:
         references += [
             ("publish", "group_by", process["publish"]["group_by"]),
             ("publish", "sum", process["publish"]["sum"]),
+            ("publish", "avg", process["publish"].get("avg", [])),
         ]
+        findings += _measures(spec, process, at)
     if process["source"]["kind"] == "table" and "watermark_column" in process["source"]:
         references.append(("source", "watermark_column", [process["source"]["watermark_column"]]))
     for section, key, names in references:
@@ -132,6 +201,24 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
                         "DS202",
                         f"column `{name}` is not in the contract's columns",
                         did_you_mean(name, columns) or f"columns are: {', '.join(columns)}",
+                    )
+                )
+    return findings
+
+
+def _measures(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+    """Sums and averages are exact arithmetic: only integer and decimal columns qualify."""
+    types = {c["name"]: c["type"] for c in process["contract"]["columns"]}
+    findings: list[Finding] = []
+    for key in ("sum", "avg"):
+        for j, name in enumerate(process["publish"].get(key, [])):
+            if types.get(name, "integer") not in ("integer", "decimal"):
+                findings.append(
+                    spec.finding(
+                        (*at, "publish", key, j),
+                        "DS202",
+                        f"column `{name}` is {types[name]}; publish.{key} needs a number",
+                        "list only integer or decimal columns under publish." + key,
                     )
                 )
     return findings
@@ -161,12 +248,12 @@ def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Findi
     if "publish" in process:
         mart = process["publish"]["table"]
         tables.append((("publish", "table"), mart))
-        if mart.lower() == sink.lower():
+        if table_identity(mart) in (table_identity(sink), table_identity(sink + "__dgs_stage")):
             findings.append(
                 spec.finding(
                     (*at, "publish", "table"),
                     "DS207",
-                    f"the mart table `{mart}` is the sink table",
+                    f"the mart table `{mart}` is the sink table `{sink}` (or its staging table)",
                     "give the mart its own table name",
                 )
             )

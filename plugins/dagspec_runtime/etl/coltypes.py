@@ -1,19 +1,49 @@
-"""Contract column types: value coercion, JSON round trip, SQL types, and which type changes
-are safe (widening) or lossy (narrowing)."""
+"""The contract's type system, in one place: for each contract type, how a value is parsed from
+CSV text or a JSON value, validated, stored (SQLite and PostgreSQL), read back, compared and
+aggregated.
+
+| type          | accepted text                          | stored (PostgreSQL / SQLite)           |
+|---------------|----------------------------------------|----------------------------------------|
+| string        | anything; `max_length` characters      | text / text                            |
+| integer       | `[+-]digits`, -2^63 .. 2^63-1          | bigint / integer                       |
+| decimal(p,s)  | `[+-]digits[.digits][e±n]`, p <= 38    | numeric(p,s) / DECIMAL_TEXT, numeric   |
+|               |                                        | collation (see decimals.py)            |
+| boolean       | true/false/t/f/1/0/yes/no/y/n          | boolean / integer 0, 1                 |
+| date          | ISO 8601 date                          | date / ISO text                        |
+| timestamp     | ISO 8601; an offset is converted to    | timestamp / ISO text, both UTC         |
+|               | UTC and dropped                        |                                        |
+| timestamptz   | ISO 8601 with an offset (or `Z`)       | timestamptz / TIMESTAMP_UTC_TEXT, both |
+|               |                                        | UTC; read back as aware UTC datetimes  |
+
+Decimal arithmetic runs in EXACT, a context of 100 digits that traps every inexact step, never
+in Python's default 28-digit context (which refuses or rounds decimal(38,s) values).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import (
+    ROUND_HALF_EVEN,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    localcontext,
+)
 from typing import Any
 
 import sqlalchemy as sa
 
 from dagspec_runtime.etl.config import Column
-from dagspec_runtime.etl.decimals import DecimalText, ExactDecimal
+from dagspec_runtime.etl.decimals import EXACT, DecimalText, ExactDecimal, UtcTimestamp
 
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_DEC_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+AVG_EXTRA_SCALE = 6  # an average has the column's scale + 6 digits, rounded half to even
 
 
 def coerce(col: Column, value: Any) -> Any:
@@ -24,7 +54,7 @@ def coerce(col: Column, value: Any) -> Any:
         return None
     try:
         return _COERCE[col.type](col, value)
-    except (ValueError, InvalidOperation, TypeError) as exc:
+    except (ValueError, ArithmeticError, TypeError) as exc:
         raise ValueError(f"{col.name}: {exc}") from None
 
 
@@ -33,38 +63,54 @@ def _show(v: Any) -> str:
     return str(v) if isinstance(v, Decimal | int) and not isinstance(v, bool) else repr(v)
 
 
-def _string(_col: Column, v: Any) -> str:
-    return v if isinstance(v, str) else str(v)
+def _string(col: Column, v: Any) -> str:
+    if isinstance(v, dict | list):
+        raise ValueError(f"not a string: {_show(v)}")
+    text = v if isinstance(v, str) else str(v)
+    if col.max_length is not None and len(text) > col.max_length:
+        shown = repr(text) if len(text) <= 200 else repr(text[:200]) + "..."
+        raise ValueError(f"{shown} has {len(text)} characters, over max_length {col.max_length}")
+    return text
 
 
 def _integer(_col: Column, v: Any) -> int:
-    if isinstance(v, bool):
+    if isinstance(v, bool) or not isinstance(v, int | Decimal | str):
         raise ValueError(f"not an integer: {_show(v)}")
     if isinstance(v, int):
-        return v
-    if isinstance(v, float | Decimal) and v == int(v):
-        return int(v)
-    text = str(v).strip()
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"not an integer: {_show(v)}") from None
+        n = v
+    elif isinstance(v, Decimal):
+        if not v.is_finite() or v != v.to_integral_value():
+            raise ValueError(f"not an integer: {_show(v)}")
+        n = int(v)
+    elif _INT_TEXT.fullmatch(v.strip()):
+        n = int(v.strip())
+    else:
+        raise ValueError(f"not an integer: {_show(v)}")
+    if not INT_MIN <= n <= INT_MAX:
+        raise ValueError(f"{_show(v)} is outside the integer range -2^63 .. 2^63-1")
+    return n
 
 
 def _decimal(col: Column, v: Any) -> Decimal:
-    if isinstance(v, bool):
+    if isinstance(v, bool) or not isinstance(v, int | Decimal | str):
         raise ValueError(f"not a decimal: {_show(v)}")
-    try:
-        d = Decimal(str(v).strip())
-    except InvalidOperation:
-        raise ValueError(f"not a decimal: {_show(v)}") from None
+    if isinstance(v, str):
+        if not _DEC_TEXT.fullmatch(v.strip()):
+            raise ValueError(f"not a decimal: {_show(v)}")
+        d = Decimal(v.strip())
+    else:
+        d = Decimal(v)
     if not d.is_finite():
         raise ValueError(f"not a finite decimal: {_show(v)}")
     p, s = col.precision or 38, col.scale or 0
-    q = d.quantize(Decimal(1).scaleb(-s)) if s else d.quantize(Decimal(1))
-    if q != d:
-        raise ValueError(f"{_show(v)} has more than {s} decimal places")
-    if len(q.as_tuple().digits) - max(0, -q.as_tuple().exponent) > p - s and q != 0:
+    with localcontext(EXACT):
+        try:
+            q = d.quantize(Decimal(1).scaleb(-s))
+        except Inexact:
+            raise ValueError(f"{_show(v)} has more than {s} decimal places") from None
+        except InvalidOperation:
+            raise ValueError(f"{_show(v)} does not fit decimal({p},{s})") from None
+    if q != 0 and q.adjusted() >= p - s:
         raise ValueError(f"{_show(v)} does not fit decimal({p},{s})")
     return q
 
@@ -72,6 +118,8 @@ def _decimal(col: Column, v: Any) -> Decimal:
 def _boolean(_col: Column, v: Any) -> bool:
     if isinstance(v, bool):
         return v
+    if not isinstance(v, int | Decimal | str):
+        raise ValueError(f"not a boolean: {_show(v)}")
     text = str(v).strip().lower()
     if text in _TRUE:
         return True
@@ -85,21 +133,47 @@ def _date(_col: Column, v: Any) -> date:
         raise ValueError(f"not a date (has a time): {_show(v)}")
     if isinstance(v, date):
         return v
+    if not isinstance(v, str):
+        raise ValueError(f"not a date (YYYY-MM-DD): {_show(v)}")
     try:
-        return date.fromisoformat(str(v).strip())
+        return date.fromisoformat(v.strip())
     except ValueError:
         raise ValueError(f"not a date (YYYY-MM-DD): {_show(v)}") from None
 
 
-def _timestamp(_col: Column, v: Any) -> datetime:
+def _parse_ts(v: Any) -> datetime:
     if isinstance(v, datetime):
         return v
     if isinstance(v, date):
         return datetime(v.year, v.month, v.day)
+    if not isinstance(v, str):
+        raise ValueError(f"not a timestamp (ISO 8601): {_show(v)}")
     try:
-        return datetime.fromisoformat(str(v).strip())
+        return datetime.fromisoformat(v.strip())
     except ValueError:
         raise ValueError(f"not a timestamp (ISO 8601): {_show(v)}") from None
+
+
+def _timestamp(_col: Column, v: Any) -> datetime:
+    """Naive as given; with an offset, converted to UTC (the same on both backends)."""
+    ts = _parse_ts(v)
+    if ts.tzinfo is not None:
+        try:
+            ts = ts.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{_show(v)} is out of range in UTC") from None
+    return ts.replace(tzinfo=None)
+
+
+def _timestamptz(_col: Column, v: Any) -> datetime:
+    """An instant: the offset is required, the value is kept as UTC."""
+    ts = _parse_ts(v)
+    if ts.tzinfo is None:
+        raise ValueError(f"{_show(v)} has no UTC offset (add Z or +hh:mm)")
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{_show(v)} is out of range in UTC") from None
 
 
 _COERCE = {
@@ -109,6 +183,7 @@ _COERCE = {
     "boolean": _boolean,
     "date": _date,
     "timestamp": _timestamp,
+    "timestamptz": _timestamptz,
 }
 
 
@@ -139,6 +214,8 @@ def sql_type(col: Column) -> sa.types.TypeEngine[Any]:
         return sa.Boolean()
     if col.type == "date":
         return sa.Date()
+    if col.type == "timestamptz":
+        return UtcTimestamp()
     return sa.DateTime()
 
 
@@ -154,8 +231,10 @@ def from_sql_type(name: str, t: sa.types.TypeEngine[Any], nullable: bool) -> Col
         kind, p, s = "decimal", 53, None
     elif isinstance(t, sa.Numeric):
         kind, p, s = "decimal", t.precision or 38, t.scale or 0
+    elif isinstance(t, UtcTimestamp):
+        kind, p, s = "timestamptz", None, None
     elif isinstance(t, sa.DateTime):
-        kind, p, s = "timestamp", None, None
+        kind, p, s = ("timestamptz" if t.timezone else "timestamp"), None, None
     elif isinstance(t, sa.Date):
         kind, p, s = "date", None, None
     else:
@@ -184,3 +263,25 @@ def change_kind(target: Column, wanted: Column) -> str:
     if target.type == "date" and wanted.type == "timestamp":
         return "widen"
     return "narrow"
+
+
+# -- aggregation ------------------------------------------------------------------------------
+def exact_sum(values: Iterable[Decimal | int | None]) -> Decimal | int | None:
+    """The sum of the non-null values in EXACT (no rounding at 28 digits); None when none."""
+    total: Decimal | int | None = None
+    with localcontext(EXACT):
+        for v in values:
+            if v is not None:
+                total = v if total is None else total + v
+    return total
+
+
+def exact_avg(total: Decimal | int | None, count: int, scale: int) -> Decimal | None:
+    """sum / count rounded half to even at `scale` + AVG_EXTRA_SCALE digits (both backends)."""
+    if total is None or count == 0:
+        return None
+    ctx = EXACT.copy()
+    ctx.traps[Inexact] = False
+    with localcontext(ctx):
+        q = Decimal(total) / Decimal(count)
+        return q.quantize(Decimal(1).scaleb(-(scale + AVG_EXTRA_SCALE)), rounding=ROUND_HALF_EVEN)

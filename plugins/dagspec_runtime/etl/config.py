@@ -6,14 +6,15 @@ template should fail at DAG parse time, not in the eighth task.
 
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TYPES = ("string", "integer", "decimal", "boolean", "date", "timestamp")
+TYPES = ("string", "integer", "decimal", "boolean", "date", "timestamp", "timestamptz")
 STRATEGIES = ("append", "replace", "merge")
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "json", "jsonl", "parquet")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Column:
     nullable: bool = True
     precision: int | None = None
     scale: int | None = None
+    max_length: int | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Column:
@@ -32,6 +34,7 @@ class Column:
             nullable=bool(raw.get("nullable", True)),
             precision=raw.get("precision"),
             scale=raw.get("scale"),
+            max_length=raw.get("max_length"),
         )
         if col.type not in TYPES:
             raise ValueError(f"column {col.name!r}: type must be one of {TYPES}, got {col.type!r}")
@@ -39,7 +42,9 @@ class Column:
             p, sc = col.precision or 38, col.scale if col.scale is not None else 0
             if not 0 <= sc <= p:
                 raise ValueError(f"column {col.name!r}: need 0 <= scale <= precision")
-            col = cls(col.name, col.type, col.nullable, p, sc)
+            if not 1 <= p <= 38:
+                raise ValueError(f"column {col.name!r}: precision must be 1..38, got {p}")
+            col = cls(col.name, col.type, col.nullable, p, sc, col.max_length)
         return col
 
     def describe(self) -> str:
@@ -55,6 +60,7 @@ class Source:
     landing_dir: str = ""
     glob: str = "*"
     delimiter: str = ","
+    encoding: str = "utf-8"
     conn_id: str | None = None
     table: str = ""
     watermark_column: str | None = None
@@ -65,6 +71,7 @@ class Publish:
     table: str
     group_by: tuple[str, ...]
     sums: tuple[str, ...] = ()
+    avgs: tuple[str, ...] = ()
     count_as: str = "row_count"
 
 
@@ -89,6 +96,7 @@ class ProcessConfig:
     retries: int = 0
     retry_backoff_seconds: float = 0.0
     publish: Publish | None = None
+    keep_run_data: bool = False
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -114,12 +122,19 @@ class ProcessConfig:
             landing_dir=str(_path(src.get("landing_dir", ""))) if kind == "files" else "",
             glob=src.get("glob", "*"),
             delimiter=src.get("delimiter", ","),
+            encoding=src.get("encoding", "utf-8"),
             conn_id=src.get("conn_id"),
             table=src.get("table", ""),
             watermark_column=src.get("watermark_column"),
         )
         if kind == "files" and source.format not in FORMATS:
             raise ValueError(f"source.format must be one of {FORMATS}, got {source.format!r}")
+        try:
+            codecs.lookup(source.encoding)
+        except LookupError:
+            raise ValueError(
+                f"source.encoding {source.encoding!r} is not a known encoding"
+            ) from None
         if kind == "table" and not source.table:
             raise ValueError("source.table is required for a table source")
         sink = raw["sink"]
@@ -166,10 +181,12 @@ class ProcessConfig:
                 table=pub["table"],
                 group_by=tuple(pub["group_by"]),
                 sums=tuple(pub.get("sum", ())),
+                avgs=tuple(pub.get("avg", ())),
                 count_as=pub.get("count_as", "row_count"),
             )
             if pub
             else None,
+            keep_run_data=bool(raw.get("retention", {}).get("keep_run_data", False)),
             raw=raw,
         )
 

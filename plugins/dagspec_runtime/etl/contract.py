@@ -8,6 +8,7 @@ from typing import Any
 
 from dagspec_runtime.etl.coltypes import coerce
 from dagspec_runtime.etl.config import Column
+from dagspec_runtime.etl.sources import ROW_ERROR
 
 
 @dataclass
@@ -21,6 +22,9 @@ def check_rows(columns: Iterable[Column], rows: Iterable[dict[str, Any]]) -> Ver
     cols = list(columns)
     verdict = Verdict()
     for row in rows:
+        if ROW_ERROR in row:
+            verdict.bad.append({"row": row, "reason": row[ROW_ERROR]})
+            continue
         typed: dict[str, Any] = {}
         reasons: list[str] = []
         for col in cols:

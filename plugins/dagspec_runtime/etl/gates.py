@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dagspec_runtime.etl import load, target
+from dagspec_runtime.etl import identity, load, target
 from dagspec_runtime.etl.coltypes import coerce, from_json, to_json
 from dagspec_runtime.etl.context import GateContext
 from dagspec_runtime.etl.contract import check_rows
@@ -27,9 +27,12 @@ from dagspec_runtime.etl.runfolder import (
     write_jsonl,
 )
 from dagspec_runtime.etl.sources import (
+    FileUnreadable,
     SourceOutsideLanding,
+    display_name,
     file_hash,
     landing_files,
+    name_problem,
     read_file,
     read_table,
     rows_hash,
@@ -51,32 +54,66 @@ def _units(ctx: GateContext) -> list[dict[str, Any]]:
 def extract(ctx: GateContext) -> Report:
     """Register new units, claim open ones, and copy rows of units not yet staged."""
     ctx.ledger.ensure()
+    if ctx.ledger.completed(ctx.run_id):
+        raise GateRefused(
+            "extract",
+            f"run id {ctx.run_id!r} already committed a load of process {ctx.cfg.name!r} "
+            "(see load_audit); its evidence is kept as it is. Start the run with a new run id",
+        )
+    try:  # before anything is registered or written
+        identity.check(ctx.cfg, ctx.sink, ctx.meta)
+    except identity.TableClash as exc:
+        raise GateRefused("extract", str(exc)) from None
     raw = _extract_files(ctx) if ctx.cfg.source.kind == "files" else _extract_table(ctx)
     ids = [u["id"] for u in raw]
     limit = ctx.cfg.max_units_per_run or None
     held = set(ctx.ledger.claim(ctx.run_id, ids, ctx.cfg.lease_seconds, limit))
     staged = ctx.ledger.statuses("stage", sorted(held))
     units: list[dict[str, Any]] = []
-    records: list[dict[str, Any]] = []
-    for u in raw:
-        if u["id"] not in held:
-            continue
-        u["staged"] = staged.get(u["id"], ("", 0))[0] == PASS
-        n = 0
-        if not u["staged"]:
-            for n, row in enumerate(u.pop("rows")(), start=1):
-                records.append({"unit": u["id"], "line": n, "row": row})
-        u.pop("rows", None)
-        u["rows"] = n
-        units.append(u)
-    write_jsonl(ctx.path("extract", "rows.jsonl"), records)
+    failed: list[dict[str, Any]] = []
+
+    def records() -> Iterator[dict[str, Any]]:
+        """Streamed to rows.jsonl: memory does not grow with the files. Rows of a file that
+        turns out unreadable half-way stay in the file but belong to no unit of the run, so
+        the later gates never read them."""
+        for u in raw:
+            if u["id"] not in held:
+                continue
+            u["staged"] = staged.get(u["id"], ("", 0))[0] == PASS
+            n = 0
+            if not u["staged"]:
+                try:
+                    for n, row in enumerate(u.pop("rows")(), start=1):
+                        yield {"unit": u["id"], "line": n, "row": row}
+                except FileUnreadable as exc:
+                    failed.append({"unit_id": u["id"], "path": u["path"], "message": str(exc)})
+                    continue
+            u.pop("rows", None)
+            u["rows"] = n
+            units.append(u)
+
+    total = write_jsonl(ctx.path("extract", "rows.jsonl"), records())
+    rows_read = sum(u["rows"] for u in units if not u["staged"])
+    if failed:  # named in the meta-log (`dagspec meta list`) and the run report
+        ctx.ledger.set_status_many(
+            "validation",
+            ctx.run_id,
+            [{"unit_id": f["unit_id"], "status": FAIL, "message": f["message"]} for f in failed],
+        )
+    del total
     skipped = sorted(set(ids) - held)
     claimed = [h for h in ctx.ledger.holders(skipped) if h["holder_run_id"]]
     if limit is not None:  # over max_units_per_run: not claimed by anyone, just left for later
         skipped = [h["unit_id"] for h in claimed]
-    report = {"units": units, "skipped_claimed_elsewhere": skipped, "skipped_claimed": claimed}
+    report = {
+        "units": units,
+        "skipped_claimed_elsewhere": skipped,
+        "skipped_claimed": claimed,
+        "failed_files": failed,
+    }
     write_json(ctx.path("extract", "units.json"), report)
-    return {"units": len(units), "rows": len(records)}
+    summary = {"units": len(units), "rows": rows_read}
+    return {**summary, "failed_files": len(failed)} if failed else summary
 
 
 def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
@@ -89,7 +126,7 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     except SourceOutsideLanding as exc:
         raise GateRefused("extract", str(exc)) from None
     for p in matched:
-        rel = p.relative_to(root).as_posix()
+        rel = display_name(p, root)
         digest = file_hash(p)
         on_disk[rel] = (p, digest)
         refs.append(UnitRef(rel, digest, p.stat().st_size))
@@ -107,16 +144,23 @@ def _extract_files(ctx: GateContext) -> list[dict[str, Any]]:
     for u in open_units:
         if u.id in gone:
             continue
-        path = root / u.path
+        path = on_disk[u.path][0] if u.path in on_disk else root / u.path
         out.append(
             {
                 "id": u.id,
                 "path": u.path,
                 "hash": u.content_hash,
-                "rows": (lambda p=path: read_file(cfg, p)),
+                "rows": (lambda p=path: _file_rows(cfg, p)),
             }
         )
     return out
+
+
+def _file_rows(cfg: Any, path: Path) -> Iterator[dict[str, Any]]:
+    problem = name_problem(path)
+    if problem:
+        raise FileUnreadable(problem)
+    yield from read_file(cfg, path)
 
 
 def _extract_table(ctx: GateContext) -> list[dict[str, Any]]:
@@ -157,36 +201,37 @@ def contract(ctx: GateContext) -> Report:
     held = _units(ctx)
     units = {u["id"]: u for u in held if not u["staged"]}
     resumed = {u["id"]: u for u in held if u["staged"]}
-    by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for rec in read_jsonl(ctx.path("extract", "rows.jsonl")):
-        if rec["unit"] in units:
-            by_unit[rec["unit"]].append(rec)
-    good_out: list[dict[str, Any]] = []
-    per_unit: dict[int, dict[str, Any]] = {}
+    per_unit: dict[int, dict[str, Any]] = {
+        uid: {"path": u["path"], "rows_in": 0, "valid": 0, "rejected": 0, "quarantine_file": None}
+        for uid, u in units.items()
+    }
     bad_all: list[dict[str, Any]] = []
-    for uid, unit in units.items():
-        recs = by_unit.get(uid, [])
-        bad: list[dict[str, Any]] = []
-        valid = 0
-        for rec in recs:
+
+    def good_rows() -> Iterator[dict[str, Any]]:
+        """Streamed from rows.jsonl to good.jsonl, row by row (memory independent of size)."""
+        for rec in read_jsonl(ctx.path("extract", "rows.jsonl")):
+            info = per_unit.get(rec["unit"])
+            if info is None:
+                continue
+            info["rows_in"] += 1
             verdict = check_rows(cfg.columns, [rec["row"]])
             if verdict.bad:
-                bad.append(
-                    {"line": rec["line"], "row": rec["row"], "reason": verdict.bad[0]["reason"]}
+                info["rejected"] += 1
+                bad_all.append(
+                    {
+                        "unit": rec["unit"],
+                        "path": info["path"],
+                        "line": rec["line"],
+                        "row": rec["row"],
+                        "reason": verdict.bad[0]["reason"],
+                    }
                 )
                 continue
+            info["valid"] += 1
             vals = {k: to_json(v) for k, v in verdict.good[0].items()}
-            good_out.append({"unit": uid, "line": rec["line"], "values": vals})
-            valid += 1
-        per_unit[uid] = {
-            "path": unit["path"],
-            "rows_in": len(recs),
-            "valid": valid,
-            "rejected": len(bad),
-            "quarantine_file": None,
-        }
-        for item in bad:
-            bad_all.append({"unit": uid, "path": unit["path"], **item})
+            yield {"unit": rec["unit"], "line": rec["line"], "values": vals}
+
+    valid_rows = write_jsonl(ctx.path("contract", "good.jsonl"), good_rows())
     bad_by_unit: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for b in bad_all:
         bad_by_unit[b["unit"]].append(b)
@@ -243,12 +288,11 @@ def contract(ctx: GateContext) -> Report:
             "quarantine_file": None,
             "resumed": True,
         }
-    write_jsonl(ctx.path("contract", "good.jsonl"), good_out)
     write_json(
         ctx.path("contract", "report.json"),
         {"enforcement": cfg.enforcement, "units": {str(k): v for k, v in per_unit.items()}},
     )
-    return {"valid": len(good_out), "rejected": len(bad_all)}
+    return {"valid": valid_rows, "rejected": len(bad_all)}
 
 
 # -- schema evolution, type compatibility, DDL -----------------------------------------------
@@ -296,15 +340,17 @@ def stage(ctx: GateContext) -> Report:
     cfg = ctx.cfg
     units = [u for u in _units(ctx) if not u["staged"]]
     status = ctx.ledger.statuses("stage", [u["id"] for u in units])
-    rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    good = ctx.path("contract", "good.jsonl")
-    if units:
-        for rec in read_jsonl(good):
-            vals = {c.name: from_json(c, rec["values"].get(c.name)) for c in cfg.columns}
-            vals[target.ROW_COL] = rec["line"]
-            rows[rec["unit"]].append(vals)
     todo = [u["id"] for u in units if status.get(u["id"], ("", 0))[0] != PASS]
-    counts = load.stage_units(ctx.sink, cfg, {uid: rows.get(uid, []) for uid in todo})
+    wanted = set(todo)
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for rec in read_jsonl(ctx.path("contract", "good.jsonl")):
+            if rec["unit"] in wanted:
+                vals = {c.name: from_json(c, rec["values"].get(c.name)) for c in cfg.columns}
+                vals[target.ROW_COL] = rec["line"]
+                yield rec["unit"], vals
+
+    counts = load.stage_units(ctx.sink, cfg, todo, rows()) if todo else {}
     ctx.ledger.set_status_many(
         "stage",
         ctx.run_id,
@@ -433,13 +479,17 @@ def _read_units(ctx: GateContext) -> list[dict[str, Any]]:
 def _refuse_failed_units(ctx: GateContext) -> None:
     """Last gate: the run loaded what it could; it still fails, naming the failed units."""
     fin = _maybe(ctx.path("finalize", "report.json")) or {}
+    unread = (_maybe(ctx.path("extract", "units.json")) or {}).get("failed_files") or []
     bad = fin.get("failed_units") or []
+    parts = [f"file {f['path']!r} could not be read: {f['message']}" for f in unread]
     if bad:
         names = ", ".join(f"unit {u['unit_id']} ({u['path']})" for u in bad)
+        parts.append(f"{names} failed its transform and its retry")
+    if parts:
         raise GateRefused(
-            "finalize",
-            f"{names} failed its transform and its retry; the other units were loaded. "
-            f"Re-queue or skip with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
+            "finalize" if bad else "extract",
+            "; ".join(parts) + "; the other units were loaded. Fix and re-land a file, or "
+            f"re-queue or skip it with `dagspec meta requeue|skip --process {ctx.cfg.name} UNIT`",
         )
 
 
@@ -509,6 +559,9 @@ def state(ctx: GateContext) -> Report:
         watermark = str(to_json(max(coerce(col, m) for m in marks)))
     done = ctx.ledger.commit_state(ctx.run_id, units, watermark) if units else 0
     ctx.ledger.release(ctx.run_id)
+    if not ctx.cfg.keep_run_data:  # committed: the row copies are no longer needed
+        for name in (("extract", "rows.jsonl"), ("contract", "good.jsonl")):
+            ctx.path(*name).unlink(missing_ok=True)
     if ctx.cfg.publish is None:
         _refuse_failed_units(ctx)
     return {"committed_units": done, "watermark": watermark}
@@ -517,10 +570,15 @@ def state(ctx: GateContext) -> Report:
 def publish(ctx: GateContext) -> Report:
     cfg = ctx.cfg
     fin = read_json(ctx.path("finalize", "report.json"))
-    if cfg.publish is None or not fin["units"]:
+    # The mart is derived state: rebuilt after new units, and by the next run after a failure.
+    if cfg.publish is None or not (fin["units"] or ctx.ledger.publish_pending()):
         _refuse_failed_units(ctx)
         return {"published": False}
-    rows = load.publish(ctx.sink, cfg)
+    try:
+        rows = load.publish(ctx.sink, cfg)
+    except Exception:
+        ctx.ledger.publish(ctx.run_id, cfg.publish.table, FAIL, len(fin["units"]), 0)
+        raise
     ctx.ledger.publish(ctx.run_id, cfg.publish.table, PASS, len(fin["units"]), rows)
     _refuse_failed_units(ctx)
     return {"published": True, "rows": rows}

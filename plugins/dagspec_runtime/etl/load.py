@@ -3,12 +3,20 @@ exactly once per unit), and publish into a mart (a full rebuild, so repeatable).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import localcontext
 from typing import Any
 
 import sqlalchemy as sa
 
-from dagspec_runtime.etl.config import ProcessConfig
+from dagspec_runtime.etl.coltypes import (
+    AVG_EXTRA_SCALE,
+    EXACT,
+    exact_avg,
+    from_sql_type,
+    sql_type,
+)
+from dagspec_runtime.etl.config import Column, ProcessConfig
 from dagspec_runtime.etl.decimals import ExactDecimal
 from dagspec_runtime.etl.target import (
     ROW_COL,
@@ -35,20 +43,30 @@ def stage_unit(
 
 
 def stage_units(
-    engine: sa.Engine, cfg: ProcessConfig, rows_by_unit: dict[int, list[dict[str, Any]]]
+    engine: sa.Engine,
+    cfg: ProcessConfig,
+    unit_ids: Sequence[int],
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    batch: int = 2000,
 ) -> dict[int, int]:
-    """stage_unit for many units in ONE transaction (all staged, or none); safe to repeat."""
-    if not rows_by_unit:
-        return {}
+    """Stage many units in ONE transaction (all staged, or none; safe to repeat), inserting
+    `batch` rows at a time from a stream: memory does not grow with the number of rows."""
     stage = staging_table(cfg)
-    ids = list(rows_by_unit)
-    payload = [{**r, UNIT_COL: uid} for uid, rows in rows_by_unit.items() for r in rows]
+    ids = list(unit_ids)
+    counts = dict.fromkeys(ids, 0)
     with engine.begin() as conn:
         for start in range(0, len(ids), 500):
             conn.execute(sa.delete(stage).where(stage.c[UNIT_COL].in_(ids[start : start + 500])))
-        for start in range(0, len(payload), 2000):
-            conn.execute(sa.insert(stage), payload[start : start + 2000])
-    return {uid: len(rows) for uid, rows in rows_by_unit.items()}
+        payload: list[dict[str, Any]] = []
+        for uid, row in rows:
+            payload.append({**row, UNIT_COL: uid})
+            counts[uid] += 1
+            if len(payload) >= batch:
+                conn.execute(sa.insert(stage), payload)
+                payload = []
+        if payload:
+            conn.execute(sa.insert(stage), payload)
+    return counts
 
 
 def loaded_units(engine: sa.Engine, cfg: ProcessConfig, unit_ids: Sequence[int]) -> set[int]:
@@ -168,47 +186,107 @@ def _move(
     return int(res.rowcount or 0)
 
 
-def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
-    """Rebuild the mart from the target in one transaction (group by + sums + count).
+def mart_table(cfg: ProcessConfig) -> sa.Table:
+    """The mart: group-by columns as in the target, exact sums (decimal(p+19,s): room for 2^63
+    rows), averages `<col>_avg` at scale s+6 (half to even), and the row count."""
+    pub = cfg.publish
+    assert pub is not None
+    schema, name = split_name(pub.table)
+    cols: list[sa.Column[Any]] = [sa.Column(g, sql_type(cfg.column(g))) for g in pub.group_by]
+    for c in pub.sums:
+        col = cfg.column(c)
+        p, sc = _measure(col)
+        cols.append(sa.Column(c, ExactDecimal(p + 19, sc)))
+    for c in pub.avgs:
+        col = cfg.column(c)
+        p, sc = _measure(col)
+        cols.append(sa.Column(f"{c}_avg", ExactDecimal(p + AVG_EXTRA_SCALE, sc + AVG_EXTRA_SCALE)))
+    cols.append(sa.Column(pub.count_as, sa.BigInteger))
+    return sa.Table(name, sa.MetaData(), *cols, schema=schema)
 
-    Sums are exact: NUMERIC on PostgreSQL; on SQLite, where decimals are stored as text and SQL
-    SUM would go through float, the groups are summed in Python with Decimal.
+
+def _measure(col: Column) -> tuple[int, int]:
+    if col.type == "integer":
+        return 19, 0
+    if col.type != "decimal":
+        raise ValueError(f"publish: column {col.name!r} is {col.type}, not a number")
+    return col.precision or 38, col.scale or 0
+
+
+def _mart_current(conn: sa.Connection, mart: sa.Table) -> bool:
+    """Whether the mart exists with exactly the wanted columns and types."""
+    insp = sa.inspect(conn)
+    if not insp.has_table(mart.name, schema=mart.schema):
+        return False
+    have = {
+        c["name"]: from_sql_type(c["name"], c["type"], True).describe()
+        for c in insp.get_columns(mart.name, schema=mart.schema)
+    }
+    want = {c.name: from_sql_type(c.name, c.type, True).describe() for c in mart.columns}
+    # ExactDecimal is not reflected as itself: compare it as the decimal it stands for
+    for c in mart.columns:
+        if isinstance(c.type, ExactDecimal):
+            want[c.name] = f"decimal({c.type.precision},{c.type.scale})"
+    return have == want
+
+
+def publish(engine: sa.Engine, cfg: ProcessConfig) -> int:
+    """Rebuild the mart from the target in one transaction (group by, sums, averages, count).
+
+    Exact on both backends: PostgreSQL sums NUMERIC in SQL; SQLite, where decimals are text,
+    sums in Python in the wide context coltypes.EXACT. Averages are sum / count rounded half to
+    even in Python on both. A mart whose columns no longer match (a widened contract column, a
+    new measure) is dropped and created again: the mart is derived state.
     """
     pub = cfg.publish
     assert pub is not None
     tgt = target_table(cfg)
-    schema, name = split_name(pub.table)
-    cols: list[sa.Column[Any]] = []
-    for g in pub.group_by:
-        cols.append(sa.Column(g, tgt.c[g].type))
-    for s in pub.sums:
-        t = tgt.c[s].type
-        exact = isinstance(t, sa.Numeric | ExactDecimal)
-        cols.append(sa.Column(s, ExactDecimal(38, getattr(t, "scale", 0) or 0) if exact else t))
-    cols.append(sa.Column(pub.count_as, sa.BigInteger))
-    mart = sa.Table(name, sa.MetaData(), *cols, schema=schema)
-    mart.create(engine, checkfirst=True)
-    names = [c.name for c in cols]
+    mart = mart_table(cfg)
+    measures = list(dict.fromkeys((*pub.sums, *pub.avgs)))
+    keys = [tgt.c[g] for g in pub.group_by]
+    width = len(keys)
     with engine.begin() as conn:
+        if not _mart_current(conn, mart):
+            mart.drop(conn, checkfirst=True)
+            mart.create(conn)
         conn.execute(sa.delete(mart))
+        agg: dict[tuple[Any, ...], tuple[list[Any], list[int], int]] = {}
+        m = len(measures)
         if engine.dialect.name == "sqlite":
-            groups: dict[tuple[Any, ...], list[Any]] = {}
-            q = sa.select(*[tgt.c[g] for g in pub.group_by], *[tgt.c[s] for s in pub.sums])
-            width = len(pub.group_by)
+            with localcontext(EXACT):
+                for row in conn.execute(sa.select(*keys, *[tgt.c[c] for c in measures])):
+                    key = tuple(row[:width])
+                    if key not in agg:
+                        agg[key] = ([None] * m, [0] * m, 0)
+                    sums, nonnull, n = agg[key]
+                    for i, value in enumerate(row[width:]):
+                        if value is not None:
+                            sums[i] = value if sums[i] is None else sums[i] + value
+                            nonnull[i] += 1
+                    agg[key] = (sums, nonnull, n + 1)
+        else:
+            q = sa.select(
+                *keys,
+                *[sa.func.sum(tgt.c[c]) for c in measures],
+                *[sa.func.count(tgt.c[c]) for c in measures],
+                sa.func.count(),
+            ).group_by(*keys)
             for row in conn.execute(q):
-                acc = groups.setdefault(tuple(row[:width]), [None] * len(pub.sums) + [0])
-                for i, value in enumerate(row[width:]):
-                    if value is not None:
-                        acc[i] = value if acc[i] is None else acc[i] + value
-                acc[-1] += 1
-            payload = [dict(zip(names, (*key, *acc), strict=True)) for key, acc in groups.items()]
-            if payload:
-                conn.execute(sa.insert(mart), payload)
-            return len(payload)
-        sel = sa.select(
-            *[tgt.c[g] for g in pub.group_by],
-            *[sa.func.sum(tgt.c[s]) for s in pub.sums],
-            sa.func.count(),
-        ).group_by(*[tgt.c[g] for g in pub.group_by])
-        res = conn.execute(sa.insert(mart).from_select(names, sel))
-    return int(res.rowcount or 0)
+                agg[tuple(row[:width])] = (
+                    list(row[width : width + m]),
+                    [int(x) for x in row[width + m : width + 2 * m]],
+                    int(row[-1]),
+                )
+        payload = []
+        for key, (sums, nonnull, n) in agg.items():
+            rec: dict[str, Any] = dict(zip(pub.group_by, key, strict=True))
+            for c in pub.sums:
+                rec[c] = sums[measures.index(c)]
+            for c in pub.avgs:
+                i = measures.index(c)
+                rec[f"{c}_avg"] = exact_avg(sums[i], nonnull[i], _measure(cfg.column(c))[1])
+            rec[pub.count_as] = n
+            payload.append(rec)
+        for start in range(0, len(payload), 1000):
+            conn.execute(sa.insert(mart), payload[start : start + 1000])
+    return len(payload)

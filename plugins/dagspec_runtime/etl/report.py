@@ -97,7 +97,7 @@ def fill_from_run_folder(report: ProcessReport, folder: Path) -> ProcessReport:
     fin = _read(folder / "finalize" / "report.json") or {}
     report.inserted_rows = int(fin.get("rows_loaded", 0))
     report.units_loaded = len(fin.get("won", []))
-    report.failed_units = list(fin.get("failed_units", []))
+    report.failed_units = list(units.get("failed_files", [])) + list(fin.get("failed_units", []))
     evidence = _read(folder / "evidence" / "report.json") or {}
     report.data_contract_evidence = evidence.get("path")
     for err in sorted(folder.glob("*/error.json")):
@@ -160,7 +160,10 @@ def run_with_report(
     folder = run_dir(run_root, cfg.name, run_id)
     # Gates resume from the meta-log, not from this folder: a fresh folder keeps the report to
     # this run (a reused run id would otherwise show the last run's counts).
-    shutil.rmtree(folder, ignore_errors=True)
+    # Evidence and quarantine files (kept there when no folder is configured) are never removed.
+    for item in folder.iterdir() if folder.exists() else ():
+        if item.name not in ("evidence", "quarantine"):
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     while report.attempts < report.max_attempts:

@@ -87,9 +87,9 @@ def plan_compatibility(
 ) -> dict[str, Any]:
     """Classify each existing target column against the contract: same, widen or narrow.
 
-    On SQLite a contract decimal needs a DECIMAL_TEXT column: any other column (a NUMERIC one
-    made elsewhere, or an INTEGER being widened) would turn the digits into a float, so that is
-    counted as narrowing and refused.
+    On SQLite a contract decimal needs a DECIMAL_TEXT column: a NUMERIC or REAL one made
+    elsewhere already holds floats, so that is counted as narrowing and refused (an INTEGER
+    column widens: the ddl gate rebuilds it as DECIMAL_TEXT).
     """
     changes: list[dict[str, Any]] = []
     if reflected is not None:
@@ -103,6 +103,7 @@ def plan_compatibility(
             if (
                 dialect == "sqlite"
                 and col.type == "decimal"
+                and have.type == "decimal"
                 and not isinstance(r["type"], DecimalText)
             ):
                 kind = "narrow"
@@ -160,20 +161,93 @@ def apply_ddl(
             )
             conn.execute(sa.text(ddl))
             done.append(ddl)
-        for change in compat["widening"]:
-            col = cfg.column(change["column"])
-            if engine.dialect.name != "postgresql":
-                done.append(f"skip alter {col.name} on {engine.dialect.name} (dynamic typing)")
-                continue
-            type_sql = sql_type(col).compile(dialect=engine.dialect)
+        _ensure_helpers(conn, cfg)
+        # Widening changes the target AND staging (a staging column left at the old type would
+        # round the new digits away before they reach the target); the mart follows in publish.
+        for name in (cfg.target, staging_table(cfg).fullname):
+            done += _widen(conn, cfg, name)
+    return done
+
+
+def _widen(conn: sa.Connection, cfg: ProcessConfig, name: str) -> list[str]:
+    """Give every column of `name` whose contract type is wider the contract type.
+
+    PostgreSQL: ALTER COLUMN ... TYPE ... USING. SQLite cannot change a column's declared type,
+    and the declared type is what the compatibility gate reads back (a widening left undeclared
+    would let a later narrowing through), so the table is rebuilt: create a copy with the new
+    types, copy the rows, drop the old table, rename the copy, recreate its indexes.
+    """
+    schema, table = split_name(name)
+    insp = sa.inspect(conn)
+    if not insp.has_table(table, schema=schema):
+        return []
+    wanted = {c.name: c for c in cfg.columns}
+    changed: dict[str, Column] = {}
+    for r in insp.get_columns(table, schema=schema):
+        col = wanted.get(r["name"])
+        if col is None:
+            continue
+        have = from_sql_type(r["name"], r["type"], bool(r.get("nullable", True)))
+        if change_kind(have, col) == "widen":
+            changed[col.name] = col
+    if not changed:
+        return []
+    prep = conn.dialect.identifier_preparer
+    if conn.dialect.name != "sqlite":
+        done = []
+        for col in changed.values():
+            type_sql = sql_type(col).compile(dialect=conn.dialect)
             ddl = (
-                f"ALTER TABLE {_quote(engine, cfg.target)} ALTER COLUMN {prep.quote(col.name)} "
-                f"TYPE {type_sql}"
+                f"ALTER TABLE {_quote(conn, name)} ALTER COLUMN {prep.quote(col.name)} "
+                f"TYPE {type_sql} USING {prep.quote(col.name)}::{type_sql}"
             )
             conn.execute(sa.text(ddl))
             done.append(ddl)
-        _ensure_helpers(conn, cfg)
-    return done
+        return done
+    return [_sqlite_rebuild(conn, schema, table, changed)]
+
+
+def _sqlite_rebuild(
+    conn: sa.Connection, schema: str | None, table: str, changed: dict[str, Column]
+) -> str:
+    old = sa.Table(table, sa.MetaData(), autoload_with=conn, schema=schema)
+    indexes = sa.inspect(conn).get_indexes(table, schema=schema)
+    tmp_name = f"{table}__dgs_retype"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_quote(conn, _full(schema, tmp_name))}"))
+    # a write first, so pysqlite opens the transaction the rebuild then runs in as one unit
+    conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS dgs_retype_guard (x INTEGER)"))
+    conn.execute(sa.text("DELETE FROM dgs_retype_guard"))
+    cols = [
+        sa.Column(
+            c.name,
+            sql_type(changed[c.name]) if c.name in changed else c.type,
+            nullable=c.nullable,
+            primary_key=c.primary_key,
+        )
+        for c in old.columns
+    ]
+    new = sa.Table(tmp_name, sa.MetaData(), *cols, schema=schema)
+    new.create(conn)
+    names = [c.name for c in old.columns]
+    conn.execute(sa.insert(new).from_select(names, sa.select(*[old.c[n] for n in names])))
+    old.drop(conn)
+    conn.execute(
+        sa.text(
+            f"ALTER TABLE {_quote(conn, _full(schema, tmp_name))} "
+            f"RENAME TO {conn.dialect.identifier_preparer.quote(table)}"
+        )
+    )
+    renamed = sa.Table(table, sa.MetaData(), autoload_with=conn, schema=schema)
+    for ix in indexes:
+        sa.Index(
+            ix["name"], *[renamed.c[c] for c in ix["column_names"]], unique=ix["unique"]
+        ).create(conn)
+    what = ", ".join(f"{n} {c.describe()}" for n, c in changed.items())
+    return f"rebuild {_full(schema, table)} on sqlite with {what}"
+
+
+def _full(schema: str | None, table: str) -> str:
+    return f"{schema}.{table}" if schema else table
 
 
 def _ensure_helpers(conn: sa.Connection, cfg: ProcessConfig) -> None:

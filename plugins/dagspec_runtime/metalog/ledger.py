@@ -381,6 +381,28 @@ class Ledger:
         with self.engine.connect() as conn:
             return conn.execute(q).first()
 
+    def completed(self, run_id: str) -> bool:
+        """Whether a run with this id already committed: audited, and units committed by it."""
+        if self.audited(run_id) is None:
+            return False
+        il = s.ingestion_log
+        q = sa.select(il.c.id).where(il.c.process == self.process, il.c.committed_by == run_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q.limit(1)).first() is not None
+
+    def publish_pending(self) -> bool:
+        """Whether the last publish of this process failed (the mart is stale or missing)."""
+        pl = s.publish_log
+        q = (
+            sa.select(pl.c.status)
+            .where(pl.c.process == self.process)
+            .order_by(pl.c.updated_at.desc(), pl.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            last = conn.scalar(q)
+        return last is not None and last != s.PASS
+
     def commit_state(self, run_id: str, unit_ids: Sequence[int], watermark: str | None) -> int:
         """Advance source state in one transaction: units COMMITTED, counter and watermark."""
         il = s.ingestion_log

@@ -363,7 +363,8 @@ def _splits(command: str) -> bool:
 def _repair_manifest(body: dict[str, Any], rng: Any) -> None:
     _unique(body["processes"], suffix="_")
     outs: set[str] = set()
-    for process in body["processes"]:
+    taken: set[str] = set()  # table identities of sinks, staging tables and marts (DS207)
+    for i, process in enumerate(body["processes"]):
         process.pop("deps", None)
         process["outs"] = [
             o for o in dict.fromkeys(process.get("outs", [])) if o not in outs and not outs.add(o)
@@ -381,15 +382,23 @@ def _repair_manifest(body: dict[str, Any], rng: Any) -> None:
                 sink.pop("merge_key")
                 if sink.get("strategy") == "merge":
                     sink.pop("strategy")
-        sink["table"] = _own_table(sink["table"], "")
+        sink["table"] = _free_table(_own_table(sink["table"], ""), taken, i, stage=True)
         if "publish" in process:
             publish = process["publish"]
-            publish["table"] = _own_table(publish["table"], sink["table"])
-            for key in ("group_by", "sum"):
+            publish["table"] = _free_table(
+                _own_table(publish["table"], sink["table"]), taken, i, stage=False
+            )
+            for key in ("group_by", "sum", "avg"):
                 if key in publish:
                     publish[key] = list(dict.fromkeys(rng.choice(names) for _ in publish[key]))
+                    if key != "group_by":  # sums and averages need numbers (DS202)
+                        numeric = {c["name"] for c in columns if c["type"] in NUMBERS}
+                        publish[key] = [n for n in publish[key] if n in numeric]
                     if not publish[key]:
-                        publish[key] = [names[0]]
+                        if key == "group_by":
+                            publish[key] = [names[0]]
+                        else:
+                            publish.pop(key)
         source = process["source"]
         if source["kind"] == "table" and "watermark_column" in source:
             source["watermark_column"] = rng.choice(names)
@@ -409,10 +418,31 @@ _META_TABLES = (
 )
 
 
+NUMBERS = ("integer", "decimal")
+
+
+def _identity(name: str) -> str:
+    """As lint compares tables: `main.` and `public.` are the default schema, case folds."""
+    schema, _, table = name.lower().rpartition(".")
+    return table if schema in ("", "main", "public") else f"{schema}.{table}"
+
+
+def _free_table(name: str, taken: set[str], i: int, *, stage: bool) -> str:
+    """A table no other process of the manifest uses (nor its staging table)."""
+
+    def ids(n: str) -> set[str]:
+        return {_identity(n), _identity(n) + "__dgs_stage"} if stage else {_identity(n)}
+
+    if ids(name) & taken:
+        name = f"{name}_p{i}"
+    taken.update(ids(name))
+    return name
+
+
 def _own_table(name: str, sink: str) -> str:
     """A table name no meta-log table and not the sink (a mart needs its own table)."""
     bare = name.rpartition(".")[2].lower()
-    if bare in _META_TABLES or bare.endswith("__dgs_stage") or name.lower() == sink.lower():
+    if bare in _META_TABLES or bare.endswith("__dgs_stage") or _identity(name) == _identity(sink):
         return f"{name}_t{len(name)}" if not name.endswith("__dgs_stage") else f"{name}_t"
     return name
 
