@@ -230,7 +230,7 @@ def _relative(root: Path, out: Path) -> str:
     return Path(os.path.relpath(root, out)).as_posix()
 
 
-def _refuse_changed_sources(result: CompileResult, targets: list) -> None:
+def _refuse_changed_sources(result: CompileResult, targets: list[Target | pack.Pack]) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
     assert result.analysis is not None
     assert result.plan is not None

@@ -134,7 +134,7 @@ def pack_model(members: list[Target]) -> dict[str, Any]:
         settings["storage"] = _get(first, "storage")
     ids = [member.name for member in members]
     return {
-        "docstring": f"{len(ids)} entity DAGs in one file: {', '.join(ids)}.",
+        "docstring": f"Entity DAGs packed in one file ({len(ids)}): {', '.join(ids)}.",
         "project_root": _get(first, "project_root"),
         "timedelta": any(_get(m.model, "timedelta") for m in members),
         "sdk_imports": Code(", ".join(identifier(n) for n in sorted(sdk))),
