@@ -67,14 +67,19 @@ def _plain(value: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> dict[str, dict[str, tuple[dict, str]]]:
+def roots(tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, pack in (("one-per-file", None), ("packed", PACK)):
         root = tmp_path_factory.mktemp(name)
         write_project(root, pack)
         assert api.compile_project(root).ok
-        out[name] = _serialized(root / "generated_dags")
+        out[name] = root
     return out
+
+
+@pytest.fixture(scope="module")
+def layouts(roots: dict[str, Path]) -> dict[str, dict[str, tuple[dict, str]]]:
+    return {name: _serialized(root / "generated_dags") for name, root in roots.items()}
 
 
 def test_packed_dags_serialize_exactly_like_one_file_per_dag(layouts) -> None:
@@ -113,3 +118,19 @@ def test_each_packed_dag_shows_its_own_docs_params_and_file(layouts) -> None:
     assert declared and all(d.startswith("ent-") for d in declared)  # `reason`, `limit`
     assert packed["ent-002"][1] == packed["ent-003"][1]
     assert os.path.basename(packed["ent-003"][1]) == "_entities-001.py"
+
+
+def test_dagspec_run_airflow_finds_a_packed_dag_in_its_pack(roots: dict[str, Path]) -> None:
+    """`dagspec run --airflow` names the file from the layout, and the runner loads the one DAG
+    it asks for from that file."""
+    from dagspec_runtime.local_run import load_dag
+
+    from compiler.analysis import analyse
+    from compiler.pack import layout
+    from compiler.project import load_project
+
+    project = load_project(roots["packed"])
+    files = layout(analyse(project, use_cache=False).targets, project.config)
+    assert files["ent-007"] == "_entities-002.py" and files["chai-ngc253"] == "chai-ngc253.py"
+    dag = load_dag(roots["packed"] / "generated_dags" / files["ent-007"], "ent-007")
+    assert dag.dag_id == "ent-007" and dag.get_task("build.make").entity == "ent-007"
