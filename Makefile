@@ -78,7 +78,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_metalog.py
 	$(BIN)/python bench/bench_local_run.py
 	$(BIN)/python bench/bench_etl.py
-	$(BIN)/python bench/bench_dag_processor.py 1000 2
+	$(BIN)/python bench/bench_dag_processor.py --dags 1000 --repeats 3 --pack 50
+	$(BIN)/python bench/bench_dag_processor.py --dags 10000 --repeats 1 --pack 50 --layouts packed
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import cache, gcpause, stamp
+from compiler import cache, gcpause, pack, stamp
 from compiler.analysis import analyse, changed_meanwhile
 from compiler.cache import load_project
 from compiler.findings import Finding, has_errors
@@ -110,12 +110,14 @@ def _compile_analysed(
             )
             return
     project_root = _relative(project.root, target_dir)
-    for target in targets:
+    targets = pack.files(targets, project.config, result.analysis.targets)
+    for target in pack.dags(targets):
         _finish(target, project_root)
     try:
         if store is not None:
             result.plan = plan(targets, target_dir, prune=only is None, existing=store.existing)
-            store.remember_fingerprints(targets, result.plan.fingerprints)
+            fingerprints = {**result.plan.fingerprints, **pack.member_fingerprints(targets)}
+            store.remember_fingerprints(pack.dags(targets), fingerprints)
         else:
             result.plan = plan(targets, target_dir, prune=only is None)
     except UnsafeValue as exc:
@@ -128,7 +130,7 @@ def _compile_analysed(
         return
     if result.plan.changed:
         try:
-            _refuse_changed_sources(result)
+            _refuse_changed_sources(result, targets)
         except cache.SourceChanged as exc:
             result.findings.append(changed_meanwhile(exc.file))
         if not result.ok:
@@ -228,11 +230,11 @@ def _relative(root: Path, out: Path) -> str:
     return Path(os.path.relpath(root, out)).as_posix()
 
 
-def _refuse_changed_sources(result: CompileResult) -> None:
+def _refuse_changed_sources(result: CompileResult, targets: list[Target | pack.Pack]) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
     assert result.analysis is not None
     assert result.plan is not None
-    for target in result.analysis.targets:
+    for target in targets:
         if f"{target.name}.py" not in result.plan.files:
             continue  # an unchanged file still matches the sources it was made from
         current = [_read(result.analysis.project.root / s.doc.file) for s in target.sources]

@@ -111,7 +111,10 @@ def execute(root: Path, request: RunRequest) -> dict[str, Any]:
 
         plan = build_plan(target, result.analysis)
         if request.airflow or plan is None:
-            dag_file = (out or result.analysis.project.output_dir) / f"{name}.py"
+            from compiler.pack import layout
+
+            files = layout(targets, result.analysis.project.config)
+            dag_file = (out or result.analysis.project.output_dir) / files[name]
             return _airflow_run(root, dag_file, name, target.sources[0].kind, request)
     try:
         with _in_folder(root):
