@@ -97,7 +97,7 @@ EDITS: dict[str, tuple[Edit, str]] = {
             "command: [python, examples/modules/register.py]",
             "command: [python, examples/modules/register.py]\n          timeout_seconds: 600",
         ),
-        "timeout_seconds: 1800 → 600",
+        "timeout_seconds: unset → 600",
     ),
     "module retries": (
         _spec(
