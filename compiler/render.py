@@ -30,9 +30,28 @@ class UnsafeValue(ValueError):
     """A value that has no faithful Python literal (NaN, infinity, an unknown type)."""
 
 
+def quoted(text: str) -> str:
+    """A string literal as `ruff format` writes it: double quotes, unless the text holds more
+    double quotes than single ones (fewer escapes); escapes as `repr` makes them."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case, without a pass over the characters
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    return quote + "".join(_escaped(c, quote) for c in text) + quote
+
+
+def _escaped(char: str, quote: str) -> str:
+    if char == quote or char == "\\":
+        return "\\" + char
+    if char.isprintable():
+        return char
+    return repr(char)[1:-1]  # \n, \t, \x00, \u2028 ...
+
+
 def literal(value: Any) -> Code:
     """The Python literal for plain data: str, int, float, bool, None, list, dict."""
-    if value is None or isinstance(value, (bool, str, int)):
+    if isinstance(value, str):
+        return Code(quoted(value))
+    if value is None or isinstance(value, (bool, int)):
         return Code(repr(value))
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -105,7 +124,10 @@ def environment() -> ImmutableSandboxedEnvironment:
 
 
 def render(template: str, model: dict[str, Any]) -> str:
-    return environment().get_template(template).render(**model)
+    """The template's text for the model, its long lines laid out as `ruff format` does."""
+    from compiler.layout import lay_out
+
+    return lay_out(environment().get_template(template).render(**model))
 
 
 @cache
