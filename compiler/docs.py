@@ -65,7 +65,7 @@ def dag_doc(target: Target) -> str:
     kind = target.sources[0].kind
     spec, *parents = target.sources
     source = f"`{spec.doc.file}`" + "".join(f", extends `{p.doc.file}`" for p in parents)
-    facts = [
+    facts: list[list[Any]] = [
         ["kind", kind],
         ["owner", model.get("owner")],
         ["schedule", _schedule(target)],
