@@ -15,10 +15,14 @@ strings, no comments after code.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterator
 
 LINE_LENGTH = 100
 _OPEN, _CLOSE = "([{", ")]}"
+#: a line that is one string literal (a text constant's line): nothing to split
+_STRING_LINE = re.compile(r"""^ *(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$""")
 _NAME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_)]")
 
 
@@ -29,20 +33,32 @@ def width(line: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
 
 
+def overlong(line: str) -> bool:
+    """Wider than the line length (a character takes one or two columns)."""
+    if len(line) > LINE_LENGTH:
+        return True
+    if len(line) <= LINE_LENGTH // 2 or line.isascii():
+        return False
+    # A wide character (U+1100 and up) takes 3 or 4 bytes in UTF-8: a cheap upper bound first.
+    extra = len(line.encode("utf-8")) - len(line)
+    return len(line) + extra // 2 > LINE_LENGTH and width(line) > LINE_LENGTH
+
+
 def lay_out(text: str) -> str:
     """The file with every overlong line split; short lines untouched."""
     lines = text.split("\n")
-    if all(len(line) <= LINE_LENGTH for line in lines):  # len >= width for ASCII: fast path
-        return text
     out: list[str] = []
     for line in lines:
-        out.extend(fit(line) if width(line) > LINE_LENGTH else (line,))
+        if overlong(line) and not _STRING_LINE.match(line):
+            out.extend(fit(line))
+        else:
+            out.append(line)
     return "\n".join(out)
 
 
 def fit(line: str) -> list[str]:
     """One line as the lines ruff would make of it."""
-    if width(line) <= LINE_LENGTH:
+    if not overlong(line):
         return [line]
     text = line.lstrip(" ")
     indent = line[: len(line) - len(text)]
@@ -67,25 +83,18 @@ def fit(line: str) -> list[str]:
     return [indent + head, *inner, indent + tail]
 
 
-def _scan(text: str):
-    """(index, character) of each bracket and comma outside strings; None at a comment."""
-    quote = ""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == "\\":
-                i += 1
-            elif c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "#":
-            yield i, "#"
+_TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[()\[\]{},#]""")
+
+
+def _scan(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of each bracket and comma outside strings; "#" at a comment, last."""
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token[0] in "'\"":
+            continue
+        yield match.start(), token
+        if token == "#":
             return
-        elif c in _OPEN or c in _CLOSE or c == ",":
-            yield i, c
-        i += 1
 
 
 def _last_pair(text: str) -> tuple[int, int] | None:

@@ -33,18 +33,15 @@ class UnsafeValue(ValueError):
 def quoted(text: str) -> str:
     """A string literal as `ruff format` writes it: double quotes, unless the text holds more
     double quotes than single ones (fewer escapes); escapes as `repr` makes them."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return f'"{text}"'  # the common case, without a pass over the characters
+    if '"' not in text and "\\" not in text and text.isprintable():
+        return f'"{text}"'  # the common case: nothing to escape
     quote = "'" if text.count('"') > text.count("'") else '"'
-    return quote + "".join(_escaped(c, quote) for c in text) + quote
-
-
-def _escaped(char: str, quote: str) -> str:
-    if char == quote or char == "\\":
-        return "\\" + char
-    if char.isprintable():
-        return char
-    return repr(char)[1:-1]  # \n, \t, \x00, \u2028 ...
+    body = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    if not body.isprintable():  # line breaks, control and format characters: as repr writes them
+        body = body.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+        if not body.isprintable():
+            body = "".join(c if c.isprintable() else repr(c)[1:-1] for c in body)
+    return quote + body + quote
 
 
 def literal(value: Any) -> Code:
