@@ -11,7 +11,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export DO_NOT_TRACK := 1
 
-.PHONY: venv compile-dags lint-specs test test-distributed stress bench fuzz oracle airflow-up airflow-down slurm-up slurm-down clean
+.PHONY: venv compile-dags lint-specs check test test-distributed stress bench fuzz oracle airflow-up airflow-down slurm-up slurm-down clean
 
 venv: $(STAMP)
 
@@ -26,10 +26,20 @@ compile-dags: $(STAMP)
 lint-specs: $(STAMP)
 	$(BIN)/dagspec lint
 
+# Lint, format, types, the generated files up to date, and every test that needs no service
+# (no Slurm, PostgreSQL, Airflow stack or Celery; Airflow itself runs embedded): minutes.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/dagspec compile --check
+	$(BIN)/pytest -q -m "not (slurm or postgres or e2e or celery)" --ignore=tests/system/stress
+
 # Slurm is started once for the whole run and stopped afterwards, whatever pytest says.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/dagspec compile --check
 	scripts/system-packages.sh
 	scripts/slurm-up.sh

@@ -1,8 +1,9 @@
-"""dagspec: YAML specs compiled into static Airflow 3 DAG files.
+"""The compiler layer: YAML specs compiled into static Airflow 3 DAG files.
 
-The public API, for tools that embed the compiler (the CLI is built on the same calls):
+Its API is public through the `dagspec` package (the one import path for users; the CLI is
+built on the same calls):
 
-    from compiler import compile_project, lint
+    from dagspec import compile_project, lint
     findings = lint(Path("."))
 """
 

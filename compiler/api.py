@@ -78,7 +78,7 @@ def compile_project(
     try:
         _compile_analysed(result, target_dir, check=check, only=only)
     finally:
-        if result.analysis.cache is not None:
+        if result.analysis is not None and result.analysis.cache is not None:
             result.analysis.cache.save()
     if result.ok and not check and cached and only is None:
         stamp.record(project, target_dir, result.findings)

@@ -171,7 +171,13 @@ def _attach_assets(target: Target) -> None:
         )
     elif inputs:
         model["schedule_code"] = _names(inputs)
-    model["sdk_imports"] = Code(", ".join(identifier(n) for n in sorted(sdk)))
+    model["sdk_imports"] = Code(", ".join(identifier(n) for n in sorted(sdk, key=_import_order)))
+
+
+def _import_order(name: str) -> tuple[int, str]:
+    """isort's order (as `ruff check` wants it): CONSTANTS, then Classes, then functions."""
+    kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return kind, name.lower()
 
 
 def _names(variables: Iterable[str]) -> Code:

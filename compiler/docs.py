@@ -1,10 +1,12 @@
 """The documentation a generated DAG carries into Airflow's UI (`doc_md` of the DAG and tasks).
 
-People debugging a run want to see which spec made the DAG: its description, the phases,
-processes or steps with their modules and settings, the spec files and their hashes, and a
-picture. Airflow 3.3's docs panel renders Markdown with GFM tables but no Mermaid, so the
-picture is the Mermaid source in a code block (GitHub and most Markdown viewers draw it; the
-Airflow Graph tab draws the same tasks) under a one-line flow that reads well as plain text.
+People debugging a run want to see which spec made the DAG: its description, a short table of
+its settings, the phases, processes or steps in order, the one-line flow, and where to see the
+picture (`dagspec graph NAME`; the Graph tab draws the same tasks). It fits Airflow 3.3's docs
+dialog: tables of two columns, lists instead of wide tables, no diagram source.
+
+The text says what the spec *means*, never its bytes: a comment-only edit of a spec leaves the
+documentation, and so the serialized DAG and its Airflow version, as they were.
 
 The text is emitted as one module-level string constant, so parsing the DAG file costs a
 constant's load, not any work.
@@ -12,11 +14,9 @@ constant's load, not any work.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from typing import Any
 
-from compiler.graph import dag_graph, mermaid
 from compiler.model import Target
 from compiler.render import Code, literal
 from compiler.settings import KEYS
@@ -42,43 +42,45 @@ def _settings(settings: dict[str, Any], base: dict[str, Any] | None = None) -> s
     return ", ".join(shown)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
+def _table(rows: list[list[Any]]) -> list[str]:
+    """A two-column table (name, value): it fits the docs dialog whatever the values."""
+    lines = ["| setting | value |", "|---|---|"]
+    return lines + [f"| {_cell(name)} | {_cell(value)} |" for name, value in rows]
+
+
+def _schedule(target: Target) -> str:
+    """When the DAG runs, in words: its cron, the Assets it waits for, or by hand."""
+    cron = target.model["schedule"]
+    inputs = ", ".join(f"`{path}`" for path in sorted(target.assets_in))
+    if inputs and cron is not None:
+        return f"`{cron}` or when all of its inputs are updated: {inputs}"
+    if inputs:
+        return f"when all of its inputs are updated (Assets): {inputs}"
+    return f"`{cron}`" if cron is not None else "triggered by hand"
 
 
 def dag_doc(target: Target) -> str:
     """The DAG's `doc_md`."""
     model = target.model
     kind = target.sources[0].kind
-    lines = [f"# {model['dag_id']}", "", model["description"], ""]
-    schedule = model["schedule"] if model["schedule"] is not None else "none (triggered by hand)"
-    facts = [["kind", kind], ["owner", model.get("owner")], ["schedule", schedule]]
-    for spec in target.sources:
-        digest = hashlib.sha256(spec.doc.raw).hexdigest()
-        facts.append(
-            [
-                "spec" if spec is target.sources[0] else "extends",
-                f"`{spec.doc.file}` (sha256 `{digest[:16]}`)",
-            ]
-        )
-    facts.append(["task settings", _settings(model.get("settings") or {}) or "Airflow defaults"])
-    lines += _table(["", ""], facts) + [""]
+    spec, *parents = target.sources
+    source = f"`{spec.doc.file}`" + "".join(f", extends `{p.doc.file}`" for p in parents)
+    facts: list[list[Any]] = [
+        ["kind", kind],
+        ["owner", model.get("owner")],
+        ["schedule", _schedule(target)],
+        ["spec", source],
+        ["task settings", _settings(model.get("settings") or {}) or "Airflow defaults"],
+    ]
+    lines = [f"# {model['dag_id']}", "", model["description"], "", *_table(facts), ""]
     lines += {"Entity": _entity, "Manifest": _manifest, "ReductionPipeline": _reduction}[kind](
         model
     )
-    graph = dag_graph([target])
-    flow = _flow(target)
     lines += [
         "",
-        "## Picture",
+        _flow(target),
         "",
-        flow,
-        "",
-        "```mermaid",
-        *mermaid(graph).splitlines(),
-        "```",
+        f"See the picture: `dagspec graph {target.name}` (or Airflow's Graph tab).",
         "",
         "Regenerate, don't edit: change the spec and run `make compile-dags`.",
     ]
@@ -95,28 +97,20 @@ def _flow(target: Target) -> str:
     return "Flow: " + " → ".join(f"`{n}`" for n in seen)
 
 
+def _note(settings: str, description: str | None) -> str:
+    parts = [f"({settings})" if settings else "", f"— {description}" if description else ""]
+    return "".join(f" {p}" for p in parts if p)
+
+
 def _entity(model: dict[str, Any]) -> list[str]:
-    rows = []
-    for number, phase in enumerate(model["phases"], start=1):
-        for module in phase["modules"]:
-            rows.append(
-                [
-                    number,
-                    phase["name"],
-                    module["name"],
-                    "yes" if module["required"] else "no",
-                    " ".join(shlex.quote(part) for part in module["command"]),
-                    _settings(module["settings"], model["settings"]),
-                    module.get("description") or "",
-                ]
-            )
     lines = ["## Phases", "", "Phases run in order; the modules of a phase run in parallel.", ""]
-    lines += _table(
-        ["#", "phase", "module", "required", "command", "settings", "description"], rows
-    )
-    described = [p for p in model["phases"] if p.get("spec_description")]
-    if described:
-        lines += [""] + [f"- **{p['name']}**: {p['spec_description']}" for p in described]
+    for number, phase in enumerate(model["phases"], start=1):
+        about = f": {phase['spec_description']}" if phase.get("spec_description") else ""
+        lines.append(f"{number}. **{phase['name']}**{about}")
+        for module in phase["modules"]:
+            optional = "" if module["required"] else " (optional)"
+            note = _note(_settings(module["settings"], model["settings"]), module["description"])
+            lines.append(f"    - `{module['name']}`{optional}{note}")
     return lines
 
 
@@ -124,38 +118,30 @@ def _manifest(model: dict[str, Any]) -> list[str]:
     process = model["process"]
     source = process["source"]
     where = source.get("table") or f"{source.get('landing_dir', '')}/{source.get('glob', '')}"
-    rows = [
-        [
-            process["name"],
-            f"{source['kind']} `{where}`",
-            f"`{process['sink']['table']}`",
-            process["contract"].get("enforcement", "strict"),
-            " → ".join(model["gates"]),
-        ]
+    return [
+        "## Process",
+        "",
+        f"- **{process['name']}**: {source['kind']} `{where}` → table "
+        f"`{process['sink']['table']}`, contract "
+        f"{process['contract'].get('enforcement', 'strict')}",
+        f"- gates: {' → '.join(model['gates'])}",
     ]
-    return ["## Process", ""] + _table(["process", "source", "sink", "contract", "gates"], rows)
 
 
 def _reduction(model: dict[str, Any]) -> list[str]:
-    rows = []
+    lines = ["## Steps", "", "Each task group runs once per sub-group of the data.", ""]
     for group in model["groups"]:
+        lines.append(f"- **{group['group_id']}**")
         for step in group["steps"]:
             spec = model["steps"][step["name"]]
-            rows.append(
-                [
-                    group["group_id"],
-                    step["name"],
-                    spec["software"],
-                    ", ".join(spec["group_by"]) or "(all data)",
-                    ", ".join(spec["depends_on"]),
-                    _settings(step["settings"], model["settings"]),
-                    step.get("description") or "",
-                ]
-            )
-    return ["## Steps", ""] + _table(
-        ["task group", "step", "software", "group_by", "depends on", "settings", "description"],
-        rows,
-    )
+            facts = [spec["software"], "by " + (", ".join(spec["group_by"]) or "all data")]
+            if spec["depends_on"]:
+                facts.append("after " + ", ".join(spec["depends_on"]))
+            if settings := _settings(step["settings"], model["settings"]):
+                facts.append(settings)
+            about = f" — {step['description']}" if step.get("description") else ""
+            lines.append(f"    - `{step['name']}` ({'; '.join(facts)}){about}")
+    return lines
 
 
 def module_doc(module: dict[str, Any], phase: str) -> str:

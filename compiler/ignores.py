@@ -12,8 +12,10 @@ PATTERN = re.compile(r"#\s*dagspec:\s*ignore\[([A-Z0-9,\s]+)\]")
 
 
 def apply(
-    findings: list[Finding], texts: dict[str, str], unchecked: set[str] = frozenset()
-) -> list[Finding]:  # type: ignore[assignment]
+    findings: list[Finding],
+    texts: dict[str, str],
+    unchecked: frozenset[str] | set[str] = frozenset(),
+) -> list[Finding]:
     """The findings left after the ignores in `texts` (file → source), plus unused ignores
     (except in `unchecked` files, whose specs were not checked through: a spec with a
     structural error or a duplicate name may well have the finding its ignore is for)."""
@@ -21,11 +23,11 @@ def apply(
     for file, text in texts.items():
         if "ignore[" not in text:
             continue  # most files have none; skip reading them line by line
-        for number, line in enumerate(text.splitlines(), start=1):
-            match = PATTERN.search(line)
+        for number, source in enumerate(text.splitlines(), start=1):
+            match = PATTERN.search(source)
             if not match:
                 continue
-            target = number + 1 if not line[: match.start()].strip() else number
+            target = number + 1 if not source[: match.start()].strip() else number
             for code in filter(None, (c.strip() for c in match.group(1).split(","))):
                 wanted[(file, target, code)] = (number, match.start() + 1)
     used: set[tuple[str, int, str]] = set()
@@ -36,8 +38,8 @@ def apply(
             used.add(key)
         else:
             kept.append(finding)
-    for (file, _, code), (line, col) in sorted(wanted.items()):
-        if (file, _, code) not in used and file not in unchecked:
+    for (file, target, code), (line, col) in sorted(wanted.items()):
+        if (file, target, code) not in used and file not in unchecked:
             kept.append(
                 Finding(
                     file,

@@ -30,9 +30,25 @@ class UnsafeValue(ValueError):
     """A value that has no faithful Python literal (NaN, infinity, an unknown type)."""
 
 
+def quoted(text: str) -> str:
+    """A string literal as `ruff format` writes it: double quotes, unless the text holds more
+    double quotes than single ones (fewer escapes); escapes as `repr` makes them."""
+    if '"' not in text and "\\" not in text and text.isprintable():
+        return f'"{text}"'  # the common case: nothing to escape
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    body = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    if not body.isprintable():  # line breaks, control and format characters: as repr writes them
+        body = body.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+        if not body.isprintable():
+            body = "".join(c if c.isprintable() else repr(c)[1:-1] for c in body)
+    return quote + body + quote
+
+
 def literal(value: Any) -> Code:
     """The Python literal for plain data: str, int, float, bool, None, list, dict."""
-    if value is None or isinstance(value, (bool, str, int)):
+    if isinstance(value, str):
+        return Code(quoted(value))
+    if value is None or isinstance(value, (bool, int)):
         return Code(repr(value))
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -105,7 +121,10 @@ def environment() -> ImmutableSandboxedEnvironment:
 
 
 def render(template: str, model: dict[str, Any]) -> str:
-    return environment().get_template(template).render(**model)
+    """The template's text for the model, its long lines laid out as `ruff format` does."""
+    from compiler.layout import lay_out
+
+    return lay_out(environment().get_template(template).render(**model))
 
 
 @cache

@@ -83,6 +83,11 @@ def _settings(*sources: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _stated(**arguments: Any) -> dict[str, Any]:
+    """The arguments a spec states (not None); the runtime supplies the rest."""
+    return {name: value for name, value in arguments.items() if value is not None}
+
+
 def _task(
     task_id: str,
     call: str,
@@ -129,7 +134,7 @@ def _entity_tasks(model: dict[str, Any], root: str) -> list[dict[str, Any]]:
                         "project_root": root,
                         "inputs": module["inputs"],
                         "env": module["env"],
-                        "timeout_seconds": module["timeout_seconds"],
+                        **_stated(timeout_seconds=module["timeout_seconds"]),
                     },
                     module["settings"],
                     dag,

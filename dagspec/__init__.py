@@ -7,8 +7,9 @@
         raise RuntimeError(report.result.errors)
     print(report.result.inserted_rows)
 
-`report.to_dict()` is exactly what `dagspec run --format json` prints. The compiler's own API
-(lint, compile_project, ...) is re-exported for convenience.
+`report.to_dict()` is exactly what `dagspec run --format json` prints. `dagspec` is the one
+public import path: the compiler's API (lint, compile_project, render_spec, graph, the findings,
+rules and reporters) is re-exported here; `compiler` is the layer underneath.
 """
 
 from __future__ import annotations
@@ -17,15 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler import CompileResult, Finding, Severity, compile_project, lint, render_spec
+from compiler import (
+    REPORTERS,
+    RULES,
+    CompileResult,
+    Finding,
+    Rule,
+    Severity,
+    compile_project,
+    graph,
+    lint,
+    render_spec,
+)
 
 __all__ = [
+    "REPORTERS",
+    "RULES",
     "CompileResult",
     "Finding",
+    "Rule",
     "RunReport",
     "RunResult",
     "Severity",
     "compile_project",
+    "graph",
     "lint",
     "render_spec",
     "run",

@@ -218,14 +218,16 @@ def _airflow_run(
     parent = os.getpid()
     proc: subprocess.Popen[str] | None = None
     try:
-        with signals_raise(True), airflow_lock(env):
+        # An Airflow worker does not start in the project folder: neither does the child, so
+        # a DAG file that leans on the current folder fails here as it would in Airflow.
+        with signals_raise(True), airflow_lock(env), tempfile.TemporaryDirectory() as cwd:
             ensure_airflow_db(env)
             # The child gets SIGHUP if this process dies (even by SIGKILL) and then cancels
             # the run's Slurm jobs itself.
             proc = subprocess.Popen(
                 command,
                 env=env,
-                cwd=root,
+                cwd=cwd,
                 stdout=subprocess.PIPE,
                 text=True,
                 preexec_fn=lambda: die_with_parent(parent, signal.SIGHUP),
@@ -335,7 +337,7 @@ def _output_dir(root: Path, temporary: bool) -> Iterator[Path | None]:
 
 @contextlib.contextmanager
 def _in_folder(folder: Path) -> Iterator[None]:
-    """Run in the project root, as the Airflow path's child process does."""
+    """Run in the project root (the fast path; the Airflow path's child starts elsewhere)."""
     before = Path.cwd()
     os.chdir(folder)
     try:

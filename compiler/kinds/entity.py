@@ -342,7 +342,8 @@ def _model(
                     "required": module["required"],
                     "inputs": module["inputs"],
                     "env": {**body["env"], **module["env"]},
-                    "timeout_seconds": module["timeout_seconds"],
+                    # as stated: the operator alone knows its default
+                    "timeout_seconds": raw_module.get("timeout_seconds"),
                     "settings": settings,
                     "args": args,
                     "description": module.get("description"),

@@ -262,9 +262,13 @@ def _model(
                     if k not in ("retries", "priority_weight", "pool")
                 },
             )
-            for key, value in (("retries", 0), ("priority_weight", body["priority"])):
-                if key not in settings:
-                    args.append((key, literal(value)))
+            defaults: list[tuple[str, Any]] = [
+                ("retries", 0),
+                ("priority_weight", body["priority"]),
+            ]
+            for name, value in defaults:
+                if name not in settings:
+                    args.append((name, literal(value)))
             step["settings"] = settings
             step["description"] = raw_steps[step["name"]].get("description")
             step["args"] = args

@@ -107,8 +107,13 @@ def _entity(target: Target) -> tuple[dict[str, Task], dict[str, Any], dict[str, 
                     "inputs": module["inputs"],
                     "outputs": module["outputs"],
                     "env": module["env"],
-                    "timeout_seconds": module["timeout_seconds"],
                     "description": module["description"],
+                    # stated in the spec, else the operator's default (unset here)
+                    **(
+                        {}
+                        if module["timeout_seconds"] is None
+                        else {"timeout_seconds": module["timeout_seconds"]}
+                    ),
                 },
                 _digest(str(module["doc"])),
             )

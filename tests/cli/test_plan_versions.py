@@ -44,7 +44,10 @@ PIPELINE = "entity-pipeline"
 #: name → (edit, text the plan must show). The base adds a param, notifications and a
 #: second pool to the example project, so that edits of those have something to change.
 EDITS: dict[str, tuple[Edit, str]] = {
-    "comment": (_spec("orders-etl", "spec:\n", "spec:\n  # loads at night\n"), "documentation"),
+    "comment": (
+        _spec("orders-etl", "spec:\n", "spec:\n  # loads at night\n"),
+        "no change to any DAG",
+    ),
     "schedule": (_spec("orders-etl", '"@daily"', '"@hourly"'), 'schedule: "@daily" → "@hourly"'),
     "catchup": (_spec("orders-etl", "catchup: false", "catchup: true"), "catchup: false → true"),
     "param default": (
@@ -97,7 +100,7 @@ EDITS: dict[str, tuple[Edit, str]] = {
             "command: [python, examples/modules/register.py]",
             "command: [python, examples/modules/register.py]\n          timeout_seconds: 600",
         ),
-        "timeout_seconds: 1800 → 600",
+        "timeout_seconds: unset → 600",
     ),
     "module retries": (
         _spec(
@@ -349,9 +352,8 @@ def test_the_plan_lists_a_dag_exactly_when_its_dag_file_changes(states, name: st
 def test_new_version_exactly_when_airflow_serializes_the_dag_differently(states, name) -> None:
     state = states[name]
     assert set(state.plan.new_versions) == state.differs(0)
-    # The DAG docs name the spec file's hash, so any edit of a spec changes them: the same
-    # holds with the DAG docs left out on both sides, where an edit of an operator argument
-    # that Airflow does not store must keep the version.
+    # The same holds with the DAG docs left out on both sides, where an edit of an operator
+    # argument that Airflow does not store must keep the version.
     assert set(state.plan_without_docs.new_versions) == state.differs(1)
 
 
@@ -360,6 +362,15 @@ def test_the_plan_names_what_changed(states, name: str) -> None:
     plan = states[name].plan
     text = RENDERERS["text"](plan)
     assert EDITS[name][1] in text, text
+
+
+def test_a_comment_only_edit_keeps_the_dag_file_and_its_version(states) -> None:
+    """The DAG docs say what the spec means, not its bytes: a comment changes no DAG file
+    (below its header) and no serialized hash, so Airflow keeps the DAG's version."""
+    state = states["comment"]
+    assert state.files[0] == state.files[1]
+    assert state.differs(0) == set()
+    assert not state.plan.dags and not state.plan.new_versions
 
 
 def test_the_edits_cover_both_kinds_of_change(states) -> None:

@@ -4,6 +4,10 @@ Two copies of the example project go through the same sequence of runs, one per 
 each run the reports (minus timings, run ids, Slurm job ids and error wording), the promoted
 project files, the loaded rows and the recorded reduction steps and data products must be the
 same. Real modules, real Airflow, real SQLite, real Slurm (the reduction cases).
+
+Both children start from a folder outside the project (as an Airflow worker does) and the
+project keeps its workspaces in a relative ``workspace.base_dir``: a path that resolves against
+the current folder instead of the project root shows up as a workspace outside the project.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ VOLATILE = {
     "output_path",
 }
 #: the reduction step's calibration fails for scan2 only (exit 3, a message on stderr)
+#: a relative workspace folder: it means the project's folder, wherever a worker starts
+WORKSPACES = "var/workspaces"
 FAILING_CALIBRATION = (
     "command_template: >-\n"
     "          if [ {sub_group[executed_obs_unit]} = scan2 ]; then echo reading scan2;\n"
@@ -51,10 +57,15 @@ FAILING_CALIBRATION = (
 
 
 def make_project(root: Path, copy_project: Callable[[Path], Path]) -> Path:
-    """The example project, plus a promotion of an optional module's output (so a warning
-    run has a missing file to skip), a strict copy of the orders manifest, the reduction
-    pipeline without cooldowns and a copy of it whose calibration fails for one scan."""
+    """The example project with a relative ``workspace.base_dir``, plus a promotion of an
+    optional module's output (so a warning run has a missing file to skip), a strict copy of
+    the orders manifest, the reduction pipeline without cooldowns and a copy of it whose
+    calibration fails for one scan."""
     copy_project(root)
+    config = root / "dagspec.yaml"
+    text = config.read_text()
+    assert "    base_dir: null" in text
+    config.write_text(text.replace("    base_dir: null", f"    base_dir: {WORKSPACES}"))
     base = root / "specs" / "entity-pipeline.yaml"
     base.write_text(
         base.read_text().replace(
@@ -87,6 +98,13 @@ def make_project(root: Path, copy_project: Callable[[Path], Path]) -> Path:
     return root
 
 
+def outside(project: Path) -> Path:
+    """The folder a run starts in: next to the project, never inside it."""
+    folder = project.parent / f"{project.name}-cwd"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def dagspec(project: Path, *args: str, fail: str = "") -> tuple[int, dict[str, Any]]:
     env = {
         **os.environ,
@@ -103,12 +121,13 @@ def dagspec(project: Path, *args: str, fail: str = "") -> tuple[int, dict[str, A
         "--project",
         str(project),
         "run",
-        *args,
+        # a spec named by its path: the project's file, wherever the run starts
+        *(str(project / a) if a.endswith(".yaml") else a for a in args),
         "--format",
         "json",
     ]
     done = subprocess.run(
-        command, env=env, cwd=project, capture_output=True, text=True, timeout=600
+        command, env=env, cwd=outside(project), capture_output=True, text=True, timeout=600
     )
     assert done.stdout.strip(), done.stderr
     return done.returncode, json.loads(done.stdout)  # stdout is exactly one JSON document
@@ -265,6 +284,11 @@ def test_fast_and_airflow_paths_agree(
     assert (airflow_code, slow["status"]) == (code, status), slow
     assert normalized(fast, fast_project) == normalized(slow, airflow_project)
     assert project_state(fast_project) == project_state(airflow_project)
+    for project, report in ((fast_project, fast), (airflow_project, slow)):
+        assert not any(outside(project).iterdir()), f"{report['path']} wrote into its cwd"
+        workspace = (report.get("pipeline_result") or {}).get("workspace")
+        if workspace is not None:  # an entity run: its workspace is in the project's folder
+            assert Path(workspace).parent == (project / WORKSPACES).resolve(), workspace
     if status == "warning":
         report = json.loads(
             (fast_project / "models/organization-site/promote-report.json").read_text()

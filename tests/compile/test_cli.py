@@ -54,7 +54,7 @@ def test_schema_export_writes_every_schema(tmp_path: Path) -> None:
 
 def test_render_prints_the_dag_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--project", str(project), "render", str(project / "valid" / "alpha.yaml")]) == 0
-    assert "dag_id='alpha'" in capsys.readouterr().out
+    assert 'dag_id="alpha"' in capsys.readouterr().out
 
 
 def test_lint_of_the_project_config_checks_it_as_the_config(

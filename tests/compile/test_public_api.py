@@ -9,6 +9,7 @@ import sys
 import pytest
 
 PACKAGES = [
+    "dagspec",
     "compiler",
     "dagspec_runtime.entity",
     "dagspec_runtime.etl",
@@ -34,3 +35,14 @@ def test_compiler_never_imports_airflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_dagspec_is_the_one_public_path() -> None:
+    """`dagspec` exports the compiler's whole API beside its own, under the same names."""
+    import compiler
+    import dagspec
+
+    assert set(compiler.__all__) <= set(dagspec.__all__)
+    assert all(getattr(dagspec, n) is getattr(compiler, n) for n in compiler.__all__)
+    assert set(dagspec.__all__) - set(compiler.__all__) == {"RunReport", "RunResult", "run"}
+    assert dagspec.__all__ == sorted(dagspec.__all__, key=lambda n: (not n.isupper(), n))

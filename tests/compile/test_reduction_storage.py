@@ -31,7 +31,7 @@ def test_declared_storage_reaches_the_step_arguments(tmp_path: Path) -> None:
     text, findings = render_spec(root, root / "specs" / SPEC)
     assert text is not None, findings
     step_args = text[text.index("STEP_ARGS = {") : text.index("}", text.index("STEP_ARGS = {"))]
-    assert "\"storage\": '/mnt/dagspec-state'," in step_args
+    assert '"storage": "/mnt/dagspec-state",' in step_args
 
 
 def test_no_storage_no_change(tmp_path: Path) -> None:

@@ -185,8 +185,8 @@ def test_render_shows_the_compiled_values(tmp_path: Path) -> None:
     spec.write_text(ENTITY)
     text, findings = api.render_spec(tmp_path, spec)
     assert text is not None, findings
-    assert "'retries': 2" in text and "'queue': 'q_spec'" in text
-    assert "retry_delay=timedelta(seconds=22)" in text and "pool='p_module'" in text
+    assert '"retries": 2' in text and '"queue": "q_spec"' in text
+    assert "retry_delay=timedelta(seconds=22)" in text and 'pool="p_module"' in text
 
 
 def test_an_undeclared_pool_at_any_level_is_reported_where_it_is(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 Promises checked on every example: `lint` and `compile_project` never raise; every problem is a
 Finding in a project file with line ≥ 1 and column ≥ 1 and a known rule; a failed compile writes
 nothing; every written file contains only code the templates put there, and imports cleanly in
-a real Airflow DagBag (checked for a batch of them at the end of each test).
+a real Airflow DagBag (checked for a batch of them at the end of each test), and every one
+passes `ruff format --check` and `ruff check` as the project's own code does.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,7 +66,7 @@ def _check_findings(findings: list[Finding], root: Path) -> None:
         assert isinstance(finding.message, str) and finding.message, finding
 
 
-def _check_compile(root: Path, collected: dict[str, str]) -> api.CompileResult:
+def _check_compile(root: Path, collected: dict[str, str], styled: list[str]) -> api.CompileResult:
     _check_findings(api.lint(root, []), root)
     _check_findings(api.lint(root, [root / SPEC]), root)
     result = api.compile_project(root)
@@ -80,7 +83,27 @@ def _check_compile(root: Path, collected: dict[str, str]) -> api.CompileResult:
         assert not problems, f"{name}: code not from the template: {problems}"
         if len(collected) < DAGBAG_FILES and name not in collected:
             collected[name] = text
+        styled.append(text)
     return result
+
+
+#: the project's ruff settings for generated files (pyproject.toml: generated_dags/*)
+RUFF_CHECK = ["--select", "E,F,W,I,B,UP,SIM", "--ignore", "E501", "--target-version", "py311"]
+
+
+def _style_check(styled: list[str], tmp_path: Path) -> None:
+    """Every generated file as `ruff format` would write it, and clean under `ruff check`."""
+    folder = tmp_path / "styled"
+    folder.mkdir()
+    for i, text in enumerate(styled):
+        (folder / f"dag_{i}.py").write_text(text, encoding="utf-8")
+    ruff = [sys.executable, "-m", "ruff"]
+    common = ["--isolated", "--line-length", "100"]
+    for command in (["format", "--check", "--diff"], ["check", *RUFF_CHECK]):
+        done = subprocess.run(
+            [*ruff, *command, *common, str(folder)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
 def _import_check(collected: dict[str, str], tmp_path: Path) -> None:
@@ -97,6 +120,7 @@ def _import_check(collected: dict[str, str], tmp_path: Path) -> None:
 
 def test_schema_made_specs_never_crash_the_compiler(tmp_path: Path) -> None:
     collected: dict[str, str] = {}
+    styled: list[str] = []
     base = tmp_path / "examples"
     base.mkdir()
     stats = {"ok": 0, "findings": 0}
@@ -107,7 +131,7 @@ def test_schema_made_specs_never_crash_the_compiler(tmp_path: Path) -> None:
         note(raw.decode("utf-8", "replace")[:3000])
         root = _project(base, raw, spec)
         try:
-            result = _check_compile(root, collected)
+            result = _check_compile(root, collected, styled)
             stats["ok" if result.ok else "findings"] += 1
         finally:
             shutil.rmtree(root, ignore_errors=True)
@@ -118,6 +142,7 @@ def test_schema_made_specs_never_crash_the_compiler(tmp_path: Path) -> None:
         f"{len(collected)} import-checked"
     )
     _import_check(collected, tmp_path)
+    _style_check(styled, tmp_path)
 
 
 # --- specs valid by construction, with hostile free text: they must compile to template code ---
@@ -190,6 +215,7 @@ def hostile_entity(draw: st.DrawFn) -> dict[str, Any]:
 
 def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
     collected: dict[str, str] = {}
+    styled: list[str] = []
     base = tmp_path / "examples"
     base.mkdir()
 
@@ -202,7 +228,7 @@ def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
         note(raw.decode()[:3000])
         root = _project(base, raw, spec)
         try:
-            result = _check_compile(root, collected)
+            result = _check_compile(root, collected, styled)
             assert result.ok, [f.as_dict() for f in result.findings]
             text = (root / "generated_dags" / f"{spec['metadata']['name']}.py").read_text()
             strings = specgen.string_constants(text)
@@ -222,3 +248,4 @@ def test_hostile_text_in_valid_specs_stays_data(tmp_path: Path) -> None:
         f"{len(collected)} import-checked"
     )
     _import_check(collected, tmp_path)
+    _style_check(styled, tmp_path)

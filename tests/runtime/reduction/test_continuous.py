@@ -23,8 +23,8 @@ def _spec(trigger: dict) -> dict:
 @pytest.mark.parametrize(
     ("trigger", "schedule"),
     [
-        ({"type": "CONTINUOUS", "poll_seconds": 30}, "schedule='@continuous'"),
-        ({"type": "CRON", "cron": "0 2 * * *"}, "schedule='0 2 * * *'"),
+        ({"type": "CONTINUOUS", "poll_seconds": 30}, 'schedule="@continuous"'),
+        ({"type": "CRON", "cron": "0 2 * * *"}, 'schedule="0 2 * * *"'),
         ({"type": "MANUAL"}, "schedule=None"),
     ],
     ids=["continuous", "cron", "manual"],

@@ -1,14 +1,14 @@
 """What a running Airflow shows of a generated DAG: its docs panel and its trigger form's params.
 
-Why a real stack: `doc_md` only matters as Airflow's UI renders it (Markdown with GFM tables;
-Airflow 3.3's docs panel draws no Mermaid, so the picture is shown as its source), and which
+Why a real stack: `doc_md` only matters as Airflow's UI renders it (Markdown with GFM tables in
+a dialog of fixed width; Airflow 3.3's docs panel draws no Mermaid, so the doc names the command
+that draws the picture instead of carrying its source), and which
 params the trigger form marks required is decided by the UI from the params' JSON Schema as the
 REST API serves it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.parse
@@ -43,16 +43,15 @@ def test_params_with_defaults_are_not_marked_required(api: Api, parsed_dags: dic
 def test_dag_and_task_docs_over_rest(api: Api, parsed_dags: dict) -> None:
     doc = api.get(f"/api/v2/dags/{DAG_ID}/details")["doc_md"]
     assert doc.startswith(f"# {DAG_ID}\n")
-    assert "| 1 | pull | model-pull | yes |" in doc
-    digest = hashlib.sha256((ROOT / "specs" / "waste-tracking.yaml").read_bytes()).hexdigest()
-    assert f"`specs/waste-tracking.yaml` (sha256 `{digest[:16]}`)" in doc
-    assert "`specs/entity-pipeline.yaml`" in doc
-    assert "```mermaid\nflowchart LR\n" in doc
+    assert "1. **pull**: " in doc and "\n    - `model-pull` — Fetch" in doc
+    assert "| spec | `specs/waste-tracking.yaml`, extends `specs/entity-pipeline.yaml` |" in doc
+    assert f"See the picture: `dagspec graph {DAG_ID}`" in doc
+    assert "mermaid" not in doc and "sha256" not in doc  # no picture source, no file hash
     task = api.get(f"/api/v2/dags/{DAG_ID}/tasks/pull.model-pull")
     assert "Fetch the entity's records" in task["doc_md"]
 
 
-def test_docs_panel_shows_the_phases_table_and_the_picture(
+def test_docs_panel_fits_the_dialog_with_settings_phases_and_flow(
     page: object,  # noqa: F811
     airflow_stack: Stack,
     parsed_dags: dict,
@@ -63,22 +62,25 @@ def test_docs_panel_shows_the_phases_table_and_the_picture(
     assert isinstance(page, Page)
     page.set_viewport_size({"width": 1280, "height": 1400})
     details = sign_in(page, airflow_stack, DAG_ID)  # the panel renders this response's doc_md
-    assert "| 1 | pull | model-pull | yes |" in details["doc_md"]
+    assert "1. **pull**: " in details["doc_md"]
 
     page.get_by_role("button", name="Dag Docs").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_role("heading", name=DAG_ID, exact=True)).to_be_visible()
-    table = dialog.locator("table").filter(has_text="model-pull")
+    table = dialog.locator("table").filter(has_text="task settings")
     expect(table).to_be_visible()
-    expect(table.get_by_role("columnheader")).to_have_text(
-        ["#", "phase", "module", "required", "command", "settings", "description"]
-    )
-    expect(table.get_by_role("row")).to_have_count(1 + 9)  # header + the nine modules
-    expect(dialog.get_by_text("Flow: ", exact=False).first).to_be_visible()
-    expect(dialog.locator("code").filter(has_text="flowchart LR")).to_be_attached()
+    expect(table.get_by_role("columnheader")).to_have_text(["setting", "value"])
+    expect(table.get_by_role("row")).to_have_count(1 + 5)  # kind, owner, schedule, spec, settings
+    expect(dialog.get_by_role("listitem").filter(has_text="model-pull").last).to_be_attached()
+    expect(dialog.get_by_text("Flow: ", exact=False).first).to_be_attached()
+    expect(dialog.get_by_text(f"dagspec graph {DAG_ID}", exact=False).first).to_be_attached()
+    expect(dialog.locator("code").filter(has_text="flowchart")).to_have_count(0)
+    # nothing wider than the dialog: no table a reader has to scroll sideways
+    box, shown = dialog.bounding_box(), table.bounding_box()
+    assert box is not None and shown is not None and shown["width"] <= box["width"], (box, shown)
 
     # The panel's text box is resizable (its handle sits bottom right): make it as large as a
-    # reader would drag it, so the screenshot shows the phases table and the picture.
+    # reader would drag it, so the screenshot shows the settings and the phases.
     heading = dialog.get_by_role("heading", name="Phases")
     resized = heading.evaluate("""h => {
         let found = false;

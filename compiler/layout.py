@@ -1,0 +1,132 @@
+"""Long lines of a generated DAG file, laid out as `ruff format` lays them out.
+
+The templates write every statement on one line; a line wider than the project's line length
+is split at its last bracket pair, the way ruff (and black) split the right-hand side:
+
+- a call's arguments first go on one indented line of their own, if that fits;
+- otherwise, and always for a list, dict or tuple, one item per line with a trailing comma;
+- each new line is laid out the same way in turn.
+
+A line with no bracket to split (a long string, a comment) stays as it is; the project's lint
+allows long lines in generated files for that reason (spec text is kept whole).
+Only the lines the templates produce need handling: one logical line each, no triple-quoted
+strings, no comments after code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+LINE_LENGTH = 100
+_OPEN, _CLOSE = "([{", ")]}"
+#: a line that is one string literal (a text constant's line): nothing to split
+_STRING_LINE = re.compile(r"""^ *(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$""")
+_NAME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_)]")
+
+
+def width(line: str) -> int:
+    """Columns a line takes as ruff counts them (East Asian wide characters count two)."""
+    if line.isascii():
+        return len(line)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def overlong(line: str) -> bool:
+    """Wider than the line length (a character takes one or two columns)."""
+    if len(line) > LINE_LENGTH:
+        return True
+    if len(line) <= LINE_LENGTH // 2 or line.isascii():
+        return False
+    # A wide character (U+1100 and up) takes 3 or 4 bytes in UTF-8: a cheap upper bound first.
+    extra = len(line.encode("utf-8")) - len(line)
+    return len(line) + extra // 2 > LINE_LENGTH and width(line) > LINE_LENGTH
+
+
+def lay_out(text: str) -> str:
+    """The file with every overlong line split; short lines untouched."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if overlong(line) and not _STRING_LINE.match(line):
+            out.extend(fit(line))
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def fit(line: str) -> list[str]:
+    """One line as the lines ruff would make of it."""
+    if not overlong(line):
+        return [line]
+    text = line.lstrip(" ")
+    indent = line[: len(line) - len(text)]
+    pair = _last_pair(text)
+    if pair is None:
+        return [line]
+    start, end = pair
+    head, body, tail = text[: start + 1], text[start + 1 : end].strip(), text[end:]
+    items = _split_commas(body)
+    if not body or items is None:
+        return [line]
+    magic = len(items) > 1 and items[-1] == ""
+    items = [item for item in items if item]
+    pad = indent + "    "
+    call = text[start] == "(" and start > 0 and text[start - 1] in _NAME_END
+    if call and not magic and width(pad + body) <= LINE_LENGTH:
+        return [indent + head, pad + body, indent + tail]
+    if len(items) == 1 and not magic:
+        inner = fit(pad + items[0])
+    else:
+        inner = [row for item in items for row in fit(f"{pad}{item},")]
+    return [indent + head, *inner, indent + tail]
+
+
+_TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[()\[\]{},#]""")
+
+
+def _scan(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) of each bracket and comma outside strings; "#" at a comment, last."""
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token[0] in "'\"":
+            continue
+        yield match.start(), token
+        if token == "#":
+            return
+
+
+def _last_pair(text: str) -> tuple[int, int] | None:
+    """The outermost bracket pair that closes last on the line: (open, close) indexes."""
+    stack: list[int] = []
+    last: tuple[int, int] | None = None
+    for i, c in _scan(text):
+        if c == "#":
+            return None
+        if c in _OPEN:
+            stack.append(i)
+        elif c in _CLOSE:
+            if not stack:
+                return None
+            start = stack.pop()
+            if not stack:
+                last = (start, i)
+    return None if stack else last
+
+
+def _split_commas(body: str) -> list[str] | None:
+    """The comma-separated items of a bracket's body (an empty last item: a trailing comma)."""
+    items, depth, begin = [], 0, 0
+    for i, c in _scan(body):
+        if c == "#":
+            return None
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+        elif depth == 0:
+            items.append(body[begin:i].strip())
+            begin = i + 1
+    items.append(body[begin:].strip())
+    return items
