@@ -110,16 +110,16 @@ def _compile_analysed(
             )
             return
     project_root = _relative(project.root, target_dir)
-    targets = pack.files(targets, project.config, result.analysis.targets)
-    for target in pack.dags(targets):
+    files = pack.files(targets, project.config, result.analysis.targets)
+    for target in pack.dags(files):
         _finish(target, project_root)
     try:
         if store is not None:
-            result.plan = plan(targets, target_dir, prune=only is None, existing=store.existing)
-            fingerprints = {**result.plan.fingerprints, **pack.member_fingerprints(targets)}
-            store.remember_fingerprints(pack.dags(targets), fingerprints)
+            result.plan = plan(files, target_dir, prune=only is None, existing=store.existing)
+            fingerprints = {**result.plan.fingerprints, **pack.member_fingerprints(files)}
+            store.remember_fingerprints(pack.dags(files), fingerprints)
         else:
-            result.plan = plan(targets, target_dir, prune=only is None)
+            result.plan = plan(files, target_dir, prune=only is None)
     except UnsafeValue as exc:
         result.findings.append(_unsafe(exc))
         return
@@ -130,7 +130,7 @@ def _compile_analysed(
         return
     if result.plan.changed:
         try:
-            _refuse_changed_sources(result, targets)
+            _refuse_changed_sources(result, files)
         except cache.SourceChanged as exc:
             result.findings.append(changed_meanwhile(exc.file))
         if not result.ok:

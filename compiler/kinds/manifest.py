@@ -92,7 +92,7 @@ def table_identity(name: str) -> str:
 
 def _roles(process: dict[str, Any]) -> list[tuple[tuple[str, ...], str, str]]:
     sink = process["sink"]["table"]
-    roles = [
+    roles: list[tuple[tuple[str, ...], str, str]] = [
         (("sink", "table"), "sink", sink),
         (("sink", "table"), "staging", sink + "__dgs_stage"),
     ]

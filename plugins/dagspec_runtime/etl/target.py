@@ -240,7 +240,7 @@ def _sqlite_rebuild(
     renamed = sa.Table(table, sa.MetaData(), autoload_with=conn, schema=schema)
     for ix in indexes:
         sa.Index(
-            ix["name"], *[renamed.c[c] for c in ix["column_names"]], unique=ix["unique"]
+            ix["name"], *[renamed.c[str(c)] for c in ix["column_names"]], unique=ix["unique"]
         ).create(conn)
     what = ", ".join(f"{n} {c.describe()}" for n, c in changed.items())
     return f"rebuild {_full(schema, table)} on sqlite with {what}"
