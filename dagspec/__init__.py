@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagspec.run as _runner  # loaded first: the `run` function below must win over the module
 from compiler import CompileResult, Finding, Severity, compile_project, lint, render_spec
 
 __all__ = [
@@ -84,7 +85,6 @@ def run(
     """Run one spec's DAG (a file or a spec name) like `dagspec run`; never raises for a failed
     run or a spec error: look at `passed`, `status` and `result.errors`."""
     from compiler.project import find_root
-    from dagspec.run import RunRequest, execute
 
     params = dict(conf or {})
     if target is not None:
@@ -98,7 +98,7 @@ def run(
         root = Path(project).resolve()
     else:
         root = find_root(path.resolve().parent if path.exists() else Path.cwd())
-    request = RunRequest(
+    request = _runner.RunRequest(
         str(spec),
         entity=entity,
         selector=selector,
@@ -108,7 +108,7 @@ def run(
         airflow=airflow,
         run_id=run_id,
     )
-    data = execute(root, request)
+    data = _runner.execute(root, request)
     return RunReport(
         dag_id=data["dag_id"],
         kind=data["kind"],
