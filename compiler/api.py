@@ -30,13 +30,15 @@ class CompileResult:
 
 
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
-    """Findings for `paths` (files or folders), or for the whole project when none are given."""
+    """Findings for `paths` (files or folders), or for the whole project when none are given
+    or one of them is dagspec.yaml or a schema (`*.json`), which every spec depends on."""
     project = load_project(root)
     requested = [f.resolve() for p in paths for f in spec_files(p)]
     config = project.root / CONFIG_NAME
-    files = [f for f in requested if f != config]  # the config is checked as the project's
+    shared = [f for f in requested if f == config or f.suffix == ".json"]
+    files = [f for f in requested if f not in shared]  # the config is checked as the project's
     analysis = analyse(project, files)
-    if not requested:
+    if not requested or shared:  # the config or a schema changes what every spec means
         return analysis.findings
     shown = {project.display(f) for f in requested}
     return [f for f in analysis.findings if f.involves(shown)]

@@ -1,0 +1,127 @@
+"""Classes of values that lint passed and Airflow refused: each is now a located finding.
+
+One test per class (strict integers, calendar dates, schedules with whitespace, control
+characters in names and paths, merge keys, the project's notify defaults), each asserting the
+file:line:column and code a user sees, and that the value's well-formed neighbour still passes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler import api
+
+CASES = Path(__file__).resolve().parents[1] / "specs"
+SPEC = """\
+apiVersion: dagspec/v1
+kind: Entity
+metadata:
+  name: {name}
+spec:
+  schedule: {schedule}
+  catchup: false
+  priority_weight: {weight}
+  phases:
+    - name: pull
+      modules:
+        - {{name: fetch, command: [python, fetch.py], outputs: [{output}]}}
+"""
+GOOD = {"name": "gamma", "schedule": "'@daily'", "weight": "10", "output": "pull/a.json"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(CASES, root, ignore=shutil.ignore_patterns("invalid"))
+    (root / "valid" / "gamma.yaml").write_text(SPEC.format(**GOOD))
+    config = root / "dagspec.yaml"
+    config.write_text(
+        config.read_text().replace("[alpha, beta, broken, other]", "[alpha, beta, gamma]")
+    )
+    return root
+
+
+def _lint(project: Path, text: str) -> list[tuple[str, int, int, str, str]]:
+    spec = project / "valid" / "gamma.yaml"
+    spec.write_text(text)
+    return [(f.file, f.line, f.col, f.code, f.path) for f in api.lint(project, [spec])]
+
+
+def test_the_well_formed_spec_passes(project: Path) -> None:
+    assert _lint(project, SPEC.format(**GOOD)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"weight": "10.0"}, (8, 20, "DS103", "spec.priority_weight")),
+        ({"weight": "1e1"}, (8, 20, "DS103", "spec.priority_weight")),
+        ({"schedule": '"0 3 * * *\\n"'}, (6, 13, "DS105", "spec.schedule")),
+        ({"schedule": '" @daily"'}, (6, 13, "DS105", "spec.schedule")),
+        ({"schedule": '"0\\t3 * * *"'}, (6, 13, "DS105", "spec.schedule")),
+        ({"name": '"gamma\\n"'}, (4, 9, "DS105", "metadata.name")),
+        ({"output": '"pull/a.json\\n"'}, (12, 64, "DS105", "spec.phases[0].modules[0].outputs[0]")),
+        (
+            {"output": '"pull/x\\n../../etc/a"'},
+            (12, 64, "DS105", "spec.phases[0].modules[0].outputs[0]"),
+        ),
+        (
+            {"output": '"pull/a\\u0007.json"'},
+            (12, 64, "DS105", "spec.phases[0].modules[0].outputs[0]"),
+        ),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else "",
+)
+def test_a_value_airflow_refuses_is_a_located_lint_error(
+    project: Path, change: dict[str, str], expected: tuple[int, int, str, str]
+) -> None:
+    found = _lint(project, SPEC.format(**{**GOOD, **change}))
+    assert ("valid/gamma.yaml", *expected) in found, found
+
+
+def test_a_block_scalar_schedule_is_refused(project: Path) -> None:
+    text = SPEC.format(**GOOD).replace("schedule: '@daily'", "schedule: |\n    0 3 * * *")
+    assert set(_lint(project, text)) == {("valid/gamma.yaml", 6, 13, "DS105", "spec.schedule")}
+
+
+@pytest.mark.parametrize("day", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-04-31"])
+def test_an_impossible_start_date_is_reported_in_dagspec_yaml(project: Path, day: str) -> None:
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text() + f"  defaults:\n    start_date: '{day}'\n")
+    line = len(config.read_text().splitlines())
+    found = api.lint(project, [config])
+    assert [(f.file, f.line, f.col, f.code) for f in found] == [("dagspec.yaml", line, 17, "DS105")]
+    assert "not a day of the calendar" in found[0].message
+
+
+def test_a_leap_day_is_a_valid_start_date(project: Path) -> None:
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text() + "  defaults:\n    start_date: '2024-02-29'\n")
+    assert api.lint(project, [config]) == []
+
+
+def test_a_merge_key_is_ds006_not_an_unknown_key(project: Path) -> None:
+    text = SPEC.format(**GOOD).replace("  catchup: false\n", "  <<: {catchup: false}\n")
+    assert _lint(project, text) == [("valid/gamma.yaml", 7, 3, "DS006", "")]
+
+
+def test_a_default_notify_typo_lands_on_dagspec_yaml_for_every_linted_file(
+    project: Path,
+) -> None:
+    config = project / "dagspec.yaml"
+    config.write_text(
+        config.read_text()
+        + "  defaults:\n    notify:\n      channels:\n        ops: {type: slack, conn_id: s}\n"
+        + "      on_failure: [opz]\n"
+    )
+    line = len(config.read_text().splitlines())
+    for named in (config, project / "valid" / "alpha.yaml"):
+        found = api.lint(project, [named])
+        assert [(f.file, f.line, f.col, f.code) for f in found] == [
+            ("dagspec.yaml", line, 20, "DS202")
+        ], named
+        assert found[0].suggestion == "did you mean `ops`?"
+        assert ("valid/alpha.yaml", 9, 3) in found[0].related
