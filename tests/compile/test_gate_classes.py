@@ -125,3 +125,22 @@ def test_a_default_notify_typo_lands_on_dagspec_yaml_for_every_linted_file(
         ], named
         assert found[0].suggestion == "did you mean `ops`?"
         assert ("valid/alpha.yaml", 9, 3) in found[0].related
+
+
+@pytest.mark.parametrize("phase", ["timedelta", "os", "datetime", "workspace", "result"])
+def test_a_phase_named_like_a_name_of_the_dag_file_does_not_shadow_it(
+    project: Path, phase: str
+) -> None:
+    """`with TaskGroup("timedelta") as timedelta:` broke every later `timedelta(seconds=...)`."""
+    text = SPEC.format(**GOOD).replace("    - name: pull\n", f"    - name: {phase}\n")
+    text = text.replace("outputs: [pull/a.json]", f"outputs: [{phase}/a.json]")
+    text += (
+        "    - name: later\n      retry_delay_seconds: 30\n      modules:\n"
+        "        - {name: b, command: [python, b.py], outputs: [later/b.json]}\n"
+    )
+    spec = project / "valid" / "gamma.yaml"
+    spec.write_text(text)
+    rendered, findings = api.render_spec(project, spec)
+    assert rendered is not None, findings
+    assert f" as {phase}:" not in rendered and f"TaskGroup('{phase}'" in rendered
+    compile(rendered, "gamma.py", "exec")
