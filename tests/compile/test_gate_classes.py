@@ -144,3 +144,21 @@ def test_a_phase_named_like_a_name_of_the_dag_file_does_not_shadow_it(
     assert rendered is not None, findings
     assert f" as {phase}:" not in rendered and f"TaskGroup('{phase}'" in rendered
     compile(rendered, "gamma.py", "exec")
+
+
+@pytest.mark.parametrize("schedule", ["'@once'", "'@continuous'"])
+def test_once_or_continuous_with_asset_inputs_is_ds213_at_the_schedule(
+    project: Path, schedule: str
+) -> None:
+    producer = SPEC.format(**{**GOOD, "name": "beta2"}).replace(
+        "outputs: [pull/a.json]}", "outputs: [pull/a.json], outs: [shared/x.csv]}"
+    )
+    (project / "valid" / "zeta.yaml").write_text(producer)
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text().replace("gamma]", "gamma, beta2]"))
+    consumer = SPEC.format(**{**GOOD, "schedule": schedule}).replace(
+        "outputs: [pull/a.json]}", "outputs: [pull/a.json], deps: [shared/x.csv]}"
+    )
+    found = _lint(project, consumer)
+    assert found == [("valid/gamma.yaml", 6, 13, "DS213", "spec.schedule")]
+    assert _lint(project, consumer.replace(schedule, "'@daily'")) == []
