@@ -18,7 +18,7 @@ from compiler.findings import Finding
 from compiler.kinds import KINDS
 from compiler.lifeline import die_with_parent
 from compiler.loader import load_file
-from compiler.model import Analysis, Spec
+from compiler.model import Analysis, Spec, Target
 from compiler.project import Project
 from compiler.validate import kind_of, validate
 
@@ -69,6 +69,7 @@ def analyse(
                 if target is not None:
                     result.targets.append(target)
         wire(result)
+        result.add(long_ids(result.targets))
     except cache.SourceChanged as exc:  # a file the cache vouched for was edited meanwhile
         result.targets = []
         result.add([changed_meanwhile(exc.file)])
@@ -76,6 +77,71 @@ def analyse(
     if store and save:
         store.save()
     return result
+
+
+#: Airflow's limit on a DAG id, task id or task group id (airflow.sdk ... validate_key)
+ID_LIMIT = 250
+
+
+def long_ids(targets: Iterable[Target]) -> list[Finding]:
+    """DS106 for a final DAG or task id (task group prefix included) longer than Airflow takes,
+    at the spec value that makes it longest."""
+    findings = []
+    for target in targets:
+        spec = target.sources[0]
+        for made in [target.name, *target.tasks]:
+            if len(made) <= ID_LIMIT:
+                continue
+            what = "DAG id" if made == target.name else "task id"
+            path = _longest_part(spec.doc.data, made) or ("metadata", "name")
+            findings.append(
+                spec.finding(
+                    path,
+                    "DS106",
+                    f"the {what} `{made[:60]}...` is {len(made)} characters long; "
+                    f"Airflow takes at most {ID_LIMIT}",
+                    "shorten the names that make up the id (group_by fields, step, phase and "
+                    "module names)",
+                )
+            )
+            break  # one finding per DAG: the first id too long names the value to shorten
+    return findings
+
+
+def _longest_part(data: object, made: str, path: tuple = ()) -> tuple | None:
+    """The path of the longest string value of the spec that the id is made from."""
+    best: tuple[int, tuple] | None = None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        if (
+            isinstance(value, str)
+            and len(value) > 3
+            and value.replace("-", "_") in made.replace("-", "_")
+        ):
+            found: tuple | None = (*path, key)
+        else:
+            found = (
+                _longest_part(value, made, (*path, key))
+                if isinstance(value, (dict, list))
+                else None
+            )
+        if found is not None:
+            length = len(str(_get(data, found[len(path) :])))
+            if best is None or length > best[0]:
+                best = (length, found)
+    return best[1] if best else None
+
+
+def _get(data: object, path: tuple) -> object:
+    for part in path:
+        data = data[part]  # type: ignore[index]
+    return data
 
 
 def changed_meanwhile(file: str) -> Finding:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,9 @@ from compiler.model import Analysis, Target
 from compiler.output import Plan, is_generated, plan, remove_dead_staging, render_file, write
 from compiler.project import CONFIG_NAME
 from compiler.render import UnsafeValue
+
+#: more findings on the files a compile would change (name → text), before they are written
+Gate = Callable[[Analysis, Plan], list[Finding]]
 
 
 @dataclass
@@ -53,12 +56,15 @@ def compile_project(
     check: bool = False,
     cached: bool = False,
     only: str | None = None,
+    gate: Gate | None = None,
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
     `cached`: with the incremental cache off (`DAGSPEC_CACHE=0`), skip everything when nothing
     the compile reads changed since the last one (the build stamp).
     `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
+    `gate`: more findings on the files the compile would change, before anything is written
+    (dagspec passes Airflow's own parser, see dagspec.airflow_check).
     """
     project = load_project(root)
     if specs is not None:
@@ -78,7 +84,7 @@ def compile_project(
             return CompileResult(None, Plan(target_dir, unchanged=names), known)
     result = CompileResult(analyse(project, save=False))
     try:
-        _compile_analysed(result, target_dir, check=check, only=only)
+        _compile_analysed(result, target_dir, check=check, only=only, gate=gate)
     finally:
         if result.analysis.cache is not None:
             result.analysis.cache.save()
@@ -88,7 +94,12 @@ def compile_project(
 
 
 def _compile_analysed(
-    result: CompileResult, target_dir: Path, *, check: bool, only: str | None
+    result: CompileResult,
+    target_dir: Path,
+    *,
+    check: bool,
+    only: str | None,
+    gate: Gate | None = None,
 ) -> None:
     assert result.analysis is not None
     project, store = result.analysis.project, result.analysis.cache
@@ -126,6 +137,10 @@ def _compile_analysed(
     except cache.SourceChanged as exc:
         result.findings.append(changed_meanwhile(exc.file))
         return
+    if gate is not None:
+        result.findings += gate(result.analysis, result.plan)
+        if not result.ok:
+            return
     if check:
         return
     if result.plan.changed:

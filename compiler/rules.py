@@ -49,6 +49,9 @@ _RULES = [
         "timetable-with-assets",
         "`@once` or `@continuous` cannot also wait on the Assets a DAG reads.",
     ),
+    Rule(
+        "DS230", "airflow-refused", "Airflow refuses the DAG file, drops the DAG or never runs it."
+    ),
     # DS22x: compiles, but will surprise people in Airflow (warnings)
     Rule("DS220", "implicit-catchup", "A scheduled DAG does not say whether it catches up."),
     Rule("DS221", "module-without-outputs", "A module declares no outputs to promote or pass on."),
