@@ -14,7 +14,7 @@ from pathlib import Path
 
 from compiler import cache, gcpause, ignores
 from compiler.artifacts import wire
-from compiler.findings import Finding
+from compiler.findings import Finding, Severity
 from compiler.kinds import KINDS
 from compiler.lifeline import die_with_parent
 from compiler.loader import load_file
@@ -68,7 +68,9 @@ def analyse(
                 result.add(findings)
                 if target is not None:
                     result.targets.append(target)
+        before = len(result.findings)
         wire(result)
+        result.across = {f for f in result.findings[before:] if f.severity is Severity.ERROR}
         result.add(long_ids(result.targets))
     except cache.SourceChanged as exc:  # a file the cache vouched for was edited meanwhile
         result.targets = []

@@ -162,3 +162,55 @@ def test_once_or_continuous_with_asset_inputs_is_ds213_at_the_schedule(
     found = _lint(project, consumer)
     assert found == [("valid/gamma.yaml", 6, 13, "DS213", "spec.schedule")]
     assert _lint(project, consumer.replace(schedule, "'@daily'")) == []
+
+
+def test_a_reduction_id_over_250_characters_is_ds106_at_the_longest_group_by_field(
+    project: Path,
+) -> None:
+    text = (project / "valid" / "reduce.yaml").read_text()
+    assert "group_by: [" in text
+    field = "f" * 240
+    (project / "valid" / "reduce.yaml").write_text(
+        text.replace("group_by: [", f"group_by: [{field}, ", 1)
+    )
+    found = api.lint(project, [project / "valid" / "reduce.yaml"])
+    assert [(f.code, f.path.rsplit(".", 1)[-1]) for f in found] == [("DS106", "group_by[0]")]
+    assert "Airflow takes at most 250" in found[0].message
+
+
+def test_removing_a_promotion_from_an_abstract_spec_is_reported_when_it_alone_is_linted(
+    project: Path,
+) -> None:
+    base = project / "valid" / "base.yaml"
+    base.write_text(
+        base.read_text() + "  promote:\n    - {from: pull/data.json, to: shared/d.json}\n"
+    )
+    consumer = SPEC.format(**GOOD).replace(
+        "outputs: [pull/a.json]}", "outputs: [pull/a.json], deps: [shared/beta/d.json]}"
+    )
+    base.write_text(base.read_text().replace("to: shared/d.json", 'to: "shared/{entity}/d.json"'))
+    assert _lint(project, consumer) == []
+    base.write_text(base.read_text().split("  promote:")[0])  # the promotion removed
+    found = [(f.file, f.code) for f in api.lint(project, [base])]
+    assert found == [("valid/gamma.yaml", "DS202")]
+
+
+def test_a_new_entity_whose_inherited_promotion_collides_is_reported_when_it_is_linted(
+    project: Path,
+) -> None:
+    base = project / "valid" / "base.yaml"
+    base.write_text(
+        base.read_text() + '  promote:\n    - {from: pull/data.json, to: "x/{entity}"}\n'
+    )
+    taken = SPEC.format(**GOOD).replace(
+        "outputs: [pull/a.json]}", "outputs: [pull/a.json], outs: [x/delta]}"
+    )
+    (project / "valid" / "gamma.yaml").write_text(taken)
+    assert api.lint(project) == []
+    (project / "valid" / "delta.yaml").write_text(
+        "apiVersion: dagspec/v1\nkind: Entity\nmetadata:\n  name: delta\nspec:\n  extends: base\n"
+    )
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text().replace("gamma]", "gamma, delta]"))
+    found = api.lint(project, [project / "valid" / "delta.yaml"])
+    assert "DS210" in [f.code for f in found], found
