@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from compiler import cache, gcpause, ignores
+from compiler import cache, command_fields, gcpause, ignores
 from compiler.artifacts import wire
-from compiler.findings import Finding, Severity
+from compiler.findings import Finding, Severity, format_path
 from compiler.kinds import KINDS
 from compiler.lifeline import die_with_parent
-from compiler.loader import load_file
+from compiler.loader import Document, load_file
 from compiler.model import Analysis, Spec, Target
 from compiler.project import Project
 from compiler.validate import kind_of, validate
@@ -146,6 +146,31 @@ def _get(data: object, path: tuple) -> object:
     return data
 
 
+def _command_templates(doc: Document) -> list[Finding]:
+    """DS105 for a `command_template` the runtime could not render (compiler.command_fields)."""
+    findings = []
+    for i, step in enumerate(doc.data["spec"].get("steps") or []):
+        config = step.get("config") or {}
+        why = command_fields.problem(
+            config["command_template"], config.get("parameters") or {}, step.get("group_by") or []
+        )
+        if why is not None:
+            path = ("spec", "steps", i, "config", "command_template")
+            line, col = doc.marks.locate(path)
+            findings.append(
+                Finding(
+                    doc.file,
+                    line,
+                    col,
+                    "DS105",
+                    f"the command template cannot be rendered: {why}",
+                    format_path(path),
+                    "use the fields listed in the schema; write a literal brace twice",
+                )
+            )
+    return findings
+
+
 def changed_meanwhile(file: str) -> Finding:
     """DS009: the output would not match the spec as it is now."""
     return Finding(
@@ -223,6 +248,8 @@ def _load_spec(project: Project, path: Path, kinds: list[str]) -> Loaded:
     findings += kind_findings
     if kind is not None:
         findings += validate(doc, kind)
+    if kind == "ReductionPipeline" and not findings:
+        findings += _command_templates(doc)
     if kind is None or findings:
         return None, findings, name, source
     return Spec(doc, kind), findings, name, source

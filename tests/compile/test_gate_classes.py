@@ -214,3 +214,31 @@ def test_a_new_entity_whose_inherited_promotion_collides_is_reported_when_it_is_
     config.write_text(config.read_text().replace("gamma]", "gamma, delta]"))
     found = api.lint(project, [project / "valid" / "delta.yaml"])
     assert "DS210" in [f.code for f in found], found
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("cal {input} {output_dir}", "unknown field `{input}`"),
+        ("cal {parameters[typo]} {inputs}", "`{parameters[typo]}` cannot be filled"),
+        ("awk '{print $1}' {inputs}", "unknown field `{print $1}`"),
+        ("cal {sub_group[nope]} {inputs}", "`{sub_group[nope]}` cannot be filled"),
+        ("cal {} {inputs}", "positional field"),
+        ("cal } {inputs}", "Single '}'"),
+    ],
+)
+def test_a_command_template_that_cannot_render_is_ds105_at_the_template(
+    project: Path, template: str, says: str
+) -> None:
+    spec = project / "valid" / "reduce.yaml"
+    text = spec.read_text()
+    good = "cal {inputs} {output_dir}"
+    assert good in text
+    spec.write_text(text.replace(good, template.replace('"', '\\"'), 1))
+    found = api.lint(project, [spec])
+    assert [(f.line, f.code, f.path) for f in found] == [
+        (17, "DS105", "spec.steps[0].config.command_template")
+    ], found
+    assert says in found[0].message
+    spec.write_text(text.replace(good, "awk '{{print $1}}' {inputs} {output_dir}", 1))
+    assert api.lint(project, [spec]) == []
