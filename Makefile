@@ -69,7 +69,8 @@ bench: $(STAMP)
 	scripts/slurm-up.sh
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python bench/bench_slurm.py
 
-# At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
+# At least 10,000 generated and mutated specs (5,000 per fuzz test, 10,000 for the Airflow gate
+# test, which prints generated / lint-clean / imported / refused); `make test` runs a sample.
 fuzz: $(STAMP)
 	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/compile/fuzz -p no:cacheprovider -q -s
 
