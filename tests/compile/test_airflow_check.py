@@ -108,3 +108,15 @@ def test_compile_and_lint_run_the_check_by_default(
     assert main(["--project", str(project), "lint", "--no-airflow"]) == 0
     assert len(seen) <= 3
     capsys.readouterr()
+
+
+def test_without_airflow_the_check_is_skipped_with_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(airflow_check.SWITCH_ENV, raising=False)
+    monkeypatch.setattr(airflow_check, "available", lambda: False)
+    assert main(["--project", str(project), "compile"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the Airflow import check was skipped") == 1
+    assert main(["--project", str(project), "lint", "--airflow"]) == 2
+    assert "Airflow is not importable" in capsys.readouterr().err
