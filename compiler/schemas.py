@@ -51,13 +51,20 @@ def _airflow_cron(value: object) -> bool:
     return True
 
 
+#: start dates Airflow can schedule from: near year 9999 the next run overflows Python's dates
+YEARS = (1900, 2999)
+
+
 def _calendar_date(value: object) -> bool:
-    """`YYYY-MM-DD` naming a day that exists (`2024-02-30` does not: Airflow drops the DAG)."""
+    """`YYYY-MM-DD` naming a day that exists (`2024-02-30` does not: Airflow drops the DAG),
+    in years Airflow can compute runs from (`9999-12-31`: "date value out of range")."""
     if isinstance(value, str):
         try:
-            datetime.date.fromisoformat(value)
+            day = datetime.date.fromisoformat(value)
         except ValueError as exc:
             raise ValueError(f"{exc}") from None
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise ValueError(f"the year must be between {YEARS[0]} and {YEARS[1]}")
     return True
 
 

@@ -213,7 +213,8 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
             path,
             "DS105",
             f"{_show(error.instance)} is not a day of the calendar: {error.cause}",
-            "write a date that exists, as YYYY-MM-DD (February has 28 days, 29 in leap years)",
+            "write a date that exists, as YYYY-MM-DD (February has 28 days, 29 in leap years), "
+            "between 1900 and 2999",
         )
     elif keyword == "format" and error.cause is not None:
         yield _at(

@@ -87,7 +87,9 @@ def test_a_block_scalar_schedule_is_refused(project: Path) -> None:
     assert set(_lint(project, text)) == {("valid/gamma.yaml", 6, 13, "DS105", "spec.schedule")}
 
 
-@pytest.mark.parametrize("day", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-04-31"])
+@pytest.mark.parametrize(
+    "day", ["2024-02-30", "2023-02-29", "2024-13-01", "2024-04-31", "9999-12-31", "0001-01-01"]
+)
 def test_an_impossible_start_date_is_reported_in_dagspec_yaml(project: Path, day: str) -> None:
     config = project / "dagspec.yaml"
     config.write_text(config.read_text() + f"  defaults:\n    start_date: '{day}'\n")
