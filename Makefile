@@ -97,7 +97,8 @@ bench: $(STAMP)
 oracle: $(STAMP)
 	DAGSPEC_ORACLE_EXAMPLES=200 $(BIN)/pytest tests/runtime/etl/test_type_oracle.py -p no:cacheprovider -q
 
-# At least 10,000 generated and mutated specs (5,000 per fuzz test); `make test` runs a sample.
+# At least 10,000 generated and mutated specs (5,000 per fuzz test, 10,000 for the Airflow gate
+# test, which prints generated / lint-clean / imported / refused); `make test` runs a sample.
 fuzz: $(STAMP)
 	DAGSPEC_FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/compile/fuzz -p no:cacheprovider -q -s
 

@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from compiler import cache, gcpause, ignores
+from compiler import cache, command_fields, gcpause, ignores
 from compiler.artifacts import wire
-from compiler.findings import Finding
+from compiler.findings import Finding, Severity, format_path
 from compiler.kinds import KINDS
 from compiler.lifeline import die_with_parent
-from compiler.loader import load_file
-from compiler.model import Analysis, Spec
+from compiler.loader import Document, load_file
+from compiler.model import Analysis, Spec, Target
 from compiler.project import Project
 from compiler.validate import kind_of, validate
 
@@ -68,7 +68,10 @@ def analyse(
                 result.add(findings)
                 if target is not None:
                     result.targets.append(target)
+        before = len(result.findings)
         wire(result)
+        result.across = {f for f in result.findings[before:] if f.severity is Severity.ERROR}
+        result.add(long_ids(result.targets))
     except cache.SourceChanged as exc:  # a file the cache vouched for was edited meanwhile
         result.targets = []
         result.add([changed_meanwhile(exc.file)])
@@ -76,6 +79,96 @@ def analyse(
     if store and save:
         store.save()
     return result
+
+
+#: Airflow's limit on a DAG id, task id or task group id (airflow.sdk ... validate_key)
+ID_LIMIT = 250
+
+
+def long_ids(targets: Iterable[Target]) -> list[Finding]:
+    """DS106 for a final DAG or task id (task group prefix included) longer than Airflow takes,
+    at the spec value that makes it longest."""
+    findings = []
+    for target in targets:
+        spec = target.sources[0]
+        for made in [target.name, *target.tasks]:
+            if len(made) <= ID_LIMIT:
+                continue
+            what = "DAG id" if made == target.name else "task id"
+            path = _longest_part(spec.doc.data, made) or ("metadata", "name")
+            findings.append(
+                spec.finding(
+                    path,
+                    "DS106",
+                    f"the {what} `{made[:60]}...` is {len(made)} characters long; "
+                    f"Airflow takes at most {ID_LIMIT}",
+                    "shorten the names that make up the id (group_by fields, step, phase and "
+                    "module names)",
+                )
+            )
+            break  # one finding per DAG: the first id too long names the value to shorten
+    return findings
+
+
+def _longest_part(data: object, made: str, path: tuple = ()) -> tuple | None:
+    """The path of the longest string value of the spec that the id is made from."""
+    best: tuple[int, tuple] | None = None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        if (
+            isinstance(value, str)
+            and len(value) > 3
+            and value.replace("-", "_") in made.replace("-", "_")
+        ):
+            found: tuple | None = (*path, key)
+        else:
+            found = (
+                _longest_part(value, made, (*path, key))
+                if isinstance(value, (dict, list))
+                else None
+            )
+        if found is not None:
+            length = len(str(_get(data, found[len(path) :])))
+            if best is None or length > best[0]:
+                best = (length, found)
+    return best[1] if best else None
+
+
+def _get(data: object, path: tuple) -> object:
+    for part in path:
+        data = data[part]  # type: ignore[index]
+    return data
+
+
+def _command_templates(doc: Document) -> list[Finding]:
+    """DS105 for a `command_template` the runtime could not render (compiler.command_fields)."""
+    findings = []
+    for i, step in enumerate(doc.data["spec"].get("steps") or []):
+        config = step.get("config") or {}
+        why = command_fields.problem(
+            config["command_template"], config.get("parameters") or {}, step.get("group_by") or []
+        )
+        if why is not None:
+            path = ("spec", "steps", i, "config", "command_template")
+            line, col = doc.marks.locate(path)
+            findings.append(
+                Finding(
+                    doc.file,
+                    line,
+                    col,
+                    "DS105",
+                    f"the command template cannot be rendered: {why}",
+                    format_path(path),
+                    "use the fields listed in the schema; write a literal brace twice",
+                )
+            )
+    return findings
 
 
 def changed_meanwhile(file: str) -> Finding:
@@ -155,6 +248,8 @@ def _load_spec(project: Project, path: Path, kinds: list[str]) -> Loaded:
     findings += kind_findings
     if kind is not None:
         findings += validate(doc, kind)
+    if kind == "ReductionPipeline" and not findings:
+        findings += _command_templates(doc)
     if kind is None or findings:
         return None, findings, name, source
     return Spec(doc, kind), findings, name, source

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,9 @@ from compiler.output import Plan, is_generated, plan, remove_dead_staging, rende
 from compiler.project import CONFIG_NAME
 from compiler.render import UnsafeValue
 
+#: more findings on the files a compile would change (name → text), before they are written
+Gate = Callable[[Analysis, Plan], list[Finding]]
+
 
 @dataclass
 class CompileResult:
@@ -30,16 +33,20 @@ class CompileResult:
 
 
 def lint(root: Path, paths: Iterable[Path] = ()) -> list[Finding]:
-    """Findings for `paths` (files or folders), or for the whole project when none are given."""
+    """Findings for `paths` (files or folders), or for the whole project when none are given
+    or one of them is dagspec.yaml or a schema (`*.json`), which every spec depends on."""
     project = load_project(root)
     requested = [f.resolve() for p in paths for f in spec_files(p)]
     config = project.root / CONFIG_NAME
-    files = [f for f in requested if f != config]  # the config is checked as the project's
+    shared = [f for f in requested if f == config or f.suffix == ".json"]
+    files = [f for f in requested if f not in shared]  # the config is checked as the project's
     analysis = analyse(project, files)
-    if not requested:
+    if not requested or shared:  # the config or a schema changes what every spec means
         return analysis.findings
     shown = {project.display(f) for f in requested}
-    return [f for f in analysis.findings if f.involves(shown)]
+    # what the artifact wiring finds can be caused by any spec (a promotion removed from an
+    # abstract spec leaves another spec's dep dangling), so a subset lint reports it all
+    return [f for f in analysis.findings if f.involves(shown) or f in analysis.across]
 
 
 @gcpause.paused()
@@ -51,12 +58,15 @@ def compile_project(
     check: bool = False,
     cached: bool = False,
     only: str | None = None,
+    gate: Gate | None = None,
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
     `cached`: with the incremental cache off (`DAGSPEC_CACHE=0`), skip everything when nothing
     the compile reads changed since the last one (the build stamp).
     `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
+    `gate`: more findings on the files the compile would change, before anything is written
+    (dagspec passes Airflow's own parser, see dagspec.airflow_check).
     """
     project = load_project(root)
     if specs is not None:
@@ -76,7 +86,7 @@ def compile_project(
             return CompileResult(None, Plan(target_dir, unchanged=names), known)
     result = CompileResult(analyse(project, save=False))
     try:
-        _compile_analysed(result, target_dir, check=check, only=only)
+        _compile_analysed(result, target_dir, check=check, only=only, gate=gate)
     finally:
         if result.analysis is not None and result.analysis.cache is not None:
             result.analysis.cache.save()
@@ -86,7 +96,12 @@ def compile_project(
 
 
 def _compile_analysed(
-    result: CompileResult, target_dir: Path, *, check: bool, only: str | None
+    result: CompileResult,
+    target_dir: Path,
+    *,
+    check: bool,
+    only: str | None,
+    gate: Gate | None = None,
 ) -> None:
     assert result.analysis is not None
     project, store = result.analysis.project, result.analysis.cache
@@ -126,6 +141,10 @@ def _compile_analysed(
     except cache.SourceChanged as exc:
         result.findings.append(changed_meanwhile(exc.file))
         return
+    if gate is not None:
+        result.findings += gate(result.analysis, result.plan)
+        if not result.ok:
+            return
     if check:
         return
     if result.plan.changed:

@@ -48,6 +48,8 @@ def wire(analysis: Analysis) -> None:
             _resolve(analysis, target, dep, producers.get(dep.path), edges)
     _report_cycles(analysis, edges)
     for target in analysis.targets:
+        _check_timetable(analysis, target)
+    for target in analysis.targets:
         reuse = getattr(target, "reuse_wiring", None)  # see compiler.cache.CachedTarget
         if reuse is None or not reuse():
             _attach_assets(target)
@@ -141,6 +143,28 @@ def _report(analysis: Analysis, edges: dict[str, dict[str, Artifact]], cycle: li
                 ).with_related(*places)
             ]
         )
+
+
+def _check_timetable(analysis: Analysis, target: Target) -> None:
+    """DS213: `@once` and `@continuous` are timetables of their own; Airflow cannot also wait
+    on Assets with them (the cron half of AssetOrTimeSchedule never fires)."""
+    schedule = target.model["schedule"]
+    if not target.assets_in or schedule not in ("@once", "@continuous"):
+        return
+    spec = next((s for s in target.sources if "schedule" in s.body), target.sources[0])
+    first = sorted(target.assets_in)[0]
+    analysis.add(
+        [
+            spec.finding(
+                ("spec", "schedule"),
+                "DS213",
+                f"`{schedule}` cannot be combined with the Asset inputs of `{target.name}` "
+                f"(it reads `{first}` from another DAG)",
+                "use a cron schedule or a preset such as `@daily` (runs on time or when the "
+                "inputs are updated), or `schedule: null` (runs when the inputs are updated)",
+            ).with_related(*(a.spec.place(a.at) for a in target.consumes if a.path == first))
+        ]
+    )
 
 
 def _attach_assets(target: Target) -> None:

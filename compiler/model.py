@@ -115,6 +115,8 @@ class Analysis:
     broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
     texts: dict[str, str] = field(default_factory=dict)  # file → source, for inline ignores
     cache: Any = None  # the compiler.cache.Cache this analysis used, if any
+    #: findings of the checks across specs (artifact wiring): any spec's edit may cause them
+    across: set[Finding] = field(default_factory=set)
 
     def add(self, findings: Iterable[Finding]) -> None:
         self.findings.extend(findings)

@@ -82,6 +82,20 @@ def identifier(value: Any) -> Code:
     return Code(value)
 
 
+@cache
+def template_names(template: str) -> frozenset[str]:
+    """The names a template binds in the DAG file (imports, assignments, `as` targets), which a
+    name made from a spec must not shadow: a phase named `timedelta` or `os` would."""
+    text = (TEMPLATE_DIR / template).read_text(encoding="utf-8")
+    static = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", text, flags=re.S)
+    names: set[str] = set()
+    for imported in re.findall(r"^\s*(?:from\s+\S+\s+)?import\s+\(?([\w\s,]+)\)?", static, re.M):
+        names.update(re.findall(r"\w+", imported))
+    names.update(re.findall(r"^\s*(\w+) = ", static, flags=re.M))  # keyword arguments: `k=v`
+    names.update(re.findall(r"\bas\s+(\w+)", static))
+    return frozenset(names)
+
+
 def python_name(name: str, taken: set[str]) -> str:
     """A readable, unique Python identifier derived from a spec name."""
     base = re.sub(r"[^A-Za-z0-9_]", "_", name)  # ASCII: `identifier` accepts nothing else

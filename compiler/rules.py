@@ -44,6 +44,14 @@ _RULES = [
     Rule("DS210", "double-producer", "Two tasks declare the same path in `outs`."),
     Rule("DS211", "source-file-dep", "A dep no spec produces is read from a file on disk."),
     Rule("DS212", "finer-group-by", "A step's group_by is finer than that of a step it needs."),
+    Rule(
+        "DS213",
+        "timetable-with-assets",
+        "`@once` or `@continuous` cannot also wait on the Assets a DAG reads.",
+    ),
+    Rule(
+        "DS230", "airflow-refused", "Airflow refuses the DAG file, drops the DAG or never runs it."
+    ),
     # DS22x: compiles, but will surprise people in Airflow (warnings)
     Rule("DS220", "implicit-catchup", "A scheduled DAG does not say whether it catches up."),
     Rule("DS221", "module-without-outputs", "A module declares no outputs to promote or pass on."),

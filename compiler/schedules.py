@@ -30,6 +30,11 @@ _START = datetime.datetime(2026, 1, 1)
 
 def cron_problem(expression: str) -> str | None:
     """Why Airflow would refuse (or never run) this schedule string; None when it is fine."""
+    if expression != expression.strip() or any(c.isspace() and c != " " for c in expression):
+        return (
+            "it holds a newline, a tab or surrounding spaces, which Airflow's timetable "
+            "refuses (a block scalar `schedule: |` adds a newline)"
+        )
     if expression in TIMETABLES:
         return None
     cron = CRON_PRESETS.get(expression, expression)

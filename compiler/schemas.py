@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -49,24 +51,68 @@ def _airflow_cron(value: object) -> bool:
     return True
 
 
+#: start dates Airflow can schedule from: near year 9999 the next run overflows Python's dates
+YEARS = (1900, 2999)
+
+
+def _calendar_date(value: object) -> bool:
+    """`YYYY-MM-DD` naming a day that exists (`2024-02-30` does not: Airflow drops the DAG),
+    in years Airflow can compute runs from (`9999-12-31`: "date value out of range")."""
+    if isinstance(value, str):
+        try:
+            day = datetime.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}") from None
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise ValueError(f"the year must be between {YEARS[0]} and {YEARS[1]}")
+    return True
+
+
 @cache
 def formats() -> FormatChecker:
-    """dagspec's own formats only: `airflow-cron` is a schedule Airflow's timetables accept."""
+    """dagspec's own formats only: `airflow-cron` is a schedule Airflow's timetables accept,
+    `calendar-date` a day that exists."""
     from jsonschema import FormatChecker
 
     checker = FormatChecker(formats=())
     checker.checks("airflow-cron", raises=ValueError)(_airflow_cron)
+    checker.checks("calendar-date", raises=ValueError)(_calendar_date)
     return checker
 
 
 @cache
-def validator(kind: str) -> Draft202012Validator:
-    """A validator over the schema with its `$ref`s inlined: no reference lookups per node."""
-    from jsonschema import Draft202012Validator
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as JSON Schema (ECMA 262) means it: `$` is the end of the text. In
+    Python `$` also matches before a final newline, so a name ending in a newline
+    would pass `^[a-z]+$`."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
 
-    return Draft202012Validator(
-        _inlined(KIND_FILES[kind]), registry=_registry(), format_checker=formats()
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    from jsonschema import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    """An integer is written as one: `10.0` is a float to Airflow's `int` arguments."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+@cache
+def validator(kind: str) -> Draft202012Validator:
+    """A validator over the schema with its `$ref`s inlined: no reference lookups per node.
+    Patterns match as in JSON Schema, and integers are strict (see `_pattern`,
+    `_strict_integer`)."""
+    from jsonschema import Draft202012Validator, validators
+
+    strict = validators.extend(
+        Draft202012Validator,
+        validators={"pattern": _pattern},
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
     )
+    return strict(_inlined(KIND_FILES[kind]), registry=_registry(), format_checker=formats())
 
 
 @cache
@@ -82,11 +128,17 @@ def fast_validator(kind: str) -> Any | None:
     def cron(value: str) -> bool:
         return cron_problem(value) is None
 
+    def date(value: str) -> bool:
+        try:
+            return _calendar_date(value)
+        except ValueError:
+            return False
+
     # the same formats as `formats()`: only dagspec's own (a format it does not know passes)
     return jsonschema_rs.validator_for(
         _inlined(KIND_FILES[kind]),
         validate_formats=True,
-        formats={"airflow-cron": cron},
+        formats={"airflow-cron": cron, "calendar-date": date},
         ignore_unknown_formats=True,
     )
 

@@ -96,7 +96,7 @@ def kind_of(doc: Document, allowed: list[str]) -> tuple[str | None, list[Finding
 def validate(doc: Document, kind: str) -> list[Finding]:
     """Every schema finding of one document, plus values no DAG file can hold, in file order."""
     fast = fast_validator(kind)
-    if fast is not None:
+    if fast is not None and not _has_float(doc.data):  # it takes `10.0` for an integer
         try:
             if fast.is_valid(doc.data):
                 return sorted(set(_non_finite(doc, doc.data, ())))
@@ -105,6 +105,16 @@ def validate(doc: Document, kind: str) -> list[Finding]:
     errors = validator(kind).iter_errors(doc.data)
     found = {f for error in errors for f in _translate(doc, error)}
     return sorted(found | set(_non_finite(doc, doc.data, ())))
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_float(item) for item in value)
+    return False
 
 
 def _non_finite(doc: Document, value: Any, path: tuple) -> Iterator[Finding]:
@@ -197,6 +207,15 @@ def _translate(doc: Document, error: ValidationError) -> Iterator[Finding]:
         yield _at(
             doc, path, "DS104", f"{_show(error.instance)} is not allowed here; use {listed}", hint
         )
+    elif keyword == "format" and error.validator_value == "calendar-date":
+        yield _at(
+            doc,
+            path,
+            "DS105",
+            f"{_show(error.instance)} is not a day of the calendar: {error.cause}",
+            "write a date that exists, as YYYY-MM-DD (February has 28 days, 29 in leap years), "
+            "between 1900 and 2999",
+        )
     elif keyword == "format" and error.cause is not None:
         yield _at(
             doc,
@@ -250,6 +269,8 @@ def _type_hint(expected: str, value: Any, written: str | None) -> str | None:
     if expected == "boolean" and isinstance(value, str) and value.lower() in _YAML11_BOOLS:
         word = "true" if _YAML11_BOOLS[value.lower()] else "false"
         return f"YAML 1.2 (what editors read) takes `{value}` as text: write `{word}`"
+    if expected == "integer" and isinstance(value, float) and value.is_integer():
+        return f"write it as an integer: {int(value)} (Airflow's integer arguments refuse {value})"
     if expected == "array" and isinstance(value, str):
         return f"write a list: [{value}]"
     return None

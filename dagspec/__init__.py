@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagspec.run as _runner  # loaded first: the `run` function below must win over the module
 from compiler import (
     REPORTERS,
     RULES,
@@ -100,7 +101,6 @@ def run(
     """Run one spec's DAG (a file or a spec name) like `dagspec run`; never raises for a failed
     run or a spec error: look at `passed`, `status` and `result.errors`."""
     from compiler.project import find_root
-    from dagspec.run import RunRequest, execute
 
     params = dict(conf or {})
     if target is not None:
@@ -114,7 +114,7 @@ def run(
         root = Path(project).resolve()
     else:
         root = find_root(path.resolve().parent if path.exists() else Path.cwd())
-    request = RunRequest(
+    request = _runner.RunRequest(
         str(spec),
         entity=entity,
         selector=selector,
@@ -124,7 +124,7 @@ def run(
         airflow=airflow,
         run_id=run_id,
     )
-    data = execute(root, request)
+    data = _runner.execute(root, request)
     return RunReport(
         dag_id=data["dag_id"],
         kind=data["kind"],

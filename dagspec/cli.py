@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     lint = commands.add_parser("lint", help="check specs and report every finding")
     lint.add_argument("paths", nargs="*", type=Path, help="spec files or folders (default: all)")
     lint.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    _airflow_flag(lint)
     lint.set_defaults(handler=_lint)
 
     compile_ = commands.add_parser("compile", help="compile specs into generated_dags/")
@@ -59,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--only", metavar="NAME", help="compile one spec and the specs whose artifacts it reads"
     )
+    _airflow_flag(compile_)
     compile_.set_defaults(handler=_compile)
 
     render = commands.add_parser("render", help="print the DAG file one spec compiles to")
@@ -131,6 +134,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _airflow_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--airflow",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="parse the DAG files a compile would change with Airflow itself (default: on "
+        "when Airflow is importable; DAGSPEC_AIRFLOW_CHECK=0 turns it off)",
+    )
+
+
+def _airflow_gate(args: argparse.Namespace) -> api.Gate | None:
+    """Airflow's own parser as the compile's last gate, when wanted; says once when skipped."""
+    from dagspec import airflow_check
+
+    if not airflow_check.wanted(args.airflow):
+        if args.airflow is None and os.environ.get(airflow_check.SWITCH_ENV, "1") == "1":
+            print(
+                f"dagspec {args.command}: Airflow is not importable here; "
+                "the Airflow import check was skipped",
+                file=sys.stderr,
+            )
+        return None
+    if not airflow_check.available():
+        raise UsageError("--airflow: Airflow is not importable in this environment")
+
+    def gate(analysis: api.Analysis, plan: api.Plan) -> list[api.Finding]:
+        try:
+            return airflow_check.gate(analysis, plan)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(str(exc)) from None
+
+    return gate
+
+
 class UsageError(Exception):
     """A wrong argument or a missing project: one line on stderr, exit code 2."""
 
@@ -167,6 +204,10 @@ def _lint(args: argparse.Namespace) -> int:
     if empty is not None:
         raise UsageError(f"no specs in {empty} (no *.yaml or *.yml files)")
     findings = api.lint(root, args.paths)
+    gate = _airflow_gate(args)
+    if gate is not None and not has_errors(findings):
+        checked = api.compile_project(root, check=True, gate=gate)
+        findings = sorted([*findings, *(f for f in checked.findings if f.code == "DS230")])
     sys.stdout.write(REPORTERS[args.format](findings, root))
     return EXIT_FINDINGS if findings else EXIT_OK
 
@@ -185,6 +226,7 @@ def _compile(args: argparse.Namespace) -> int:
         check=args.check,
         cached=not args.check,
         only=args.only,
+        gate=None if args.check else _airflow_gate(args),
     )
     if result.findings:
         sys.stderr.write(REPORTERS["text"](result.findings, root))

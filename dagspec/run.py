@@ -86,7 +86,7 @@ def execute(root: Path, request: RunRequest) -> dict[str, Any]:
             return config_error(
                 spec_name or request.spec,
                 [
-                    f"{f.file}:{f.line}:{f.column}: {f.message}"
+                    f"{f.file}:{f.line}:{f.col}: {f.message}"
                     for f in result.findings
                     if f.severity.name == "ERROR"
                 ],

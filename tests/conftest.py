@@ -28,6 +28,9 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__DAG_FACTORY__ENABLE_TELEMETRY"] = "False"
 os.environ["DO_NOT_TRACK"] = "1"
+# One record of the DAG files Airflow parsed (dagspec.airflow_check) for the whole session, so
+# each text a test compiles is parsed by Airflow once, not once per test and project folder.
+os.environ.setdefault("DAGSPEC_AIRFLOW_RECORD", str(_AIRFLOW_HOME / "airflow-check.json"))
 
 
 @pytest.fixture(scope="session")

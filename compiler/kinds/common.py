@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.findings import Finding, Severity
+from compiler.findings import Finding, Severity, format_path
 from compiler.model import Analysis, Spec
 from compiler.render import Code, literal
 from compiler.validate import did_you_mean
@@ -252,17 +252,26 @@ def notify_model(
         names = own.get(key, project.get(key, []))
         for i, name in enumerate(names):
             if name not in channels:
-                where = ("spec", "notify", key, i) if key in own else ("spec",)
-                origin = "" if key in own else f" (from `defaults.notify.{key}` in dagspec.yaml)"
-                findings.append(
-                    spec.finding(
-                        where,
-                        "DS202",
-                        f"notify channel `{name}` is not defined{origin}",
-                        did_you_mean(name, list(channels))
-                        or "define it under `notify.channels` here or in dagspec.yaml",
+                message = f"notify channel `{name}` is not defined"
+                hint = did_you_mean(name, list(channels))
+                if key in own:
+                    findings.append(
+                        spec.finding(
+                            ("spec", "notify", key, i),
+                            "DS202",
+                            message,
+                            hint or "define it under `notify.channels` here or in dagspec.yaml",
+                        )
                     )
-                )
+                else:  # the project's default: reported in dagspec.yaml, for every spec it breaks
+                    findings.append(
+                        _in_config(
+                            analysis,
+                            ("spec", "defaults", "notify", key, i),
+                            f"{message} (every spec without its own `notify.{key}` uses it)",
+                            hint or "define it under `defaults.notify.channels` in dagspec.yaml",
+                        ).with_related(spec.place(("spec",)))
+                    )
         if names:
             events[event] = list(names)
     minutes = own.get("deadline_minutes", project.get("deadline_minutes"))
@@ -309,6 +318,15 @@ def _target_findings(
             "dagspec.yaml once your Airflow is upgraded",
         )
     ]
+
+
+def _in_config(analysis: Analysis, path: tuple, message: str, hint: str) -> Finding:
+    """A DS202 at a value of dagspec.yaml (the project config)."""
+    from compiler.project import CONFIG_NAME
+
+    doc = analysis.project.doc
+    line, col = doc.marks.locate(path) if doc is not None else (1, 1)
+    return Finding(CONFIG_NAME, line, col, "DS202", message, format_path(path), hint)
 
 
 def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:

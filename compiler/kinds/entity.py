@@ -23,7 +23,7 @@ from compiler.kinds.common import (
     undeclared_pools,
 )
 from compiler.model import Analysis, Artifact, Spec, Target
-from compiler.render import literal, python_name
+from compiler.render import literal, python_name, template_names
 from compiler.schemas import apply_defaults
 from compiler.settings import inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
@@ -321,7 +321,7 @@ def _model(
     notify: dict[str, Any] | None,
 ) -> dict[str, Any]:
     config = analysis.project.config
-    taken = {"dag", "workspace", "promote", "result", "ENTITY", "PROJECT_ROOT", *dir(builtins)}
+    taken = {*template_names("entity.py.j2"), "Param", "TaskGroup", *dir(builtins)}
     dag_level = inherit(project_settings(analysis), spec_settings(spec, raw))
     if "pool" not in dag_level:  # the project's default pool, also for an older config
         dag_level["pool"] = config["defaults"]["pool"]

@@ -8,6 +8,7 @@ step) runs after the whole finer group.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from compiler.findings import Finding, Severity
@@ -26,7 +27,7 @@ from compiler.kinds.common import (
     undeclared_pools,
 )
 from compiler.model import Analysis, Artifact, Spec, Target
-from compiler.render import literal, python_name
+from compiler.render import literal, python_name, template_names
 from compiler.schemas import apply_defaults
 from compiler.settings import KEYS, inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
@@ -203,7 +204,7 @@ def _model(
     trigger = body["trigger"]
     schedule = trigger.get("cron") if trigger["type"] == "CRON" else SCHEDULES[trigger["type"]]
     steps = _ordered(body["steps"])
-    taken = {"dag", "software", "wait", "PIPELINE", "STEPS", "META", "STEP_ARGS"}
+    taken = {*template_names("reduction.py.j2"), "Param", "task_group", *dir(builtins)}
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for step in steps:
         key = tuple(step["group_by"])

@@ -99,3 +99,25 @@ def test_lint_hook_refuses_a_new_spec_that_reuses_a_dag_id(flat_consumer: Path) 
         "specs/alpha.yaml:4:9: error[DS201 duplicate-name] metadata.name: the name "
         "`alpha` (the DAG id) is also defined at specs/a-copy.yaml:4:9"
     ) in done.stdout
+
+
+def test_lint_hook_runs_for_a_config_only_change_and_blocks_a_broken_notify(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A commit that touches only dagspec.yaml: the hook runs, and the finding is located in
+    dagspec.yaml (a default notify channel that is not defined)."""
+    repo = tmp_path_factory.mktemp("config-consumer")
+    config = (CASES / "dagspec.yaml").read_text().replace("specs_dir: valid", "specs_dir: specs")
+    broken = config + "  defaults:\n    notify:\n      on_failure: [opz]\n"
+    (repo / "dagspec.yaml").write_text(broken)
+    (repo / "specs").mkdir()
+    shutil.copy(CASES / "valid" / "alpha.yaml", repo / "specs" / "alpha.yaml")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    done = try_repo(repo, "dagspec-lint", "dagspec.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = len(broken.splitlines())
+    assert (
+        f"dagspec.yaml:{line}:20: error[DS202 dangling-reference] "
+        "spec.defaults.notify.on_failure[0]: notify channel `opz` is not defined"
+    ) in done.stdout

@@ -473,6 +473,9 @@ def _repair_reduction(body: dict[str, Any], rng: Any) -> None:
             theirs = next(s for s in earlier if s["name"] == upstream).get("group_by", [])
             group = [g for g in group if g in theirs]
         step["group_by"] = group
+        config = step["config"]  # free text keeps its braces literal: `{x}` is a field to fill
+        text = config["command_template"].replace("{", "{{").replace("}", "}}")
+        config["command_template"] = text + " {inputs} {output_dir}"
         earlier.append(step)
 
 

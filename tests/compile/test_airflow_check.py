@@ -1,0 +1,122 @@
+"""Airflow as the oracle: the DAG files a compile would change are parsed by Airflow itself.
+
+The child process is real Airflow 3.3 (DagBag, serialization, the timetable's next run); the
+session shares one record of parsed texts (DAGSPEC_AIRFLOW_RECORD, see tests/conftest.py), so
+a text is parsed once per session.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler import api
+from compiler.output import Plan
+from dagspec import airflow_check
+from dagspec.cli import main
+
+CASES = Path(__file__).resolve().parents[1] / "specs"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(CASES, root, ignore=shutil.ignore_patterns("invalid"))
+    config = root / "dagspec.yaml"
+    config.write_text(config.read_text().replace("[alpha, beta, broken, other]", "[alpha, beta]"))
+    return root
+
+
+def _plan(project: Path) -> tuple[api.Analysis, Plan]:
+    result = api.compile_project(project, check=True)
+    assert result.ok and result.analysis is not None and result.plan is not None
+    return result.analysis, result.plan
+
+
+def test_clean_files_pass_and_are_parsed_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    analysis, plan = _plan(project)
+    assert set(plan.files) >= {"alpha.py", "beta.py"}
+    assert airflow_check.gate(analysis, plan) == []
+
+    def no_second_parse(*_: object) -> None:
+        raise AssertionError("a text already in the record was parsed again")
+
+    monkeypatch.setattr(airflow_check, "_run_probe", no_second_parse)
+    assert airflow_check.gate(analysis, plan) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "file", "path", "says"),
+    [
+        # a template that wrote a float where Airflow wants an int: located at the spec key
+        (
+            ("task_id='fetch',", "task_id='fetch', priority_weight=2.5,"),
+            "valid/alpha.yaml",
+            "",
+            "priority_weight",
+        ),
+        # a timetable Airflow refuses: located at the spec's schedule
+        (
+            ("schedule=None", "schedule='0 0 30 2 *'"),
+            "valid/alpha.yaml",
+            "spec.schedule",
+            "",
+        ),
+        # an import error in the file itself
+        (("from __future__ import annotations", "import no_such_module_here"), "", "", "No"),
+    ],
+    ids=["float-argument", "never-fires", "import-error"],
+)
+def test_what_airflow_refuses_is_a_located_ds230(
+    project: Path, edit: tuple[str, str], file: str, path: str, says: str
+) -> None:
+    """Airflow's verdict on a DAG file a template bug would make (the text is edited as such a
+    bug would), mapped back to the spec."""
+    analysis, plan = _plan(project)
+    text = plan.files["alpha.py"]
+    assert edit[0] in text, edit[0]
+    broken = Plan(plan.out, files={"alpha.py": text.replace(edit[0], edit[1], 1)})
+    findings = airflow_check.gate(analysis, broken)
+    assert findings, "Airflow accepted the broken file"
+    assert all(f.code == "DS230" and f.file == (file or f.file) for f in findings), findings
+    assert any(says in f.message for f in findings), findings
+    if path:
+        assert any(f.path == path for f in findings), findings
+
+
+def test_compile_and_lint_run_the_check_by_default(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(airflow_check.SWITCH_ENV, raising=False)
+    seen: list[list[str]] = []
+    real = airflow_check.gate
+
+    def spy(analysis: api.Analysis, plan: Plan) -> list:
+        seen.append(sorted(plan.files))
+        return real(analysis, plan)
+
+    monkeypatch.setattr(airflow_check, "gate", spy)
+    assert main(["--project", str(project), "lint"]) == 0
+    assert main(["--project", str(project), "compile"]) == 0
+    assert seen[0] == seen[1] and "alpha.py" in seen[0]
+    assert main(["--project", str(project), "compile"]) == 0  # nothing changed: nothing to parse
+    assert len(seen) == 2 or seen[2] == []
+    assert main(["--project", str(project), "lint", "--no-airflow"]) == 0
+    assert len(seen) <= 3
+    capsys.readouterr()
+
+
+def test_without_airflow_the_check_is_skipped_with_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(airflow_check.SWITCH_ENV, raising=False)
+    monkeypatch.setattr(airflow_check, "available", lambda: False)
+    assert main(["--project", str(project), "compile"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("the Airflow import check was skipped") == 1
+    assert main(["--project", str(project), "lint", "--airflow"]) == 2
+    assert "Airflow is not importable" in capsys.readouterr().err
