@@ -88,8 +88,9 @@ def run_facts(context: Mapping[str, Any], event: str) -> dict[str, Any]:
     dag = context.get("dag")
     ti = context.get("ti")
     dag_run = context.get("dag_run")
-    if isinstance(dag_run, Mapping):
-        run_dag_id, run_run_id = dag_run.get("dag_id"), dag_run.get("run_id")
+    if isinstance(dag_run, Mapping):  # a deadline callback: Airflow's DAGRunResponse as JSON
+        run_dag_id = dag_run.get("dag_id")
+        run_run_id = dag_run.get("run_id") or dag_run.get("dag_run_id")
     else:
         run_dag_id, run_run_id = getattr(dag_run, "dag_id", None), getattr(dag_run, "run_id", None)
     dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or run_dag_id or ""

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from dagspec_runtime.entity.gate import gate_phase
 from dagspec_runtime.entity.module import kill_group, run_module
@@ -283,6 +283,8 @@ class PipelineResultOperator(BaseOperator):
             )
         except StepFailed as exc:
             context["ti"].xcom_push(key="return_value", value=exc.value)
+            if not exc.retry:  # the verdict is recorded; a retry could not change it
+                raise AirflowFailException(str(exc)) from exc
             raise AirflowException(str(exc)) from exc
         context["ti"].xcom_push(key="return_value", value=result)
         return result

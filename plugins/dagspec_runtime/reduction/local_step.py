@@ -33,7 +33,7 @@ from dagspec_runtime.reduction.step_run import (
 from dagspec_runtime.reduction.store import ReductionStore
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY
-from dagspec_runtime.slurm.run_jobs import cancel_jobs, claim_try
+from dagspec_runtime.slurm.run_jobs import claim_try
 from dagspec_runtime.slurm.submit import (
     JobFailed,
     finished_event,
@@ -170,8 +170,11 @@ def step(
 
 
 def _cancel_live(job_id: str) -> list[str]:
-    """scancel the job if it is still live; what was cancelled."""
+    """scancel the job if it is still live; what was cancelled. Its end is not waited for here
+    (a job ignoring SIGTERM ends only after Slurm's KillWait): the run's end waits for it
+    (``ownership.end_run``) and a retry's ``claim_try`` does."""
     status = slurm_cli.status(job_id)
     if status is not None and status.final:
         return []
-    return [f"Slurm job {j}" for j in cancel_jobs([job_id])]
+    slurm_cli.cancel(job_id)
+    return [f"Slurm job {job_id}"]
