@@ -15,6 +15,7 @@ from typing import Any
 from dagspec_runtime.errors import StepFailed
 from dagspec_runtime.executor import RunContext
 from dagspec_runtime.metalog.engine import env_connection_url
+from dagspec_runtime.ownership import RunClosed
 from dagspec_runtime.reduction.discover import (
     cooldown_left,
     discover_sub_groups,
@@ -154,7 +155,10 @@ def step(
     stop = run.stop_event()
     if stop.is_set():
         raise _stopped("submitting")
-    job_id, extra = submit_try(prepared.request, key, run.run_tag, attach, run.log)
+    try:
+        job_id, extra = submit_try(prepared.request, key, run.run_tag, attach, run.log)
+    except (slurm_cli.SlurmCommandError, RunClosed) as exc:
+        raise StepFailed(str(exc)) from None  # one line: sbatch's own reason
     run.on_cancel(lambda: _cancel_live(job_id))
     status = wait_for_job(job_id, poll_interval=poll_interval, stop=stop, log=run.log)
     if status is None:

@@ -134,6 +134,7 @@ def test_failing_run_sends_one_mail_with_dag_task_and_link(project, inbox, monke
     assert "waste-tracking failed" in mail["Subject"] and dagrun.run_id in mail["Subject"]
     body = text(mail)
     assert "govern.governance" in body
+    assert "Reason</td><td>govern.governance: " in body, body  # the cause, not "task_failure"
     quoted = dagrun.run_id.replace(":", "%3A").replace("+", "%2B")
     assert f"http://airflow.example:8080/dags/waste-tracking/runs/{quoted}" in body
 
