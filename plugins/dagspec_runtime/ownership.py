@@ -10,6 +10,8 @@ named by it. Everything the run starts is written there *before* it can outlive 
   when the job is in ``squeue`` with the run's tag in its comment); ``sbatch`` runs in its own
   session with ``DAGSPEC_SUBMISSION_OF=TAG`` in its environment, so a signal to the run's
   process group cannot cut a submission in half, and a dead run's submissions can be found.
+- ``debris-*``: a temporary file (a promotion's staged copy) or folder (the run's local
+  workspace, unless kept) to remove if the run ends before it does.
 - ``slurm``: the run submitted at least one job (so ending it asks Slurm at all).
 - ``closed``: the run is ending; a submission starting now is refused.
 
@@ -24,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -87,6 +91,27 @@ def forget_group(pgid: int, tag: str | None = None) -> None:
     if tag:
         with contextlib.suppress(FileNotFoundError):
             (ledger(tag) / f"group-{pgid}").unlink()
+
+
+def _debris_record(tag: str, path: Path) -> Path:
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:16]
+    return ledger(tag) / f"debris-{digest}"
+
+
+def record_debris(path: Path, tag: str | None = None) -> None:
+    """A temporary file the run must remove should it be killed before it does (a promotion's
+    staged copy, say); a no-op outside a tagged run."""
+    tag = tag or current_tag()
+    if tag:
+        _debris_record(tag, path).write_text(str(path))
+
+
+def forget_debris(path: Path, tag: str | None = None) -> None:
+    """The temporary file was renamed into place or removed."""
+    tag = tag or current_tag()
+    if tag:
+        with contextlib.suppress(FileNotFoundError):
+            _debris_record(tag, path).unlink()
 
 
 def kill_group(pgid: int) -> bool:
@@ -173,6 +198,14 @@ def end_run(
         ended.append(f"process {pgid}")
         with contextlib.suppress(FileNotFoundError):
             record.unlink()
+    for record in folder.glob("debris-*"):
+        with contextlib.suppress(OSError):
+            path = Path(record.read_text())
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            record.unlink()
     if not (folder / "slurm").exists():
         return ended
     from dagspec_runtime.slurm import run_jobs
@@ -197,6 +230,4 @@ def end_run(
 
 def discard(tag: str) -> None:
     """Remove the ledger of a run that ended cleanly (what is left is only bookkeeping)."""
-    import shutil
-
     shutil.rmtree(Path(tempfile.gettempdir()) / f"dagspec-run-{os.getuid()}" / tag, True)

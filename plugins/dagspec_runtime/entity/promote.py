@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.entity import schema
-from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.files import file_mode, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.status import pipeline_status, promotable
 from dagspec_runtime.entity.workspace import open_workspace, run_params, workspace_info
@@ -116,8 +117,10 @@ class _Transaction:
         fd, name = tempfile.mkstemp(
             prefix=f".{destination.name}.", suffix=".promote", dir=destination.parent
         )
+        os.fchmod(fd, file_mode())
         os.close(fd)
         temp = Path(name)
+        ownership.record_debris(temp)  # removed by the run's end should this process be killed
         self.staged.append((temp, destination))
         write(temp)
 
@@ -127,11 +130,21 @@ class _Transaction:
             if destination.exists():
                 backup = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
                 os.link(destination, backup)
+            if backup is not None:
+                ownership.record_debris(backup)
             self.committed.append((destination, backup))
             os.replace(temp, destination)
         for _, backup in self.committed:
             if backup is not None:
                 backup.unlink(missing_ok=True)
+        self._forget()
+
+    def _forget(self) -> None:
+        for temp, _ in self.staged:
+            ownership.forget_debris(temp)
+        for _, backup in self.committed:
+            if backup is not None:
+                ownership.forget_debris(backup)
 
     def rollback(self) -> None:
         for destination, backup in reversed(self.committed):
@@ -146,6 +159,7 @@ class _Transaction:
         for directory in reversed(self.created_dirs):
             with contextlib.suppress(OSError):
                 directory.rmdir()
+        self._forget()
 
 
 def promote(
@@ -202,6 +216,9 @@ def promote(
     except OSError as exc:
         transaction.rollback()
         raise PromotionError(f"{exc.__class__.__name__}: {exc}") from exc
+    except BaseException:  # interrupted, timed out: the project stays as it was
+        transaction.rollback()
+        raise
     return report
 
 

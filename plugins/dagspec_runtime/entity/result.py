@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
@@ -156,6 +157,8 @@ def finish_run(
             )
             if handle is not None and not keep:
                 handle.remove()  # last: a retry after this finds the recorded result
+                if not handle.remote:
+                    ownership.forget_debris(handle.path)
                 log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
     except StorageUnavailable:
         recorded = recorded_result(project_root, result_path, entity, run_id)
