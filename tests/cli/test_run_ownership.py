@@ -5,7 +5,8 @@ process group, SIGKILL of the PID} x {entity modules running (each with a child 
 keeps stdout open), reduction jobs being submitted (a slowed `sbatch` wrapper on PATH), jobs
 running}. Afterwards no process of the run is alive (every process started under the run carries
 a marker in its environment, Slurm jobs too), no job of the run is live in `squeue`, the exit code
-is 128 + signal (-9 for SIGKILL) and the report's `cancelled` names the modules and the jobs.
+is 128 + signal (-9 for SIGKILL), the report's `cancelled` names the modules and the jobs, and
+the run's workspace is gone.
 
 `make test` runs a slice of 4 cases; DAGSPEC_OWNERSHIP_MATRIX=full runs all 42
 (`make soak-ownership`: 5 times beside 2 CPU-bound processes).
@@ -231,6 +232,8 @@ def test_every_exit_path_ends_the_whole_run(
     if state == "submitting":
         assert jobs, "the submission in flight made no job"
     started = {int(p.name.rsplit("-", 1)[1]) for p in hold_dir.iterdir()}
+    workspaces = list((tmp_path / "ws").glob("*/workspace.json"))
+    assert not workspaces, f"the interrupted run left its workspace: {workspaces}"
     if sig == signal.SIGKILL:
         assert "dagspec run guard: run " in err, err
         return
