@@ -26,7 +26,7 @@ from dagspec_runtime.slurm.slurm_cli import Listed
 from dagspec_runtime.slurm.try_identity import TryKey, parse_comment
 
 RUN_TAG_ENV = "DAGSPEC_RUN_TAG"
-CANCEL_WAIT_S = 15.0
+CANCEL_WAIT_S = 45.0  # a job ignoring SIGTERM ends after Slurm's KillWait (30 s by default)
 _POLL_S = 0.2
 
 
