@@ -32,6 +32,7 @@ from dagspec_runtime.entity.workspace import open_workspace, run_params, workspa
 from dagspec_runtime.errors import StepFailed, StepSkipped
 
 REPORT_NAME = "promote-report.json"
+STALE_RESULT_PATH = "models/{entity}/pipeline-result.json"  # result.DEFAULT_RESULT_PATH
 DEFAULT_REPORT_PATH = "models/{entity}/promote-report.json"
 
 
@@ -109,6 +110,7 @@ class _Transaction:
         self.staged: list[tuple[Path, Path]] = []  # (temp file, destination)
         self.created_dirs: list[Path] = []
         self.committed: list[tuple[Path, Path | None]] = []  # (destination, backup or None)
+        self.removals: list[Path] = []
 
     def stage(self, destination: Path, write: Callable[[Path], None]) -> None:
         if destination.is_dir():
@@ -124,7 +126,18 @@ class _Transaction:
         self.staged.append((temp, destination))
         write(temp)
 
+    def stage_removal(self, destination: Path) -> None:
+        """Remove ``destination`` with the commit (restored by a rollback)."""
+        self.removals.append(destination)
+
     def commit(self) -> None:
+        for destination in self.removals:
+            if destination.is_file():
+                backup = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
+                os.link(destination, backup)
+                ownership.record_debris(backup)
+                self.committed.append((destination, backup))
+                destination.unlink()
         for temp, destination in self.staged:
             backup = None
             if destination.exists():
@@ -209,6 +222,11 @@ def promote(
         if report_target is not None:
             text = json.dumps(report, indent=2, sort_keys=True) + "\n"
             transaction.stage(report_target, lambda temp: temp.write_text(text, encoding="utf-8"))
+        # the previous run's result must not stand beside this run's artifacts should this run
+        # end before its own result is written
+        transaction.stage_removal(
+            contained(project_root, expand(STALE_RESULT_PATH, entity), "result path")
+        )
         transaction.commit()
     except PromotionError:
         transaction.rollback()

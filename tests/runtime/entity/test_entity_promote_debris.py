@@ -77,3 +77,33 @@ def test_results_and_reports_are_readable_by_everyone(tmp_path: Path) -> None:
     report = project / "models" / "e" / "promote-report.json"
     for path in (result, report):
         assert stat.S_IMODE(path.stat().st_mode) == want, path
+
+
+def test_the_previous_runs_result_does_not_stand_beside_new_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, project = _project(tmp_path)
+    stale = project / "models" / "e" / "pipeline-result.json"
+    stale.write_text('{"run": "previous"}')
+    mapping = {"pull/a.json": "models/{entity}/a.json"}
+    monkeypatch.setattr(promote_module.os, "replace", _interrupt_on_second(os.replace))
+    with pytest.raises(KeyboardInterrupt):  # SIGINT in the middle of the commit
+        promote(workspace, project, mapping, "e")
+    assert stale.read_text() == '{"run": "previous"}'  # rolled back with the rest
+    assert (project / "models" / "e" / "a.json").read_text() == '{"old": 1}'
+    monkeypatch.undo()
+    promote(workspace, project, mapping, "e")
+    assert not stale.exists()  # the new run's own result comes with pipeline_result
+    assert (project / "models" / "e" / "a.json").read_text() == '{"new": 1}'
+
+
+def _interrupt_on_second(real):  # type: ignore[no-untyped-def]
+    calls = []
+
+    def replace(source, target):  # type: ignore[no-untyped-def]
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(source, target)
+
+    return replace
