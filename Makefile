@@ -47,6 +47,14 @@ test: $(STAMP)
 		--ignore=tests/system/distributed/test_faults.py || status=$$?; \
 	scripts/slurm-down.sh --quiet; exit $$status
 
+# The process-tree matrix of `dagspec run` (tests/cli/test_run_ownership.py, 42 cases: both paths x
+# every signal x modules running / jobs being submitted / jobs running) 5 times beside 2
+# CPU-bound processes (scripts/soak.sh; `make test` runs a 4-case slice).
+.PHONY: soak-ownership
+soak-ownership: $(STAMP)
+	scripts/slurm-up.sh
+	DAGSPEC_OWNERSHIP_MATRIX=full SOAK_TESTS=tests/cli/test_run_ownership.py scripts/soak.sh
+
 # Many quick Slurm steps through a real scheduler + triggerer, 3 runs (tests/system/stress, minutes).
 # DAGSPEC_STRESS_SUBGROUPS / DAGSPEC_STRESS_RUNS change the size.
 stress: $(STAMP)

@@ -31,8 +31,8 @@ spec:
     owner: data-platform
     start_date: "2024-01-01"
     pool: dagspec_entities
-    retries: 1
-    retry_delay_seconds: 60
+    retries: 0              # a first run fails at once; raise it for flaky sources
+    retry_delay_seconds: 10
   pools:
     dagspec_entities:
       slots: 4

@@ -15,12 +15,15 @@ Both return the same report (dagspec_runtime.run_report) and exit codes: 0 passe
 A dry run writes nothing into generated_dags/: the fast path only analyses, the Airflow path
 compiles into a temporary folder.
 
-A run owns what it starts. Every Slurm job of a run carries the run's tag in its `--comment`
-(see dagspec_runtime.slurm.run_jobs). On SIGINT, SIGTERM or SIGHUP, sent to this process or to
-its whole process group, the fast path kills the module processes it started and cancels every
-live job with the tag (see dagspec_runtime.executor); the Airflow path stops its child
-(DAGSPEC_RUN_TAG) and cancels the same way. Both print the cancelled job ids and list them in
-the report's `cancelled`.
+A run owns what it starts (dagspec_runtime.ownership). Every module process runs in its own
+session, dies with the run (PR_SET_PDEATHSIG) and is recorded in the run's ledger; every Slurm
+job carries the run's tag in its `--comment` and is recorded as intended before `sbatch` runs.
+On SIGINT, SIGTERM or SIGHUP, sent to this process or to its whole process group, the fast path
+stops starting tasks and ends the run (`ownership.end_run`: module process groups killed,
+submissions in flight waited for, every live job with the tag cancelled); the Airflow path kills
+its `dag.test()` child (its own session, so only this process decides) and ends the run the same
+way. Both print what was ended and list it in the report's `cancelled`. Should this process be
+killed with SIGKILL, a guard process (dagspec_runtime.slurm.run_guard) ends the run instead.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from compiler.reporters import REPORTERS
 EXIT_CONFIG = 2
 RUN_LOCK = "dagspec-run.lock"
 DB_READY = "dagspec-db.ready"
-STOP_GRACE_S = 5.0
 
 
 @dataclass
@@ -212,40 +214,43 @@ def _airflow_run(
         command += ["--retries", str(request.retries)]
     if request.retry_delay is not None:
         command += ["--retry-delay", str(request.retry_delay)]
-    from dagspec_runtime.slurm import run_jobs  # Airflow-free; imported only when running
+    from dagspec_runtime import ownership  # Airflow-free; imported only when running
+    from dagspec_runtime.slurm import run_guard
 
-    run_tag = env[run_jobs.RUN_TAG_ENV] = run_jobs.new_run_tag()
+    run_tag = env[ownership.RUN_TAG_ENV] = ownership.new_tag()
     parent = os.getpid()
     proc: subprocess.Popen[str] | None = None
+    guard = run_guard.start(run_tag)  # ends what the run started should this process be killed
     try:
         # An Airflow worker does not start in the project folder: neither does the child, so
         # a DAG file that leans on the current folder fails here as it would in Airflow.
         with signals_raise(True), airflow_lock(env), tempfile.TemporaryDirectory() as cwd:
             ensure_airflow_db(env)
-            # The child gets SIGHUP if this process dies (even by SIGKILL) and then cancels
-            # the run's Slurm jobs itself.
+            # The child has its own session (a signal to this group reaches this process only,
+            # which decides) and dies with this process, even by SIGKILL; the guard then ends
+            # the modules and Slurm jobs it started.
             proc = subprocess.Popen(
                 command,
                 env=env,
                 cwd=cwd,
                 stdout=subprocess.PIPE,
                 text=True,
-                preexec_fn=lambda: die_with_parent(parent, signal.SIGHUP),
+                start_new_session=True,
+                preexec_fn=lambda: die_with_parent(parent, signal.SIGKILL),
             )
             out, _ = proc.communicate()
     except (Interrupted, KeyboardInterrupt) as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         with signals_ignored():
             if proc is not None and proc.poll() is None:
-                proc.terminate()  # it cancels its tasks' Slurm jobs and exits 128 + signal
-                try:
-                    proc.wait(timeout=STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            jobs = _cancel(run_tag)
-        say_interrupted(signal.Signals(signum).name, [f"Slurm job {j}" for j in jobs])
-        return interrupted(name, kind, signum, [f"Slurm job {j}" for j in jobs])
+                proc.kill()  # dag.test() starts no further task; what it started is ended below
+                proc.wait()
+            ended = _end(run_tag)
+        say_interrupted(signal.Signals(signum).name, ended)
+        return interrupted(name, kind, signum, ended)
+    finally:
+        run_guard.stop(guard)
+        ownership.discard(run_tag)
     if proc.returncode == EXIT_CONFIG or not out.strip():
         return config_error(
             name,
@@ -280,20 +285,17 @@ def airflow_lock(env: dict[str, str]) -> Iterator[None]:
         yield
 
 
-def _cancel(run_tag: str) -> list[str]:
-    """Cancel what is still live of the run; also list the jobs the child cancelled itself
-    (the group signal reached it too). Without Slurm on this machine there is nothing to do."""
+def _end(run_tag: str) -> list[str]:
+    """End what is still running of the run: its module processes and Slurm jobs (see
+    dagspec_runtime.ownership); what was ended. Without Slurm there are no jobs to cancel."""
+    from dagspec_runtime import ownership
     from dagspec_runtime.slurm import run_jobs
 
     try:
-        mine = run_jobs.cancel_run(run_tag=run_tag)
-        done = [
-            row.job_id for row in run_jobs.jobs_of_run(run_tag=run_tag) if row.state == "CANCELLED"
-        ]
+        return ownership.end_run(run_tag)
     except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
         print(f"dagspec run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
         return []
-    return sorted(set(mine) | set(done), key=int)
 
 
 def ensure_airflow_db(env: dict[str, str]) -> None:

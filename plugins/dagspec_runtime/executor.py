@@ -6,8 +6,9 @@ arguments, its upstream tasks, trigger rule, retries, pool, priority and timeout
 starts every task whose upstream tasks are done, in parallel threads up to its pool's slots,
 and decides states the way Airflow does: ``all_success`` tasks become ``upstream_failed`` after
 a failed upstream task and ``skipped`` after a skipped one; ``all_done`` tasks run whatever
-happened upstream. A failed try is retried after ``retry_delay_seconds`` (doubled each try with
-``retry_exponential_backoff``) unless the step said retrying cannot help.
+happened upstream. A failed try is retried after ``retry_delay_seconds`` (grown by
+``retry_exponential_backoff`` with Airflow's own formula and jitter, see ``Task.delay_before``)
+unless the step said retrying cannot help.
 
 As in Airflow:
 
@@ -32,6 +33,8 @@ steps registered for cancelling is cancelled, tasks not yet started are left ``n
 
 from __future__ import annotations
 
+import hashlib
+import math
 import queue
 import signal
 import threading
@@ -53,6 +56,7 @@ ALL_SUCCESS, ALL_DONE = "all_success", "all_done"
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128  # Airflow's default_pool
 DEFAULT_RETRY_DELAY = 300.0  # Airflow's default retry_delay
+MAX_RETRY_DELAY = 24 * 60 * 60  # Airflow's [core] max_task_retry_delay
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
@@ -67,7 +71,7 @@ class Task:
     trigger_rule: str = ALL_SUCCESS
     retries: int = 0
     retry_delay_seconds: float = DEFAULT_RETRY_DELAY
-    retry_exponential_backoff: bool = False
+    retry_exponential_backoff: bool | float = False  # Airflow 3.3: a multiplier; true is 2
     pool: str | None = None
     priority_weight: int = 1
     execution_timeout_seconds: float | None = None
@@ -85,12 +89,23 @@ class Task:
     def max_attempts(self) -> int:
         return 1 + max(0, int(self.retries))
 
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before try ``attempt`` (2, 3, ...)."""
+    def delay_before(self, attempt: int, jitter_key: str = "") -> float:
+        """Seconds to wait before try ``attempt`` (2, 3, ...): Airflow 3.3's formula
+        (``TaskInstance.next_retry_datetime``). With a backoff multiplier m, the try that failed
+        (``attempt - 1``) waits at least ceil(delay * m ** (attempt - 2)) s, at least 1 s, plus a
+        jitter below that, fixed per try by a hash of ``jitter_key`` (Airflow hashes
+        ``dag_id#task_id#logical_date#try_number``); capped at 24 h."""
         delay = float(self.retry_delay_seconds)
-        if self.retry_exponential_backoff:
-            delay *= 2 ** max(0, attempt - 2)
-        return delay
+        multiplier = backoff_multiplier(self.retry_exponential_backoff)
+        if multiplier == 1.0 or multiplier <= 0:
+            return delay
+        try:
+            least = math.ceil(delay * multiplier ** (attempt - 2))
+        except OverflowError:
+            least = MAX_RETRY_DELAY
+        least = max(1, least)
+        digest = hashlib.sha1(f"{jitter_key}#{attempt - 1}".encode(), usedforsecurity=False)
+        return float(min(least + int(digest.hexdigest(), 16) % least, MAX_RETRY_DELAY))
 
 
 @dataclass
@@ -167,6 +182,13 @@ class Interrupted(BaseException):
 class TaskTimedOut(BaseException):
     """An inline try ran past its execution timeout (Airflow's AirflowTaskTimeout is a
     BaseException too, so a step's ``except Exception`` does not swallow it)."""
+
+
+def backoff_multiplier(value: bool | float | None) -> float:
+    """Airflow 3.3's ``retry_exponential_backoff`` as a multiplier (true: 2; 0 or false: 1)."""
+    if isinstance(value, bool):
+        return 2.0 if value else 1.0
+    return float(value) if value else 1.0
 
 
 Step = Callable[..., Any]
@@ -303,7 +325,9 @@ def run_plan(
         if state == SUCCESS:
             ctx.values[key] = value
         if state == FAILED and retry and outcome.attempts < outcome.max_attempts:
-            delay = task.delay_before(outcome.attempts + 1)
+            delay = task.delay_before(
+                outcome.attempts + 1, f"{plan.dag_id}#{task.task_id}#{ctx.run_id}"
+            )
             ctx.log.warning(
                 "task %s failed (try %d of %d): %s; retrying in %g s",
                 key,
@@ -328,7 +352,11 @@ def run_plan(
             task, (_, task_try) = tasks[key], running[key]
             message = timeout_message(float(task.execution_timeout_seconds or 0))
             ctx.log.error("task %s: %s: cancelling it", key, message)
-            ctx.cancel_try(key)
+            # in the background: a job that ignores SIGTERM takes Slurm's KillWait to end, and
+            # the loop must go on starting and retrying the other tasks meanwhile
+            threading.Thread(
+                target=ctx.cancel_try, args=(key,), daemon=True, name=f"cancel-{key}"
+            ).start()
             settle(
                 key,
                 task_try.try_number,

@@ -8,14 +8,16 @@ plan and returns the same report ``local_run`` builds from a ``dag.test()`` run.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dagspec_runtime import run_report
+from dagspec_runtime import ownership, run_report
 from dagspec_runtime.executor import Interrupted, Outcome, Plan, RunContext, run_plan
+from dagspec_runtime.slurm import run_guard
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY
 
 
@@ -79,23 +81,25 @@ def run(
             task.retry_delay_seconds = retry_delay
     params = resolve_params(plan, conf or {})
     run_id = run_id or new_run_id()
-    ctx = RunContext(
-        run_id, params, log or stderr_logger(), dag_id=plan.dag_id, run_tag=_slurm_run_tag(plan)
-    )
-    if ctx.run_tag:
-        ctx.on_cancel(lambda: _cancel_slurm_jobs(ctx))
+    tag = ownership.new_tag()
+    ctx = RunContext(run_id, params, log or stderr_logger(), dag_id=plan.dag_id, run_tag=tag)
+    ctx.on_cancel(lambda: ownership.end_run(tag))
     started = time.monotonic()
     interrupted: Interrupted | None = None
-    guard = _guard(ctx.run_tag)
+    guard = run_guard.start(tag)  # ends what the run started should this process be killed
+    previous = os.environ.get(ownership.RUN_TAG_ENV)
+    os.environ[ownership.RUN_TAG_ENV] = tag  # module processes are recorded under it
     try:
         outcomes = run_plan(plan, STEPS, ctx, handle_signals=handle_signals)
     except Interrupted as exc:
         interrupted, outcomes = exc, exc.outcomes
     finally:
-        if guard is not None:
-            from dagspec_runtime.slurm import run_guard
-
-            run_guard.stop(guard)
+        if previous is None:
+            os.environ.pop(ownership.RUN_TAG_ENV, None)
+        else:
+            os.environ[ownership.RUN_TAG_ENV] = previous
+        run_guard.stop(guard)
+        ownership.discard(tag)
     # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
     # gate and pipeline result succeed leaves a successful run (status warning).
     leaves = set(plan.leaves())
@@ -130,35 +134,6 @@ def slurm_failures(outcomes: Mapping[str, Outcome]) -> list[dict[str, Any]]:
             index = -1 if outcome.map_index is None else outcome.map_index
             found.append({"task_id": outcome.task_id, "map_index": index, **job})
     return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
-
-
-def _slurm_run_tag(plan: Plan) -> str | None:
-    """A run that may submit Slurm jobs tags them (`--comment ...@TAG`) to cancel them all."""
-    if not any(task.call.startswith("reduction.") for task in plan.tasks):
-        return None
-    from dagspec_runtime.slurm.run_jobs import new_run_tag
-
-    return new_run_tag()
-
-
-def _guard(run_tag: str | None) -> Any:
-    """A watcher that cancels the run's jobs should this process be killed with SIGKILL."""
-    if not run_tag:
-        return None
-    from dagspec_runtime.slurm import run_guard
-
-    return run_guard.start(run_tag)
-
-
-def _cancel_slurm_jobs(ctx: RunContext) -> list[str]:
-    """Every live job of the run (whichever try submitted it)."""
-    from dagspec_runtime.slurm import run_jobs
-
-    try:
-        return [f"Slurm job {j}" for j in run_jobs.cancel_run(run_tag=ctx.run_tag)]
-    except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
-        ctx.log.error("could not cancel Slurm jobs: %s", exc)
-        return []
 
 
 def _process_report(

@@ -10,9 +10,10 @@ succeeded, 1 it failed, 2 the DAG could not be loaded or the conf was rejected.
 Needs a migrated metadata database (``airflow db migrate``) in ``$AIRFLOW_HOME``. Airflow is
 imported lazily so ``--help`` stays fast.
 
-On SIGINT, SIGTERM or SIGHUP the run's Slurm jobs (tagged with ``$DAGSPEC_RUN_TAG``) are
-cancelled and the process exits 128 + the signal. Airflow's task runner takes SIGTERM over while
-a task runs; then the task's ``on_kill`` cancels the jobs and ``dagspec run`` ends the process.
+On SIGINT, SIGTERM or SIGHUP what the run started (module processes, Slurm jobs tagged with
+``$DAGSPEC_RUN_TAG``) is ended and the process exits 128 + the signal. Under ``dagspec run`` this
+process has its own session and is killed by its parent, which then ends the run itself
+(Airflow's task runner takes SIGTERM over while a task runs and would go on with the next task).
 For every failed task that ran a Slurm job, the summary shows the job's id, state, exit code
 and output tail (XCom ``slurm_job``).
 """
@@ -279,21 +280,23 @@ def quiet_waiting() -> None:
 
 
 def cancel_on_interrupt() -> None:
-    """SIGINT/SIGTERM/SIGHUP: cancel this run's Slurm jobs, say which, exit 128 + signal."""
+    """SIGINT/SIGTERM/SIGHUP: end what this run started (its module processes and Slurm jobs,
+    see ``ownership.end_run``), say what, exit 128 + signal."""
+    from dagspec_runtime import ownership
     from dagspec_runtime.slurm import run_jobs
 
-    run_tag = run_jobs.current_run_tag()
+    run_tag = ownership.current_tag()
 
     def interrupted(signum: int, frame: FrameType | None) -> None:
-        cancelled: list[str] = []
+        ended: list[str] = []
         if run_tag:
             try:
-                cancelled = run_jobs.cancel_run(run_tag=run_tag)
+                ended = ownership.end_run(run_tag)
             except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
                 print(f"local run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
         name = signal.Signals(signum).name
-        what = ", ".join(cancelled) if cancelled else "none running"
-        print(f"local run: {name}: cancelled Slurm job(s): {what}", file=sys.stderr, flush=True)
+        what = ", ".join(ended) if ended else "nothing was running"
+        print(f"local run: {name}: ended {what}", file=sys.stderr, flush=True)
         os._exit(128 + signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

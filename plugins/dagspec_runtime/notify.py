@@ -35,7 +35,7 @@ BODY = """<p>DAG <b>{{ dagspec.dag_id }}</b> {{ dagspec.event }}.</p>
 SLACK = (
     "*{{ dagspec.dag_id }}* {{ dagspec.event }}: run `{{ dagspec.run_id }}`"
     "{% if dagspec.failed_tasks %}, failed: {{ dagspec.failed_tasks | join(', ') }}{% endif %}"
-    " <{{ dagspec.run_url }}|open the run>"
+    " — {{ dagspec.reason }} <{{ dagspec.run_url }}|open the run>"
 )
 
 
@@ -83,13 +83,53 @@ def _failed_from_db(dag_id: str, run_id: str) -> list[str]:
         return sorted(rows)
 
 
+def failure_cause(dag_id: str, run_id: str, failed: Sequence[str]) -> str | None:
+    """What made the failed tasks fail, from what they left in XCom: a module's result envelope
+    (``result``: its errors), a Slurm step's job outcome (``slurm_job``: job id, state, exit
+    code). None when Airflow cannot be asked (no metadata database in this process)."""
+    if not failed:
+        return None
+    try:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        causes = []
+        with create_session() as session:
+            rows = (
+                session.query(XComModel)
+                .filter(
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == run_id,
+                    XComModel.task_id.in_(list(failed)),
+                    XComModel.key.in_(["result", "slurm_job"]),
+                )
+                .all()
+            )
+            for row in sorted(rows, key=lambda r: (r.task_id, r.map_index)):
+                value = XComModel.deserialize_value(row)
+                if not isinstance(value, Mapping):
+                    continue
+                if row.key == "slurm_job":
+                    causes.append(
+                        f"{row.task_id}: Slurm job {value.get('job_id')} {value.get('state')}, "
+                        f"exit code {value.get('exit_code')}"
+                    )
+                elif value.get("errors"):
+                    errors = [e if isinstance(e, str) else str(e) for e in value["errors"]]
+                    causes.append(f"{row.task_id}: {'; '.join(errors)}")
+        return "; ".join(causes) or None
+    except Exception:  # no database here (a callback run elsewhere): the context's reason
+        return None
+
+
 def run_facts(context: Mapping[str, Any], event: str) -> dict[str, Any]:
     """What every message shows, from the callback's context."""
     dag = context.get("dag")
     ti = context.get("ti")
     dag_run = context.get("dag_run")
-    if isinstance(dag_run, Mapping):
-        run_dag_id, run_run_id = dag_run.get("dag_id"), dag_run.get("run_id")
+    if isinstance(dag_run, Mapping):  # a deadline callback: Airflow's DAGRunResponse as JSON
+        run_dag_id = dag_run.get("dag_id")
+        run_run_id = dag_run.get("run_id") or dag_run.get("dag_run_id")
     else:
         run_dag_id, run_run_id = getattr(dag_run, "dag_id", None), getattr(dag_run, "run_id", None)
     dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or run_dag_id or ""
@@ -98,12 +138,15 @@ def run_facts(context: Mapping[str, Any], event: str) -> dict[str, Any]:
     if event == "retry" and ti is not None:
         failed = [ti.task_id]
     quoted = urllib.parse.quote(run_id, safe="")
+    reason = context.get("exception") or failure_cause(dag_id, run_id, failed)
+    if not reason and context.get("reason") == "task_failure" and failed:
+        reason = f"task(s) {', '.join(failed)} failed"
     return {
         "event": EVENTS[event],
         "dag_id": dag_id,
         "run_id": run_id,
         "failed_tasks": failed,
-        "reason": str(context.get("reason") or context.get("exception") or EVENTS[event]),
+        "reason": str(reason or context.get("reason") or EVENTS[event]),
         "run_url": f"{base_url()}/dags/{urllib.parse.quote(dag_id, safe='')}/runs/{quoted}",
     }
 

@@ -50,7 +50,7 @@ def build(
     ]
     pipeline = values.get(RESULT_TASK_ID) if kind == "Entity" else None
     pipeline = pipeline if isinstance(pipeline, dict) else None
-    errors = _errors(rows, pipeline)
+    errors = _errors(rows, pipeline, slurm_failures)
     if process is not None:
         errors = list(dict.fromkeys([*process["errors"], *errors]))
     if interrupted:
@@ -100,9 +100,19 @@ def _gate(values: Mapping[str, Any], task: str, key: str) -> Any:
     return value.get(key) if isinstance(value, dict) else None
 
 
-def _errors(rows: Sequence[Mapping[str, Any]], pipeline: Mapping[str, Any] | None) -> list[str]:
-    """Messages, never tracebacks: module errors from the pipeline result, then failed tasks."""
+def _errors(
+    rows: Sequence[Mapping[str, Any]],
+    pipeline: Mapping[str, Any] | None,
+    slurm_failures: Sequence[Mapping[str, Any]] = (),
+) -> list[str]:
+    """Messages, never tracebacks: module errors from the pipeline result, failed Slurm jobs
+    (job id, state, exit code, run time, CPU time), then the other failed tasks."""
     errors: list[str] = []
+    by_job = set()
+    for item in slurm_failures:
+        where = item["task_id"] + (f"[{item['map_index']}]" if item["map_index"] >= 0 else "")
+        errors.append(f"task {where}: {_job_summary(item)}")
+        by_job.add(item["task_id"])
     if pipeline is not None:
         for phase in pipeline.get("phases", []):
             for module in phase.get("modules", []):
@@ -110,9 +120,9 @@ def _errors(rows: Sequence[Mapping[str, Any]], pipeline: Mapping[str, Any] | Non
                     text = error if isinstance(error, str) else error.get("message", str(error))
                     errors.append(f"{phase['name']}.{module['name']}: {text}")
     for row in rows:
-        if row["state"] == "failed" and row["task_id"] != RESULT_TASK_ID:
+        if row["state"] == "failed" and row["task_id"] not in {RESULT_TASK_ID, *by_job}:
             message = (row["error"] or "failed").strip().splitlines()
-            errors.append(f"task {row['task_id']}: {message[-1] if message else 'failed'}")
+            errors.append(f"task {row['task_id']}: {message[0] if message else 'failed'}")
     return list(dict.fromkeys(errors))
 
 
@@ -180,15 +190,17 @@ def markdown(report: Mapping[str, Any]) -> str:
     if report.get("slurm_failures"):
         lines += [
             "",
-            "| failed task | sub-group | Slurm job | state | exit code | output tail |",
-            "|---|---|---|---|---|---|",
+            "| failed task | sub-group | Slurm job | state | exit code | run time s "
+            "| CPU time s | output tail |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for item in report["slurm_failures"]:
             tail = "<br>".join(_md_cell(line) for line in item.get("output_tail") or [])
             lines.append(
                 f"| {item['task_id']}[{item['map_index']}] | "
-                f"{item.get('sub_group_key') or ''} | {item['job_id']} | {item['state']} "
-                f"| {item.get('exit_code')} | {tail} |"
+                f"{_md_cell(str(item.get('sub_group_key') or ''))} | {item['job_id']} "
+                f"| {item['state']} | {_cell(item.get('exit_code'))} "
+                f"| {_cell(item.get('runtime_s'))} | {_cell(item.get('cpu_time_s'))} | {tail} |"
             )
     pipeline = report["pipeline_result"]
     if pipeline is not None:
@@ -236,23 +248,28 @@ def _process_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _job_summary(item: Mapping[str, Any]) -> str:
+    """`Slurm job 41 FAILED, exit code 3, run time 1 s, CPU time 0.2 s` (what is known)."""
+    extra = [f"exit code {item.get('exit_code')}"]
+    if item.get("signal"):
+        extra.append(f"signal {item['signal']}")
+    for label, key, unit in (
+        ("run time", "runtime_s", "s"),
+        ("CPU time", "cpu_time_s", "s"),
+        ("peak memory", "peak_memory_gb", "GB"),
+    ):
+        if item.get(key) is not None:
+            extra.append(f"{label} {item[key]:g} {unit}")
+    return f"Slurm job {item['job_id']} {item['state']}, {', '.join(extra)}"
+
+
 def _failure_lines(failures: Sequence[dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for item in failures:
         where = item["task_id"] + (f"[{item['map_index']}]" if item["map_index"] >= 0 else "")
         if item.get("sub_group_key"):
             where += f" sub-group {item['sub_group_key']}"
-        extra = [f"exit code {item.get('exit_code')}"]
-        if item.get("signal"):
-            extra.append(f"signal {item['signal']}")
-        for label, key, unit in (
-            ("run time", "runtime_s", "s"),
-            ("CPU time", "cpu_time_s", "s"),
-            ("peak memory", "peak_memory_gb", "GB"),
-        ):
-            if item.get(key) is not None:
-                extra.append(f"{label} {item[key]:g} {unit}")
-        lines.append(f"{where}: Slurm job {item['job_id']} {item['state']}, {', '.join(extra)}")
+        lines.append(f"{where}: {_job_summary(item)}")
         tail = item.get("output_tail") or []
         lines.append(f"  last {len(tail)} line(s) of {item.get('output_path') or 'its output'}:")
         lines += [f"  | {line}" for line in tail]

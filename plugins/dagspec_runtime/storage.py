@@ -141,13 +141,32 @@ def check(url: str | None, conn_id: str | None = None) -> None:
 
 def missing_state(location: str, what: str) -> StorageUnavailable:
     """The error for run state an upstream task wrote but this worker cannot find."""
-    hint = (
-        "the run's state is on a local disk of another worker; declare shared or object "
-        "storage in dagspec.yaml (spec.storage.url) for a multi-worker deployment"
-        if not is_url(location)
-        else "the object store or its credentials are not available here"
-    )
+    if is_url(location):
+        hint = "the object store or its credentials are not available here"
+    else:
+        root = declared_root(Path(location))
+        if root is None:
+            hint = (
+                "the run's state is on a local disk of another worker; declare shared or "
+                "object storage in dagspec.yaml (spec.storage.url) for a multi-worker deployment"
+            )
+        elif not (root / MARKER).is_file():
+            hint = (
+                f"the declared run storage {root} (spec.storage.url) is not mounted on this "
+                "worker; mount it there, at the same path as on every other worker"
+            )
+        else:
+            hint = f"it is missing from the declared run storage {root}"
     return StorageUnavailable(f"worker {worker_name()!r} cannot find {what} {location}: {hint}")
+
+
+def declared_root(location: Path) -> Path | None:
+    """The declared storage a path of run state lies in (``<url>/workspaces/...`` or
+    ``<url>/runs/...``), None for a worker's local folder."""
+    for parent in location.parents:
+        if parent.name in (WORKSPACES, RUNS) and parent.parent != parent:
+            return parent.parent
+    return None
 
 
 # --- a task's local view of a folder -----------------------------------------------------------

@@ -9,8 +9,9 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from dagspec_runtime.errors import StepFailed, StepSkipped
-from dagspec_runtime.executor import Plan, RunContext, run_plan
+from dagspec_runtime.executor import Plan, RunContext, Task, run_plan
 
 
 def plan(*tasks: dict[str, Any], pools: dict[str, int] | None = None) -> Plan:
@@ -100,7 +101,7 @@ def test_retries_wait_their_delay_with_exponential_backoff() -> None:
             task(
                 "flaky",
                 "fail",
-                kwargs={"name": "flaky", "times": 2},
+                kwargs={"name": "flaky", "times": 1},
                 retries=3,
                 retry_delay_seconds=0.2,
                 retry_exponential_backoff=True,
@@ -109,10 +110,42 @@ def test_retries_wait_their_delay_with_exponential_backoff() -> None:
         rec.steps(),
         context(),
     )
-    assert out["flaky"].state == "success" and out["flaky"].attempts == 3
+    assert out["flaky"].state == "success" and out["flaky"].attempts == 2
     tries = rec.tries["flaky"]
-    waits = [b - a for a, b in zip(tries, tries[1:], strict=False)]
-    assert 0.2 <= waits[0] < 0.4 and 0.4 <= waits[1] < 0.7  # 0.2 s, then doubled
+    assert 1.0 <= tries[1] - tries[0] < 1.5  # Airflow's least backoff is 1 s
+
+
+@pytest.mark.parametrize(
+    ("delay", "backoff"), [(3, 3), (3, True), (0.2, 2), (60, 2.5), (300, 0), (10, False)]
+)
+def test_backoff_is_airflows_own_formula_with_its_jitter(delay: float, backoff: Any) -> None:
+    """Compared with Airflow 3.3's TaskInstance.next_retry_datetime itself (the jitter hashes
+    dag#task#logical_date#try; the fast path hashes the run id in the logical date's place)."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from airflow.models.taskinstance import TaskInstance
+
+    multiplier = (2 if backoff else 0) if isinstance(backoff, bool) else backoff
+    mine = Task("step", "fail", retry_delay_seconds=delay, retry_exponential_backoff=backoff)
+    end = datetime(2026, 1, 1, tzinfo=UTC)
+    for failed_try in range(1, 6):
+        ti = SimpleNamespace(
+            retry_delay_override=None,
+            task=SimpleNamespace(
+                retry_delay=timedelta(seconds=delay),
+                retry_exponential_backoff=multiplier,
+                max_retry_delay=None,
+            ),
+            try_number=failed_try,
+            dag_id="d",
+            task_id="step",
+            logical_date="run-1",
+            end_date=end,
+            log=logging.getLogger("t"),
+        )
+        airflow_wait = (TaskInstance.next_retry_datetime(ti) - end).total_seconds()
+        assert mine.delay_before(failed_try + 1, "d#step#run-1") == pytest.approx(airflow_wait)
 
 
 def test_retries_run_out_and_a_refusal_is_not_retried() -> None:
@@ -291,3 +324,38 @@ def test_an_inline_try_past_its_timeout_fails_as_a_timeout() -> None:
     )
     assert time.monotonic() - started < 3
     assert out["gate"].state == "failed" and "AirflowTaskTimeout" in (out["gate"].error or "")
+
+
+def test_a_slow_cancel_of_a_timed_out_try_does_not_hold_up_other_tasks() -> None:
+    """A job that ignores SIGTERM takes Slurm's KillWait to end once cancelled; meanwhile the
+    other tasks still start and retry on time."""
+    rec = Recorder()
+    release = threading.Event()
+
+    def hold(run: RunContext, name: str) -> None:
+        run.on_cancel(lambda: [release.wait(20) and "slow" or "slow"])
+        run.stop_event().wait(30)
+
+    steps = {**rec.steps(), "hold": hold}
+    started = time.monotonic()
+    try:
+        out = run_plan(
+            plan(
+                task("held", "hold", execution_timeout_seconds=0.3),
+                task(
+                    "flaky",
+                    "fail",
+                    kwargs={"name": "flaky", "times": 2},
+                    retries=2,
+                    retry_delay_seconds=1,
+                ),
+            ),
+            steps,
+            context(),
+        )
+    finally:
+        release.set()
+    assert out["held"].state == "failed" and "timed out" in (out["held"].error or "")
+    assert out["flaky"].state == "success" and out["flaky"].attempts == 3
+    tries = rec.tries["flaky"]
+    assert tries[-1] - started < 10, "the retries waited for the slow cancel"

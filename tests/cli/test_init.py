@@ -86,3 +86,12 @@ def test_init_never_overwrites(project: Path) -> None:
     done = dagspec(project, "init")
     assert done.returncode == 2 and "already exists" in done.stderr
     assert (project / "dagspec.yaml").read_bytes() == before
+
+
+def test_the_defaults_suit_a_first_run(project: Path) -> None:
+    """No retries by default: a first run that fails says so at once, not minutes later."""
+    import yaml
+
+    defaults = yaml.safe_load((project / "dagspec.yaml").read_text())["spec"]["defaults"]
+    assert defaults.get("retries", 0) == 0
+    assert defaults.get("retry_delay_seconds", 0) <= 10

@@ -4,30 +4,34 @@ The contract with a module: it is called as ``command + ["--manifest", FILE, "--
 project root as working directory, prints exactly one result envelope (JSON) on stdout and any
 diagnostics on stderr. Whatever goes wrong (bad exit, timeout, malformed envelope) the operator
 still writes ``<workspace>/<phase>/<module>.result.json`` with status ``error``, so the phase gate
-always has something to read. stderr goes to the task log line by line and to
-``<workspace>/<phase>/<module>.stderr.log``.
+always has something to read. stdout and stderr are written straight to
+``<workspace>/<phase>/<module>.stdout.log`` / ``.stderr.log`` (bounded memory, whatever the
+module prints); the first lines of stderr also go to the task log as they arrive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import write_json
 from dagspec_runtime.entity.run_identity import (
+    STDERR_LOG,
+    STDERR_PARTS,
     StderrLog,
     module_manifest,
     run_ids,
@@ -55,6 +59,11 @@ def manifest_path(workspace: Path, phase: str, module: str) -> Path:
 def stderr_path(workspace: Path, phase: str, module: str) -> Path:
     """The module's stderr, kept in the workspace for debugging with ``keep_workspace``."""
     return workspace / phase / f"{module}.stderr.log"
+
+
+def stdout_path(workspace: Path, phase: str, module: str) -> Path:
+    """The module's stdout (its envelope, and whatever else it printed)."""
+    return workspace / phase / f"{module}.stdout.log"
 
 
 def resolve_command(command: Sequence[str]) -> list[str]:
@@ -88,57 +97,141 @@ def run_process(
     timeout: float,
     on_stderr: Callable[[str], None],
     on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+    stdout_file: Path | None = None,
+    stderr_file: Path | None = None,
 ) -> ModuleRun:
-    """Run ``argv``, capture stdout, hand each stderr line to ``on_stderr`` as it arrives.
+    """Run ``argv`` with stdout and stderr written straight to files; hand the first
+    ``LOGGED_LINES`` stderr lines to ``on_stderr`` as they arrive.
 
-    The process gets its own session so a timeout kills it and everything it started.
+    The process is owned by the run (``ownership.owned_child``: its own session, killed with
+    the thread that started it, recorded in the run's ledger). Its output is judged when *it*
+    exits, not when its pipes close: whatever it left running in its process group is killed
+    then, so a child holding stdout open neither hides the envelope nor outlives the module.
+    Memory and time stay bounded whatever the module prints (the files hold it all).
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-        start_new_session=True,
-    )
-    if on_start:
-        on_start(proc)
-    out_chunks: list[str] = []
-    tail: deque[str] = deque(maxlen=20)
+    with contextlib.ExitStack() as stack:
+        if stdout_file is None or stderr_file is None:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dagspec-mod-")))
+            stdout_file = stdout_file or scratch / "stdout"
+            stderr_file = stderr_file or scratch / "stderr"
+        with stdout_file.open("wb") as out, stderr_file.open("wb") as err:
+            parent = os.getpid()
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                text=True,
+                preexec_fn=lambda: ownership.owned_child(parent),
+            )
+        ownership.record_group(proc.pid)
+        try:
+            if on_start:
+                on_start(proc)
+            follower = _StderrFollower(stderr_file, on_stderr)
+            timed_out = False
+            try:
+                follower.follow_until(proc, timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                kill_group(proc)
+            ownership.kill_group(proc.pid)  # what the module left running dies with it
+            follower.drain()
+            return ModuleRun(
+                exit_code=proc.returncode,
+                stdout=read_envelope_text(stdout_file),
+                stderr_tail=tail_lines(stderr_file, 20),
+                duration_ms=int((time.monotonic() - started) * 1000),
+                timed_out=timed_out,
+            )
+        finally:
+            if proc.poll() is None:
+                kill_group(proc)
+            ownership.kill_group(proc.pid)
+            ownership.forget_group(proc.pid)
 
-    def read_stdout() -> None:
-        assert proc.stdout is not None
-        out_chunks.append(proc.stdout.read())
 
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            line = line.rstrip("\n")
-            tail.append(line)
-            on_stderr(line)
+LOGGED_LINES = 1000  # stderr lines also copied to the task log (all are in the file)
+ENVELOPE_BYTES = 4 << 20  # more stdout than this: the envelope is its last line
+_FOLLOW_S = 0.2
 
-    readers = [threading.Thread(target=fn, daemon=True) for fn in (read_stdout, read_stderr)]
-    for reader in readers:
-        reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc)
-    for reader in readers:
-        reader.join(timeout=_KILL_GRACE_SECONDS)
-    return ModuleRun(
-        exit_code=proc.returncode,
-        stdout="".join(out_chunks),
-        stderr_tail=list(tail),
-        duration_ms=int((time.monotonic() - started) * 1000),
-        timed_out=timed_out,
-    )
+
+class _StderrFollower:
+    """Reads a growing stderr file and hands its first ``LOGGED_LINES`` lines on."""
+
+    def __init__(self, path: Path, on_line: Callable[[str], None]) -> None:
+        self.path = path
+        self.on_line = on_line
+        self.handle = path.open("rb")
+        self.partial = b""
+        self.lines = 0
+
+    def poll(self, final: bool = False) -> None:
+        if self.lines > LOGGED_LINES:
+            return
+        chunk = self.handle.read(1 << 16)
+        while chunk:
+            self.partial += chunk
+            *complete, self.partial = self.partial.split(b"\n")
+            for raw in complete:
+                self._emit(raw)
+                if self.lines > LOGGED_LINES:
+                    return
+            chunk = self.handle.read(1 << 16)
+        if final and self.partial:
+            self._emit(self.partial)
+            self.partial = b""
+
+    def _emit(self, raw: bytes) -> None:
+        self.lines += 1
+        if self.lines <= LOGGED_LINES:
+            self.on_line(raw.decode("utf-8", "replace").rstrip("\r"))
+        else:
+            self.on_line(
+                f"... more stderr in {self.path} (only the first {LOGGED_LINES} lines are logged)"
+            )
+
+    def follow_until(self, proc: subprocess.Popen[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            try:
+                proc.wait(timeout=min(_FOLLOW_S, left))
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def drain(self) -> None:
+        self.poll(final=True)
+        self.handle.close()
+
+
+def read_envelope_text(path: Path) -> str:
+    """What the module printed on stdout, or its end when that is large (bounded memory)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size > ENVELOPE_BYTES:
+            handle.seek(size - ENVELOPE_BYTES)
+            data = handle.read().split(b"\n", 1)[-1]
+        else:
+            data = handle.read()
+    return data.decode("utf-8", "replace")
+
+
+def tail_lines(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of a text file (read from its end)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 64 * 1024))
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+    return [line.rstrip("\r") for line in lines[-count:]]
 
 
 def kill_group(proc: subprocess.Popen[str]) -> None:
@@ -219,6 +312,54 @@ def judge(module: str, entity: str, run: ModuleRun, timeout: float) -> tuple[dic
     return envelope, ""
 
 
+@dataclass
+class Confinement:
+    """The folders a module must not change: the workspace outside its phase's output folder
+    (earlier phases' outputs, the run's own files) and the entity's ``models/ENTITY/``
+    in the project (what promotion writes)."""
+
+    roots: list[tuple[Path, str]]  # (folder, how a changed file is named: prefix)
+    allowed: tuple[Path, ...]
+
+    def snapshot(self) -> dict[str, tuple[int, int, int]]:
+        seen: dict[str, tuple[int, int, int]] = {}
+        for root, label in self.roots:
+            for folder, dirs, files in os.walk(root):
+                here = Path(folder)
+                dirs[:] = [d for d in dirs if here / d not in self.allowed]
+                for name in files:
+                    path = here / name
+                    if path in self.allowed:
+                        continue
+                    try:
+                        info = path.stat()
+                    except OSError:
+                        continue
+                    key = f"{label}{path.relative_to(root).as_posix()}"
+                    seen[key] = (info.st_mtime_ns, info.st_size, info.st_ino)
+        return seen
+
+    def changed(self, before: Mapping[str, tuple[int, int, int]]) -> list[str]:
+        """Files created, rewritten or removed since ``before``."""
+        after = self.snapshot()
+        return sorted(
+            {k for k, v in after.items() if before.get(k) != v} | (set(before) - set(after))
+        )
+
+
+def confinement(workspace: Path, phase: str, project_root: str, entity: str) -> Confinement:
+    """What a module of ``phase`` may not touch (see ``Confinement``)."""
+    models = Path(project_root) / "models" / entity
+    return Confinement(
+        roots=[(workspace, "workspace/"), (models, f"models/{entity}/")],
+        allowed=(
+            workspace / phase,
+            workspace / STDERR_LOG,  # the runner appends every module's stderr there
+            workspace / STDERR_PARTS,
+        ),
+    )
+
+
 def _run_module(
     *,
     workspace: Path | None,
@@ -263,16 +404,14 @@ def _run_module(
         **dict(env or {}),
     }
     log.info("Running module %s: %s (cwd %s)", module, argv, project_root)
-    with (
-        stderr_path(workspace, phase, module).open("w", encoding="utf-8") as keep,
-        StderrLog(
-            workspace, module, stderr_part(workspace, phase, module) if stderr_in_part else None
-        ) as shared,
-    ):
+    watched = confinement(workspace, phase, project_root, entity)
+    before = watched.snapshot()
+    with StderrLog(
+        workspace, module, stderr_part(workspace, phase, module) if stderr_in_part else None
+    ) as shared:
 
         def on_stderr(line: str) -> None:
             log.info("[%s] %s", module, line)
-            keep.write(line + "\n")
             shared.write(line)
 
         run = run_process(
@@ -282,8 +421,20 @@ def _run_module(
             timeout=timeout_seconds,
             on_stderr=on_stderr,
             on_start=on_start,
+            stdout_file=stdout_path(workspace, phase, module),
+            stderr_file=stderr_path(workspace, phase, module),
         )
     envelope, failure = judge(module, entity, run, timeout_seconds)
+    stray = watched.changed(before)
+    if stray and not run.timed_out:
+        failure = (
+            f"module {module!r} wrote outside its phase's output folder {phase}/: "
+            + ", ".join(stray[:5])
+            + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+            + f" (a module writes only under {phase}/ of the workspace; promotion copies "
+            "results into the project)"
+        )
+        envelope = error_envelope(module, entity, run.duration_ms, failure)
     envelope = with_context(
         envelope, run_id=run_id, airflow_run_id=airflow_run_id, phase=phase, workspace=workspace
     )

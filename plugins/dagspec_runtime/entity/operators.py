@@ -15,7 +15,12 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from dagspec_runtime.airflow_compat import AirflowException, AirflowSkipException, TriggerRule
+from dagspec_runtime.airflow_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TriggerRule,
+)
 from dagspec_runtime.entity.gate import gate_phase
 from dagspec_runtime.entity.module import kill_group, run_module
 from dagspec_runtime.entity.promote import DEFAULT_REPORT_PATH, promote_run
@@ -283,6 +288,8 @@ class PipelineResultOperator(BaseOperator):
             )
         except StepFailed as exc:
             context["ti"].xcom_push(key="return_value", value=exc.value)
+            if not exc.retry:  # the verdict is recorded; a retry could not change it
+                raise AirflowFailException(str(exc)) from exc
             raise AirflowException(str(exc)) from exc
         context["ti"].xcom_push(key="return_value", value=result)
         return result

@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.entity import schema
-from dagspec_runtime.entity.files import write_json
+from dagspec_runtime.entity.files import file_mode, write_json
 from dagspec_runtime.entity.gate import read_phase_results
 from dagspec_runtime.entity.status import pipeline_status, promotable
 from dagspec_runtime.entity.workspace import open_workspace, run_params, workspace_info
 from dagspec_runtime.errors import StepFailed, StepSkipped
 
 REPORT_NAME = "promote-report.json"
+STALE_RESULT_PATH = "models/{entity}/pipeline-result.json"  # result.DEFAULT_RESULT_PATH
 DEFAULT_REPORT_PATH = "models/{entity}/promote-report.json"
 
 
@@ -108,6 +110,7 @@ class _Transaction:
         self.staged: list[tuple[Path, Path]] = []  # (temp file, destination)
         self.created_dirs: list[Path] = []
         self.committed: list[tuple[Path, Path | None]] = []  # (destination, backup or None)
+        self.removals: list[Path] = []
 
     def stage(self, destination: Path, write: Callable[[Path], None]) -> None:
         if destination.is_dir():
@@ -116,22 +119,45 @@ class _Transaction:
         fd, name = tempfile.mkstemp(
             prefix=f".{destination.name}.", suffix=".promote", dir=destination.parent
         )
+        os.fchmod(fd, file_mode())
         os.close(fd)
         temp = Path(name)
+        ownership.record_debris(temp)  # removed by the run's end should this process be killed
         self.staged.append((temp, destination))
         write(temp)
 
+    def stage_removal(self, destination: Path) -> None:
+        """Remove ``destination`` with the commit (restored by a rollback)."""
+        self.removals.append(destination)
+
     def commit(self) -> None:
+        for destination in self.removals:
+            if destination.is_file():
+                backup: Path | None = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
+                os.link(destination, backup)
+                ownership.record_debris(backup)
+                self.committed.append((destination, backup))
+                destination.unlink()
         for temp, destination in self.staged:
             backup = None
             if destination.exists():
                 backup = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
                 os.link(destination, backup)
+            if backup is not None:
+                ownership.record_debris(backup)
             self.committed.append((destination, backup))
             os.replace(temp, destination)
         for _, backup in self.committed:
             if backup is not None:
                 backup.unlink(missing_ok=True)
+        self._forget()
+
+    def _forget(self) -> None:
+        for temp, _ in self.staged:
+            ownership.forget_debris(temp)
+        for _, backup in self.committed:
+            if backup is not None:
+                ownership.forget_debris(backup)
 
     def rollback(self) -> None:
         for destination, backup in reversed(self.committed):
@@ -146,6 +172,7 @@ class _Transaction:
         for directory in reversed(self.created_dirs):
             with contextlib.suppress(OSError):
                 directory.rmdir()
+        self._forget()
 
 
 def promote(
@@ -195,6 +222,11 @@ def promote(
         if report_target is not None:
             text = json.dumps(report, indent=2, sort_keys=True) + "\n"
             transaction.stage(report_target, lambda temp: temp.write_text(text, encoding="utf-8"))
+        # the previous run's result must not stand beside this run's artifacts should this run
+        # end before its own result is written
+        transaction.stage_removal(
+            contained(project_root, expand(STALE_RESULT_PATH, entity), "result path")
+        )
         transaction.commit()
     except PromotionError:
         transaction.rollback()
@@ -202,6 +234,9 @@ def promote(
     except OSError as exc:
         transaction.rollback()
         raise PromotionError(f"{exc.__class__.__name__}: {exc}") from exc
+    except BaseException:  # interrupted, timed out: the project stays as it was
+        transaction.rollback()
+        raise
     return report
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.entity import schema
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.gate import read_phase_results
@@ -28,6 +29,7 @@ from dagspec_runtime.entity.status import (
 )
 from dagspec_runtime.entity.workspace import open_workspace, run_params
 from dagspec_runtime.errors import StepFailed
+from dagspec_runtime.storage import StorageUnavailable
 
 RESULT_NAME = "pipeline-result.json"
 DEFAULT_RESULT_PATH = "models/{entity}/pipeline-result.json"
@@ -138,26 +140,52 @@ def finish_run(
     ``workspace`` is the location ``prepare_workspace`` returned; the result names it (where it
     is stored, not a worker's local copy) and removal deletes it there."""
     keep = run_params({"params": params})[2]
-    with open_workspace(workspace) as handle:
-        if handle is not None:
-            join_stderr_parts(handle.path)
-        result = _record_result(
-            handle.path if handle else None,
-            run_id=run_id,
-            params=params,
-            entity=entity,
-            phases=phases,
-            project_root=project_root,
-            result_path=result_path,
-            log=log,
-            location=handle.location if handle else None,
-        )
-        if handle is not None and not keep:
-            handle.remove()
-            log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
+    try:
+        with open_workspace(workspace) as handle:
+            if handle is not None:
+                join_stderr_parts(handle.path)
+            result = _record_result(
+                handle.path if handle else None,
+                run_id=run_id,
+                params=params,
+                entity=entity,
+                phases=phases,
+                project_root=project_root,
+                result_path=result_path,
+                log=log,
+                location=handle.location if handle else None,
+            )
+            if handle is not None and not keep:
+                handle.remove()  # last: a retry after this finds the recorded result
+                if not handle.remote:
+                    ownership.forget_debris(handle.path)
+                log.info("Removed workspace %s (set keep_workspace to keep it)", handle.location)
+    except StorageUnavailable:
+        recorded = recorded_result(project_root, result_path, entity, run_id)
+        if recorded is None:
+            raise
+        log.info("An earlier try recorded this run's result and removed the workspace")
+        result = recorded
     if result["status"] in (PARTIAL, ERROR):
-        raise StepFailed(f"entity {entity} finished with status {result['status']}", result)
+        # the modules' outcome is recorded; retrying this task cannot change it
+        raise StepFailed(
+            f"entity {entity} finished with status {result['status']}", result, retry=False
+        )
     return result
+
+
+def recorded_result(
+    project_root: str, result_path: str, entity: str, run_id: str
+) -> dict[str, Any] | None:
+    """The pipeline result an earlier try of this run wrote into the project, if any."""
+    try:
+        path = contained(Path(project_root), expand(result_path, entity), "result path")
+        result = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if isinstance(result, dict) and result.get("airflow_run_id") == run_id:
+        return result
+    return None
 
 
 def _record_result(

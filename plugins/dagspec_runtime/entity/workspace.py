@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime import storage as run_storage
 from dagspec_runtime.entity.files import read_json, write_json
 from dagspec_runtime.entity.run_identity import WORKSPACE_FILE, new_run_id
@@ -152,6 +153,8 @@ def prepare(
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+    if not keep and (root is None or not run_storage.is_url(root)):
+        ownership.record_debris(workspace)  # an interrupted run removes it too
     if root is not None and run_storage.is_url(root):
         location = run_storage.join(root, workspace.name)
         for phase in phases:  # object stores keep no empty folders

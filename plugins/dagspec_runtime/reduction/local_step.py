@@ -15,6 +15,7 @@ from typing import Any
 from dagspec_runtime.errors import StepFailed
 from dagspec_runtime.executor import RunContext
 from dagspec_runtime.metalog.engine import env_connection_url
+from dagspec_runtime.ownership import RunClosed
 from dagspec_runtime.reduction.discover import (
     cooldown_left,
     discover_sub_groups,
@@ -33,7 +34,7 @@ from dagspec_runtime.reduction.step_run import (
 from dagspec_runtime.reduction.store import ReductionStore
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY
-from dagspec_runtime.slurm.run_jobs import cancel_jobs, claim_try
+from dagspec_runtime.slurm.run_jobs import claim_try
 from dagspec_runtime.slurm.submit import (
     JobFailed,
     finished_event,
@@ -154,7 +155,10 @@ def step(
     stop = run.stop_event()
     if stop.is_set():
         raise _stopped("submitting")
-    job_id, extra = submit_try(prepared.request, key, run.run_tag, attach, run.log)
+    try:
+        job_id, extra = submit_try(prepared.request, key, run.run_tag, attach, run.log)
+    except (slurm_cli.SlurmCommandError, RunClosed) as exc:
+        raise StepFailed(str(exc)) from None  # one line: sbatch's own reason
     run.on_cancel(lambda: _cancel_live(job_id))
     status = wait_for_job(job_id, poll_interval=poll_interval, stop=stop, log=run.log)
     if status is None:
@@ -170,8 +174,11 @@ def step(
 
 
 def _cancel_live(job_id: str) -> list[str]:
-    """scancel the job if it is still live; what was cancelled."""
+    """scancel the job if it is still live; what was cancelled. Its end is not waited for here
+    (a job ignoring SIGTERM ends only after Slurm's KillWait): the run's end waits for it
+    (``ownership.end_run``) and a retry's ``claim_try`` does."""
     status = slurm_cli.status(job_id)
     if status is not None and status.final:
         return []
-    return [f"Slurm job {j}" for j in cancel_jobs([job_id])]
+    slurm_cli.cancel(job_id)
+    return [f"Slurm job {job_id}"]

@@ -1,12 +1,13 @@
-"""Cancel a local run's Slurm jobs if the run dies without doing it (`kill -9`).
+"""End what a local run started if the run dies without doing it (`kill -9`).
 
     python -m dagspec_runtime.slurm.run_guard PARENT_PID RUN_TAG
 
-The fast local runner (`dagspec run`) starts this beside itself, in its own session and deaf to
-SIGINT/SIGTERM/SIGHUP (the run handles those itself and cancels its jobs), and kills it when the
-run ends. If the run's process disappears first, the guard sees its parent change and cancels
-every live job carrying the run's tag. It polls instead of using PR_SET_PDEATHSIG, which fires
-when the forking *thread* ends, not the process.
+`dagspec run` (both paths) starts this beside itself, in its own session and deaf to
+SIGINT/SIGTERM/SIGHUP (the run handles those itself), and kills it when the run ends. If the
+run's process disappears first, the guard sees its parent change and ends the run
+(`ownership.end_run`): it kills the module processes in the run's ledger, waits for the
+submissions in flight and cancels every live Slurm job carrying the run's tag. It polls
+instead of using PR_SET_PDEATHSIG, which fires when the forking *thread* ends, not the process.
 """
 
 from __future__ import annotations
@@ -43,12 +44,13 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)
     while os.getppid() == parent:
         time.sleep(POLL_S)
-    from dagspec_runtime.slurm import run_jobs
+    from dagspec_runtime import ownership
 
-    cancelled = run_jobs.cancel_run(run_tag=run_tag)
+    ended = ownership.end_run(run_tag)
+    ownership.discard(run_tag)
     print(
-        f"dagspec run guard: run {run_tag} ended without cleaning up; cancelled Slurm "
-        f"job(s): {', '.join(cancelled) or 'none'}",
+        f"dagspec run guard: run {run_tag} ended without cleaning up; ended: "
+        f"{', '.join(ended) or 'nothing was running'}",
         file=sys.stderr,
         flush=True,
     )

@@ -26,7 +26,7 @@ from dagspec_runtime.slurm.slurm_cli import Listed
 from dagspec_runtime.slurm.try_identity import TryKey, parse_comment
 
 RUN_TAG_ENV = "DAGSPEC_RUN_TAG"
-CANCEL_WAIT_S = 15.0
+CANCEL_WAIT_S = 45.0  # a job ignoring SIGTERM ends after Slurm's KillWait (30 s by default)
 _POLL_S = 0.2
 
 
@@ -89,12 +89,22 @@ def cancel_jobs(job_ids: Sequence[str], within_s: float = CANCEL_WAIT_S) -> list
 
 
 def cancel_run(
-    *, run_tag: str | None = None, prefix: str | None = None, within_s: float = CANCEL_WAIT_S
+    *,
+    run_tag: str | None = None,
+    prefix: str | None = None,
+    within_s: float = CANCEL_WAIT_S,
+    wait: bool = True,
 ) -> list[str]:
     """Cancel every live job of a run (by `run_tag` or comment `prefix`): the ids cancelled,
-    oldest first. Jobs that already ended are left alone and not listed."""
+    oldest first. Jobs that already ended are left alone and not listed. `wait=False`: scancel
+    only (the caller waits for the jobs' end itself)."""
     live = [row.job_id for row in jobs_of_run(run_tag=run_tag, prefix=prefix) if is_live(row.state)]
-    return cancel_jobs(sorted(live, key=int), within_s)
+    live.sort(key=int)
+    if not wait:
+        for job_id in live:
+            slurm_cli.cancel(job_id)
+        return live
+    return cancel_jobs(live, within_s)
 
 
 def claim_try(key: TryKey, run_tag: str | None = None) -> tuple[str | None, list[str]]:

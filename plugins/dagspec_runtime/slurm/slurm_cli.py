@@ -7,8 +7,9 @@ queries fall back from squeue to scontrol to the jobcomp file (`sacct -c`), in t
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dagspec_runtime.slurm.job_states import (
@@ -37,7 +38,9 @@ class Listed:
     comment: str
 
 
-def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         list(argv),
         capture_output=True,
@@ -45,6 +48,8 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         timeout=CLI_TIMEOUT_S,
         stdin=subprocess.DEVNULL,
         check=False,
+        env=None if env is None else {**os.environ, **env},
+        start_new_session=env is not None,
     )
 
 
@@ -53,11 +58,14 @@ def sbatch_argv(script_path: str, comment: str) -> list[str]:
     return ["sbatch", "--parsable", f"--comment={comment}", script_path]
 
 
-def submit(argv: Sequence[str]) -> str:
-    """Run sbatch and return the job id (`--parsable` prints `ID` or `ID;cluster`)."""
-    done = _run(argv)
+def submit(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """Run sbatch and return the job id (`--parsable` prints `ID` or `ID;cluster`). With `env`
+    (added to the environment) sbatch runs in its own session: a signal to the caller's
+    process group does not cut the submission in half (see dagspec_runtime.ownership)."""
+    done = _run(argv, env)
     if done.returncode != 0:
-        raise SlurmCommandError(f"sbatch failed ({done.returncode}): {done.stderr.strip()}")
+        detail = " ".join(done.stderr.split()) or f"exit code {done.returncode}"
+        raise SlurmCommandError(f"sbatch refused the job: {detail}")
     job_id = done.stdout.strip().split(";")[0]
     if not job_id.isdigit():
         raise SlurmCommandError(f"sbatch printed no job id: {done.stdout!r}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagspec_runtime import ownership
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.batch_script import render_batch_script
 from dagspec_runtime.slurm.job_states import SUCCESS_STATES, JobStatus
@@ -50,8 +51,14 @@ class JobRequest:
             account=self.account,
             environment=self.environment,
             workdir=self.workdir,
-            output_path=f"{stem}.%j.out",
+            output_path=f"{slurm_filename(str(stem))}.%j.out",
         )
+
+
+def slurm_filename(path: str) -> str:
+    """``path`` as a literal in an ``--output`` filename pattern (Slurm expands ``%x``, so a
+    ``%`` in a folder name is written ``%%``; sbatch(1), "filename pattern")."""
+    return path.replace("%", "%%")
 
 
 class JobFailed(Exception):
@@ -77,7 +84,8 @@ def submit_try(
         stem.parent.mkdir(parents=True, exist_ok=True)
         script_path.write_text(request.script(stem))
         extra["submitted_at"] = time.time()
-        job_id = slurm_cli.submit(argv)
+        with ownership.submission(run_tag) as env:  # recorded as intended before sbatch runs
+            job_id = slurm_cli.submit(argv, env if run_tag else None)
         log.info("Submitted Slurm job %s: %s", job_id, shlex.join(argv))
     extra["output_path"] = f"{stem}.{job_id}.out"
     return job_id, extra

@@ -134,6 +134,7 @@ def test_failing_run_sends_one_mail_with_dag_task_and_link(project, inbox, monke
     assert "waste-tracking failed" in mail["Subject"] and dagrun.run_id in mail["Subject"]
     body = text(mail)
     assert "govern.governance" in body
+    assert "Reason</td><td>govern.governance: " in body, body  # the cause, not "task_failure"
     quoted = dagrun.run_id.replace(":", "%3A").replace("+", "%2B")
     assert f"http://airflow.example:8080/dags/waste-tracking/runs/{quoted}" in body
 
@@ -192,3 +193,38 @@ def test_a_channel_name_that_is_not_defined_is_a_finding(tmp_path: Path) -> None
     )
     [finding] = [f for f in api.lint(tmp_path) if f.code == "DS202"]
     assert finding.path == "spec.notify.on_failure[0]" and "ops-mail" in finding.suggestion
+
+
+def test_deadline_mail_names_the_run_from_airflows_own_callback_context(
+    project, inbox, monkeypatch
+) -> None:
+    """Airflow 3.3 hands a deadline callback `{"dag_run": DAGRunResponse JSON, "deadline": ..}`
+    (airflow.models.deadline.Deadline.handle_miss), where the run id is `dag_run_id`."""
+    import asyncio
+
+    from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from dagspec_runtime.notify import deadline_missed
+
+    monkeypatch.setenv("DAGSPEC_EXAMPLE_FAIL", "model-pull")  # a short run is enough
+    dagrun = run(project, "waste-tracking")
+    with create_session() as session:
+        row = session.get(DagRun, dagrun.id)
+        context = {
+            "dag_run": DAGRunResponse.model_validate(row).model_dump(mode="json"),
+            "deadline": {"id": "d-1", "deadline_time": "2026-01-01T00:00:00Z"},
+        }
+    inbox.messages.clear()
+    channel = {
+        "type": "email",
+        "conn_id": "dagspec_smtp",
+        "to": ["ops@example.org"],
+        "from_email": "dagspec@example.org",
+    }
+    asyncio.run(deadline_missed([channel], context=context))
+    [mail] = inbox.messages
+    assert "waste-tracking missed its deadline" in mail["Subject"]
+    assert dagrun.run_id in mail["Subject"]
+    quoted = dagrun.run_id.replace(":", "%3A").replace("+", "%2B")
+    assert f"http://airflow.example:8080/dags/waste-tracking/runs/{quoted}" in text(mail)
