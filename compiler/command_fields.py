@@ -13,7 +13,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: the fields the runtime fills (keep in step with dagspec_runtime.reduction.command)
+#: the fields the runtime fills (dagspec_runtime.reduction.command), kept equal by
+#: tests/compile/test_command_fields.py
 FIELDS = (
     "inputs",
     "raw_inputs",

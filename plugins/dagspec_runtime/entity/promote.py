@@ -133,7 +133,9 @@ class _Transaction:
     def commit(self) -> None:
         for destination in self.removals:
             if destination.is_file():
-                backup: Path | None = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.bak")
+                backup: Path | None = destination.with_name(
+                    f".{destination.name}.{uuid.uuid4().hex}.bak"
+                )
                 os.link(destination, backup)
                 ownership.record_debris(backup)
                 self.committed.append((destination, backup))
