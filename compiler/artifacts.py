@@ -195,7 +195,17 @@ def _attach_assets(target: Target) -> None:
         )
     elif inputs:
         model["schedule_code"] = _names(inputs)
-    model["sdk_imports"] = Code(", ".join(identifier(n) for n in sorted(sdk, key=_import_order)))
+    model["sdk_imports"] = sdk_import_list(sdk)
+
+
+def sdk_import_list(names: Iterable[str]) -> Code:
+    """What follows `from airflow.sdk import`: the names in isort's order, one per line in
+    parentheses when the line would pass 100 columns (as `ruff format` writes it)."""
+    ordered = [str(identifier(n)) for n in sorted(set(names), key=_import_order)]
+    line = ", ".join(ordered)
+    if len("from airflow.sdk import ") + len(line) <= 100:
+        return Code(line)
+    return Code("(\n" + "".join(f"    {name},\n" for name in ordered) + ")")
 
 
 def _import_order(name: str) -> tuple[int, str]:

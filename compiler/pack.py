@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from compiler.artifacts import sdk_import_list
 from compiler.model import Spec, Target
 from compiler.output import COMPILER_VERSION, fingerprint
 from compiler.render import Code, identifier, literal, python_name, template_digest
@@ -137,9 +138,9 @@ def pack_model(members: list[Target]) -> dict[str, Any]:
         "docstring": f"Entity DAGs packed in one file ({len(ids)}): {', '.join(ids)}.",
         "project_root": _get(first, "project_root"),
         "timedelta": any(_get(m.model, "timedelta") for m in members),
-        "sdk_imports": Code(", ".join(identifier(n) for n in sorted(sdk))),
+        "sdk_imports": sdk_import_list(sdk),
         "notify": bool(shared.notifies),
-        "start_date": Code(f"datetime({year!r}, {month!r}, {day!r}, tzinfo=timezone.utc)"),
+        "start_date": Code(f"datetime({year!r}, {month!r}, {day!r}, tzinfo=UTC)"),
         "workspace": code(settings),
         "asset_defs": [Code(f"{name} = {expr}") for expr, name in shared.assets.items()],
         "notify_defs": [Code(f"{name} = {expr}") for expr, name in shared.notifies.items()],
@@ -200,7 +201,7 @@ def _row(model: Any, shared: _Shared) -> dict[str, Any]:
                 kwargs["inputs"] = _get(module, "inputs")
             if _get(module, "env"):
                 kwargs["env"] = _get(module, "env")
-            if _get(module, "timeout_seconds") != 1800:
+            if _get(module, "timeout_seconds") is not None:
                 kwargs["timeout_seconds"] = _get(module, "timeout_seconds")
             for name, text in _get(module, "args"):
                 kwargs[str(identifier(name))] = text
@@ -264,7 +265,7 @@ def _params(params: Iterable[Any]) -> Code:
 
 def _names(imports: Any) -> list[str]:
     if isinstance(imports, str):
-        return [n.strip() for n in imports.split(",") if n.strip()]
+        return [n.strip(" \n()") for n in imports.split(",") if n.strip(" \n()")]
     return list(imports)
 
 

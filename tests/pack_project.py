@@ -77,7 +77,8 @@ def entity(name: str, i: int, on: dict[str, bool]) -> str:
             "    deadline_minutes: 45",
         ]
     if on["cron"]:
-        lines += ["  schedule: '@continuous'" if i % 3 == 0 else "  schedule: '0 5 * * *'"]
+        continuous = i % 3 == 0 and not on["assets"]  # DS213: Assets never trigger @continuous
+        lines += ["  schedule: '@continuous'" if continuous else "  schedule: '0 5 * * *'"]
         lines += ["  catchup: false"]
     if on["settings"]:
         lines += ["  retries: 2", "  retry_delay_seconds: 90", "  execution_timeout_seconds: 600"]

@@ -349,7 +349,7 @@ def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
                 ),
             )
         )
-    retry = Code(f"NOTIFY.on('retry', {literal(events['retry'])})") if "retry" in events else None
+    retry = Code(f'NOTIFY.on("retry", {literal(events["retry"])})') if "retry" in events else None
     return {
         "define": Code(f"Notify({literal(model['channels'])})"),
         "dag_args": dag_args,

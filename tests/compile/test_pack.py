@@ -7,6 +7,8 @@ test_packed_dags.py (that needs Airflow); here only the compiler is run.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,9 +56,9 @@ def test_entity_dags_are_sorted_and_chunked_other_kinds_keep_their_file(packed: 
     ]
     text = (packed / "generated_dags" / "_entities-002.py").read_text()
     for i in range(5, 10):
-        assert f"'dag_id': 'ent-{i:03d}'," in text
+        assert f'"dag_id": "ent-{i:03d}",' in text
     assert text.count("\ndef build(") == 1 and text.count("import os\n") == 1
-    assert "'dag_id': 'ent-010'" not in text
+    assert '"dag_id": "ent-010"' not in text
     assert "import yaml" not in text and "open(" not in text  # static: no spec read at parse
 
 
@@ -107,7 +109,7 @@ def test_incremental_output_is_what_a_cold_compile_writes(
     warm = {n: b for n, (_, b) in _state(packed / "generated_dags").items()}
     assert warm == {n: b for n, (_, b) in _state(cold / "generated_dags").items()}
     assert b"remake.py" in warm["_entities-001.py"]
-    assert b"'dag_id': 'ent-010'" in warm["_entities-002.py"]  # the later DAGs moved along
+    assert b'"dag_id": "ent-010"' in warm["_entities-002.py"]  # the later DAGs moved along
 
 
 def test_only_one_dag_writes_its_pack_whole(tmp_path: Path) -> None:
@@ -119,7 +121,7 @@ def test_only_one_dag_writes_its_pack_whole(tmp_path: Path) -> None:
         f"ent-{i:03d}" for i in range(5, 10)
     )
     text = (tmp_path / "generated_dags" / "_entities-002.py").read_text()
-    assert all(f"'dag_id': 'ent-{i:03d}'" in text for i in range(5, 10))
+    assert all(f'"dag_id": "ent-{i:03d}"' in text for i in range(5, 10))
 
 
 def test_turning_packing_off_writes_one_file_per_dag_again(packed: Path) -> None:
@@ -149,3 +151,21 @@ def test_the_pack_size_is_checked_where_it_is_written(
     line = config.read_text().splitlines().index(f"    pack: {value}") + 1
     assert (finding.file, finding.line, finding.col) == ("dagspec.yaml", line, 11)
     assert finding.path == "spec.output.pack"
+
+
+@pytest.mark.parametrize("pack", [PACK, None], ids=["packed", "one-per-file"])
+def test_generated_files_are_ruff_clean(tmp_path: Path, pack: int | None) -> None:
+    """Packs and single files of every entity feature (notify, Assets, pools, long imports) as
+    `ruff format` writes them and clean under the project's `ruff check` rules."""
+    write_project(tmp_path, pack)
+    assert api.compile_project(tmp_path).ok
+    shutil.copy(Path(__file__).resolve().parents[2] / "pyproject.toml", tmp_path)
+    for command in (["format", "--check", "--diff"], ["check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "generated_dags"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
