@@ -54,14 +54,14 @@ def test_clean_files_pass_and_are_parsed_once(
     [
         # a template that wrote a float where Airflow wants an int: located at the spec key
         (
-            ("task_id='fetch',", "task_id='fetch', priority_weight=2.5,"),
+            ('task_id="fetch",', 'task_id="fetch", priority_weight=2.5,'),
             "valid/alpha.yaml",
             "",
             "priority_weight",
         ),
         # a timetable Airflow refuses: located at the spec's schedule
         (
-            ("schedule=None", "schedule='0 0 30 2 *'"),
+            ("schedule=None", 'schedule="0 0 30 2 *"'),
             "valid/alpha.yaml",
             "spec.schedule",
             "",
