@@ -100,7 +100,8 @@ def python_name(name: str, taken: set[str]) -> str:
     """A readable, unique Python identifier derived from a spec name."""
     base = re.sub(r"[^A-Za-z0-9_]", "_", name)  # ASCII: `identifier` accepts nothing else
     base = base if base and not base[0].isdigit() else f"_{base}"
-    base = f"{base}_" if keyword.iskeyword(base) else base
+    ambiguous = base in ("l", "O", "I")  # ruff E741: read as 1 or 0
+    base = f"{base}_" if keyword.iskeyword(base) or ambiguous else base
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}_{n}", n + 1
