@@ -354,9 +354,11 @@ def run_plan(
             ctx.log.error("task %s: %s: cancelling it", key, message)
             # in the background: a job that ignores SIGTERM takes Slurm's KillWait to end, and
             # the loop must go on starting and retrying the other tasks meanwhile
-            threading.Thread(
+            canceller = threading.Thread(
                 target=ctx.cancel_try, args=(key,), daemon=True, name=f"cancel-{key}"
-            ).start()
+            )
+            canceller.start()
+            cancelling.append(canceller)  # joined before the run ends: it must not outlive it
             settle(
                 key,
                 task_try.try_number,
@@ -440,6 +442,7 @@ def run_plan(
         running[task.key] = (thread, task_try)
         thread.start()
 
+    cancelling: list[threading.Thread] = []  # cancels of timed-out tries, in the background
     with signals_raise(handle_signals):
         try:
             while True:
@@ -482,6 +485,9 @@ def run_plan(
                     outcome.error = outcome.error or f"interrupted by {stop}"
             stop.outcomes = _in_order(outcomes, order)
             raise stop from None
+        finally:
+            for canceller in cancelling:
+                canceller.join()
     return _in_order(outcomes, order)
 
 
