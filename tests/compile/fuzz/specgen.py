@@ -433,10 +433,11 @@ def _free_table(name: str, taken: set[str], i: int, *, stage: bool) -> str:
     def ids(n: str) -> set[str]:
         return {_identity(n), _identity(n) + "__dgs_stage"} if stage else {_identity(n)}
 
-    if ids(name) & taken:
-        name = f"{name}_p{i}"
-    taken.update(ids(name))
-    return name
+    candidate, n = name, 1
+    while ids(candidate) & taken:  # the renamed table may be taken too (the sink's own `_p{i}`)
+        candidate, n = (f"{name}_p{i}" if n == 1 else f"{name}_p{i}_{n}"), n + 1
+    taken.update(ids(candidate))
+    return candidate
 
 
 def _own_table(name: str, sink: str) -> str:
