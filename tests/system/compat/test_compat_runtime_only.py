@@ -2,7 +2,8 @@
 
 Each lane is a venv with one Airflow release and ``dagspec-runtime`` installed from runtime/
 (no compiler, no ``plugins/`` folder): every example DAG imports in a DagBag, Airflow lists the
-provider, and one DAG of each kind that needs no Slurm runs to success with ``dag.test()``.
+provider, and one DAG of each kind runs to success with ``dag.test()`` (the reduction pipeline's
+steps as real jobs on the test Slurm cluster, its products written in the project copy).
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from compiler.schemas import KIND_FILES
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.airflow
 
-# One example DAG per spec kind, run with dag.test(); a kind is here or in NEEDS_SLURM.
-RUN_PER_KIND = {"Entity": "organization-site", "Manifest": "orders-etl.orders"}
-NEEDS_SLURM = {"ReductionPipeline": "chai-ngc253"}  # make test-distributed / the Slurm suites
+# One example DAG per spec kind, run with dag.test().
+RUN_PER_KIND = {
+    "Entity": "organization-site",
+    "Manifest": "orders-etl.orders",
+    "ReductionPipeline": "chai-ngc253",
+}
+NEEDS_SLURM = {"ReductionPipeline"}
 
 PROBE = """
 import importlib.util, json
@@ -41,7 +46,7 @@ print(json.dumps({
 
 def test_every_kind_of_spec_has_a_lane_check() -> None:
     kinds = set(KIND_FILES) - {"Project"}
-    assert kinds == set(RUN_PER_KIND) | set(NEEDS_SLURM)
+    assert kinds == set(RUN_PER_KIND)
 
 
 def test_every_example_dag_imports_and_the_provider_is_listed(lane) -> None:
@@ -59,10 +64,17 @@ def test_every_example_dag_imports_and_the_provider_is_listed(lane) -> None:
     assert seen["notifications"] == ["dagspec_runtime.notify.Callback"]
 
 
-@pytest.mark.parametrize("kind", sorted(RUN_PER_KIND))
-def test_one_dag_of_each_kind_runs_with_dag_test(lane, kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param(k, marks=[pytest.mark.slurm] if k in NEEDS_SLURM else []) for k in RUN_PER_KIND],
+)
+def test_one_dag_of_each_kind_runs_with_dag_test(
+    lane, kind: str, request: pytest.FixtureRequest
+) -> None:
     if not lane.lane.dag_test:
         pytest.skip(f"Airflow {lane.lane.version}: {lane.lane.note}")
+    if kind in NEEDS_SLURM:
+        request.getfixturevalue("slurm_up")
     dag_id = RUN_PER_KIND[kind]
     done = lane.run(
         "-m",
@@ -73,3 +85,9 @@ def test_one_dag_of_each_kind_runs_with_dag_test(lane, kind: str) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "success" in done.stdout
+    if kind in NEEDS_SLURM:
+        products = lane.project / "var" / "reduction" / dag_id
+        for step in ("calibrate", "baseline", "grid"):
+            logs = sorted(products.glob(f"{step}/*/*/*/logs/slurm-*.out"))
+            assert logs, f"no Slurm job of step {step} left its output in {products}"
+        assert list(products.glob("grid/all/*/*/science/cube.csv")), "the grid's cube is missing"
