@@ -224,7 +224,8 @@ def _airflow_run(
     try:
         # An Airflow worker does not start in the project folder: neither does the child, so
         # a DAG file that leans on the current folder fails here as it would in Airflow.
-        with signals_raise(True), airflow_lock(env), tempfile.TemporaryDirectory() as cwd:
+        with signals_raise(True), airflow_lock(env):
+            cwd = ownership.workdir(run_tag)  # removed with the ledger, after the run ended
             ensure_airflow_db(env)
             # The child has its own session (a signal to this group reaches this process only,
             # which decides) and dies with this process, even by SIGKILL; the guard then ends

@@ -69,6 +69,15 @@ def ledger(tag: str) -> Path:
     return folder
 
 
+def workdir(tag: str) -> Path:
+    """An empty working folder for the run's processes, inside its ledger: it exists until the
+    ledger is discarded, which happens after ``end_run`` (an ``sbatch`` still in flight when a
+    signal arrives needs its working folder to submit, and its job to be cancelled)."""
+    folder = ledger(tag) / "cwd"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def owned_child(parent_pid: int) -> None:
     """``preexec_fn`` of a module process: its own session, SIGKILL when its parent dies."""
     os.setsid()

@@ -230,7 +230,7 @@ def test_every_exit_path_ends_the_whole_run(
     jobs = ours()
     assert all(st not in {"PENDING", "RUNNING", "COMPLETING"} for st in jobs.values()), jobs
     if state == "submitting":
-        assert jobs, "the submission in flight made no job"
+        assert jobs, f"the submission in flight made no job; stderr:\n{err[-3000:]}"
     started = {int(p.name.rsplit("-", 1)[1]) for p in hold_dir.iterdir()}
     workspaces = list((tmp_path / "ws").glob("*/workspace.json"))
     assert not workspaces, f"the interrupted run left its workspace: {workspaces}"
