@@ -74,3 +74,26 @@ def test_a_large_float_is_written_as_ruff_format_writes_it(tmp_path: Path) -> No
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_assignment_whose_head_is_too_long_gets_parentheses(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a reduction step with a long name made the line
+    `x_runs = x.expand(` wider than 100 columns on its own; ruff then puts the right-hand side
+    in parentheses, and the layout split only the call's arguments (the file was unformatted)."""
+    import subprocess
+    import sys
+
+    from compiler.layout import lay_out
+
+    name = "per__alias__anchor___python_object_os_system"
+    line = f"    {name}_runs = {name}.expand(sub_group=discover_{name}.output)"
+    text = "with x:\n" + lay_out(line) + "\n"
+    assert f"{name}_runs = (\n" in text
+    (tmp_path / "dag.py").write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
