@@ -64,6 +64,10 @@ def fit(line: str) -> list[str]:
     indent = line[: len(line) - len(text)]
     pair = _last_pair(text)
     if pair is None:
+        if _CHAIN.match(text):  # `a >> b >> c` too wide: ruff splits it at each operator
+            first, *rest = text.split(" >> ")
+            pad = indent + "    "
+            return [f"{indent}(", pad + first, *(f"{pad}>> {name}" for name in rest), f"{indent})"]
         return [line]
     start, end = pair
     assigned = _ASSIGNMENT.match(text)
@@ -91,6 +95,8 @@ def fit(line: str) -> list[str]:
     return [indent + head, *inner, indent + tail]
 
 
+#: a dependency chain of task variables: `workspace >> pull >> build >> promote`
+_CHAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?: >> [A-Za-z_][A-Za-z0-9_]*)+$")
 #: `name = value` where the value is not bracketed as a whole already
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*) = ([^(\[{].*)$")
 

@@ -97,3 +97,26 @@ def test_an_assignment_whose_head_is_too_long_gets_parentheses(tmp_path: Path) -
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_long_chain_of_tasks_is_split_at_each_operator(tmp_path: Path) -> None:
+    """Found by `make fuzz`: an entity with long phase names made its dependency line
+    `workspace >> a >> b >> ... >> result` wider than 100 columns; ruff splits it inside
+    parentheses, one `>>` per line, and the layout left it whole."""
+    import subprocess
+    import sys
+
+    from compiler.layout import lay_out
+
+    names = ["workspace", "zpdk", "ojwv7ybsv_d0dlwvsalpl", "t_02mg6", "x_ttyf9g260n333es8ed"]
+    line = "    " + " >> ".join([*names, "promote", "result"])
+    text = "with x:\n" + lay_out(line) + "\n"
+    assert "        >> result\n    )" in text
+    (tmp_path / "dag.py").write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
