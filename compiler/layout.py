@@ -64,8 +64,20 @@ def fit(line: str) -> list[str]:
     indent = line[: len(line) - len(text)]
     pair = _last_pair(text)
     if pair is None:
+        if _CHAIN.match(text):  # `a >> b >> c` too wide: ruff splits it at each operator
+            first, *rest = text.split(" >> ")
+            pad = indent + "    "
+            return [f"{indent}(", pad + first, *(f"{pad}>> {name}" for name in rest), f"{indent})"]
         return [line]
     start, end = pair
+    assigned = _ASSIGNMENT.match(text)
+    if assigned and overlong(indent + text[: start + 1]) and not tail_is_more(text, end):
+        # ruff: when even `name = callee(` does not fit, the right-hand side goes in parentheses
+        return [
+            f"{indent}{assigned.group(1)} = (",
+            *fit(indent + "    " + assigned.group(2)),
+            f"{indent})",
+        ]
     head, body, tail = text[: start + 1], text[start + 1 : end].strip(), text[end:]
     items = _split_commas(body)
     if not body or items is None:
@@ -81,6 +93,17 @@ def fit(line: str) -> list[str]:
     else:
         inner = [row for item in items for row in fit(f"{pad}{item},")]
     return [indent + head, *inner, indent + tail]
+
+
+#: a dependency chain of task variables: `workspace >> pull >> build >> promote`
+_CHAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?: >> [A-Za-z_][A-Za-z0-9_]*)+$")
+#: `name = value` where the value is not bracketed as a whole already
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*) = ([^(\[{].*)$")
+
+
+def tail_is_more(text: str, end: int) -> bool:
+    """Whether code follows the last bracket pair (then the pair is not the value's end)."""
+    return bool(text[end + 1 :].strip())
 
 
 _TOKEN = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[()\[\]{},#]""")

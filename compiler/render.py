@@ -44,6 +44,13 @@ def quoted(text: str) -> str:
     return quote + body + quote
 
 
+def float_literal(value: float) -> str:
+    """A finite float as `ruff format` writes it: `repr`'s shortest exact digits, the exponent
+    without `+` (`1e16`, not `1e+16`; `1e-05` stays). `float(text) == value` always."""
+    text = repr(value)
+    return text.replace("e+", "e") if "e+" in text else text
+
+
 def literal(value: Any) -> Code:
     """The Python literal for plain data: str, int, float, bool, None, list, dict."""
     if isinstance(value, str):
@@ -53,7 +60,7 @@ def literal(value: Any) -> Code:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise UnsafeValue(f"{value!r} has no Python literal")
-        return Code(repr(value))
+        return Code(float_literal(value))
     if isinstance(value, (list, tuple)):
         return Code("[" + ", ".join(literal(item) for item in value) + "]")
     if isinstance(value, dict):

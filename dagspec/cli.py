@@ -1,5 +1,5 @@
-"""The `dagspec` command line. Exit codes: 0 ok, 1 findings, stale output or a failed run,
-2 usage, I/O or spec error, 130 interrupted."""
+"""The `dagspec` command line. Exit codes: 0 ok (warnings only included), 1 stale output or a
+failed run, 2 a spec error (an error finding), usage or I/O error, 130 interrupted."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
 from dagspec.extras import MissingExtra, require
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_STALE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: a spec error (an error finding) exits as a usage error does: nothing was done
+EXIT_SPEC_ERROR = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--specs", type=Path, help="spec folder (default: from dagspec.yaml)")
     compile_.add_argument("--out", type=Path, help="output folder (default: from dagspec.yaml)")
     compile_.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 when the output is stale"
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 when the output is stale (2 on a spec error)",
     )
     compile_.add_argument(
         "--only", metavar="NAME", help="compile one spec and the specs whose artifacts it reads"
@@ -209,7 +213,7 @@ def _lint(args: argparse.Namespace) -> int:
         checked = api.compile_project(root, check=True, gate=gate)
         findings = sorted([*findings, *(f for f in checked.findings if f.code == "DS230")])
     sys.stdout.write(REPORTERS[args.format](findings, root))
-    return EXIT_FINDINGS if findings else EXIT_OK
+    return EXIT_SPEC_ERROR if has_errors(findings) else EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -232,7 +236,7 @@ def _compile(args: argparse.Namespace) -> int:
         sys.stderr.write(REPORTERS["text"](result.findings, root))
     if not result.ok or result.plan is None:
         print("dagspec compile: nothing was written", file=sys.stderr)
-        return EXIT_FINDINGS
+        return EXIT_SPEC_ERROR
     plan = result.plan
     rows = [
         ("written", sorted(plan.files)),
@@ -245,7 +249,7 @@ def _compile(args: argparse.Namespace) -> int:
                 for name in names:
                     print(f"stale: {plan.out.name}/{name} would be {label}")
             print("dagspec compile --check: generated DAGs are stale; run `make compile-dags`")
-            return EXIT_FINDINGS
+            return EXIT_STALE
         print(f"dagspec compile --check: {len(plan.unchanged)} DAG file(s) up to date")
         return EXIT_OK
     summary = ", ".join(f"{len(names)} {label}" for label, names in rows)
@@ -268,7 +272,7 @@ def _render(args: argparse.Namespace) -> int:
     if text is None:
         if not has_errors(findings):
             print("dagspec render: this spec compiles to no DAG", file=sys.stderr)
-        return EXIT_FINDINGS
+        return EXIT_SPEC_ERROR
     sys.stdout.write(text)
     return EXIT_OK
 
@@ -346,7 +350,7 @@ def _graph(args: argparse.Namespace) -> int:
     picture, findings = api.graph(root, args.spec)
     if picture is None:
         sys.stderr.write(REPORTERS["text"](findings, root))
-        return EXIT_FINDINGS
+        return EXIT_SPEC_ERROR
     data = png(picture) if args.format == "png" else FORMATS[args.format](picture).encode()
     if args.output is None:
         if args.format == "png":

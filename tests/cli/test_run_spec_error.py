@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -58,36 +59,55 @@ def test_run_text_with_a_spec_error_exits_2(broken: Path) -> None:
     assert "config_error" in done.stdout
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("lint",),
-        ("lint", "--format", "json"),
-        ("compile",),
-        ("compile", "--check"),
-        ("render", "specs/orders-etl.yaml"),
-        ("graph",),
-        ("graph", "orders-etl"),
-    ],
-    ids=" ".join,
-)
-def test_other_commands_report_findings_without_a_traceback(
-    broken: Path, args: tuple[str, ...]
+#: every command a bad spec can reach, in each of its output formats
+COMMANDS = {
+    "lint": ("lint",),
+    "lint-json": ("lint", "--format", "json"),
+    "compile": ("compile",),
+    "compile-check": ("compile", "--check"),
+    "render": ("render", "specs/orders-etl.yaml"),
+    "graph": ("graph",),
+    "graph-spec": ("graph", "orders-etl"),
+    "run": ("run", "specs/orders-etl.yaml", "--dry-run"),
+    "run-json": ("run", "specs/orders-etl.yaml", "--dry-run", "--format", "json"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_exits_2_on_a_spec_error_with_located_findings(
+    broken: Path, request: pytest.FixtureRequest, command: str
 ) -> None:
-    done = dagspec(broken, *args)
-    assert done.returncode == 1, done.stdout + done.stderr  # 1: findings (README's table)
+    """Issue #21: a spec error exits 2 on every path (lint, compile, compile --check, render,
+    graph, run), printed as located finding lines (text) or as one JSON document (json)."""
+    file = BREAKS[request.node.callspec.params["broken"]][0]
+    done = dagspec(broken, *COMMANDS[command])
+    assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert "error[DS" in done.stdout + done.stderr or '"code": "DS' in done.stdout
-    if "json" in args:
-        assert json.loads(done.stdout)
+    if command.endswith("-json"):
+        document = json.loads(done.stdout)  # exactly one document: more text would raise
+        if command == "run-json":
+            assert document["exit_code"] == 2 and document["status"] == "config_error"
+            errors = document["result"]["errors"]
+            assert any(re.match(rf"{re.escape(file)}:\d+:\d+: ", e) for e in errors), errors
+        else:
+            assert any(f["file"] == file and f["severity"] == "error" for f in document)
+        return
+    located = re.compile(rf"^{re.escape(file)}:\d+:\d+: error\[DS\d{{3}} [a-z-]+\] ", re.M)
+    assert located.search(done.stdout + done.stderr), done.stdout + done.stderr
+    findings = [line for line in (done.stdout + done.stderr).splitlines() if "error[DS" in line]
+    assert all(re.match(r"^[^\s:]+:\d+:\d+: error\[", line) for line in findings), findings
 
 
-def test_dagspec_run_returns_a_report_for_a_spec_error(broken: Path) -> None:
+def test_dagspec_run_returns_a_report_for_a_spec_error(
+    broken: Path, request: pytest.FixtureRequest
+) -> None:
     import dagspec
 
+    file = BREAKS[request.node.callspec.params["broken"]][0]
     for _ in range(2):  # the second call too: importing dagspec.run must not replace `run`
         report = dagspec.run(broken / "specs/orders-etl.yaml", dry_run=True, project=broken)
         assert isinstance(report, dagspec.RunReport)
         assert report.passed is False and report.exit_code == 2
         assert report.status == "config_error" and report.result.errors
+        assert any(e.startswith(f"{file}:") for e in report.result.errors), report.result.errors
     assert callable(dagspec.run) and not isinstance(dagspec.run, type(dagspec))

@@ -120,3 +120,92 @@ def test_without_airflow_the_check_is_skipped_with_one_line(
     assert err.count("the Airflow import check was skipped") == 1
     assert main(["--project", str(project), "lint", "--airflow"]) == 2
     assert "Airflow is not importable" in capsys.readouterr().err
+
+
+def _weighted(project: Path, *, on_modules: bool) -> None:
+    """alpha with `priority_weight` stated on two modules, or only in dagspec.yaml's defaults."""
+    spec = project / "valid" / "alpha.yaml"
+    text = spec.read_text()
+    if on_modules:
+        text = text.replace(
+            "outputs: [pull/data.json]", "outputs: [pull/data.json]\n          priority_weight: 2"
+        )
+        text = text.replace(
+            "outputs: [build/out.sql]", "outputs: [build/out.sql]\n          priority_weight: 3"
+        )
+    spec.write_text(text)
+    config = project / "dagspec.yaml"
+    config.write_text(config.read_text() + "  defaults:\n    priority_weight: 4\n")
+
+
+@pytest.mark.parametrize(
+    ("on_modules", "problem", "file", "path"),
+    [
+        (  # Airflow's own words: the task's node id names the module that states the value
+            True,
+            "Airflow cannot import the DAG file: TypeError: 'priority_weight' for task "
+            "'build.make' expects <class 'int'>, got <class 'float'> with value 3.5",
+            "valid/alpha.yaml",
+            "spec.phases[1].modules[0].priority_weight",
+        ),
+        (  # no module or spec states it: the project's default did
+            False,
+            "Airflow cannot import the DAG file: TypeError: 'priority_weight' for task "
+            "'build.make' expects <class 'int'>, got <class 'float'> with value 4.5",
+            "dagspec.yaml",
+            "spec.defaults.priority_weight",
+        ),
+    ],
+    ids=["module-level", "project-default"],
+)
+def test_ds230_is_located_at_the_setting_the_task_inherits(
+    project: Path, on_modules: bool, problem: str, file: str, path: str
+) -> None:
+    """The place comes from the spec path of the level that states the argument for that task
+    (the loader's marks), not from the first key of that name anywhere in the spec."""
+    _weighted(project, on_modules=on_modules)
+    analysis, _ = _plan(project)
+    target = next(t for t in analysis.targets if t.name == "alpha")
+    task = airflow_check._task_named(problem, "", None)
+    finding = airflow_check._located(analysis, target, problem, task)
+    assert (finding.code, finding.file, finding.path) == ("DS230", file, path), finding
+    doc = analysis.project.doc if file == "dagspec.yaml" else target.sources[0].doc
+    assert doc is not None
+    assert (finding.line, finding.col) == doc.marks.locate(tuple(_parts(path)))
+
+
+def _parts(path: str) -> list[object]:
+    import re
+
+    return [int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_]+|\d+", path)]
+
+
+def test_ds230_from_airflow_itself_lands_on_the_module_that_states_the_value(
+    project: Path,
+) -> None:
+    """End to end: the DAG file a template bug would make (a float weight on one task) is
+    refused by Airflow, and the finding points at that module's own `priority_weight`."""
+    _weighted(project, on_modules=True)
+    analysis, plan = _plan(project)
+    text = plan.files["alpha.py"]
+    assert "priority_weight=3," in text, text
+    broken = Plan(
+        plan.out, files={"alpha.py": text.replace("priority_weight=3,", "priority_weight=3.5,", 1)}
+    )
+    findings = airflow_check.gate(analysis, broken)
+    assert [(f.file, f.path) for f in findings] == [
+        ("valid/alpha.yaml", "spec.phases[1].modules[0].priority_weight")
+    ], findings
+
+
+def test_a_traceback_line_names_the_task_group_and_task(project: Path) -> None:
+    """Without a node id in Airflow's message, the DAG file's line in the traceback says which
+    task was being built: `(task_id: make)` alone would not say which phase."""
+    _, plan = _plan(project)
+    text = plan.files["alpha.py"]
+    line = text.splitlines().index('            task_id="make",') + 1
+    problem = "Airflow cannot import the DAG file: TypeError: Invalid arguments (task_id: make)"
+    assert airflow_check._task_named(problem, text, line) == ["build", "make"]
+    assert airflow_check._task_named(problem, text, None) == ["make"]
+    error = f'Traceback:\n  File "/tmp/x/dags/alpha.py", line {line}, in <module>\nTypeError: x'
+    assert airflow_check._traceback_line(error, "alpha.py") == line

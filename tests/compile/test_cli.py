@@ -17,11 +17,11 @@ def test_lint_clean_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no findings" in capsys.readouterr().out
 
 
-def test_lint_findings_exit_1_with_location_caret_and_help(
+def test_lint_errors_exit_2_with_location_caret_and_help(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     case = CASES / "invalid" / "misspelt-key.yaml"
-    assert main(["--project", str(CASES), "lint", str(case)]) == 1
+    assert main(["--project", str(CASES), "lint", str(case)]) == 2
     out = capsys.readouterr().out
     assert (
         "invalid/misspelt-key.yaml:10:11: error[DS101 unknown-key] "
@@ -33,7 +33,7 @@ def test_lint_findings_exit_1_with_location_caret_and_help(
 
 def test_lint_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     case = CASES / "invalid" / "wrong-type.yaml"
-    assert main(["--project", str(CASES), "lint", "--format", "json", str(case)]) == 1
+    assert main(["--project", str(CASES), "lint", "--format", "json", str(case)]) == 2
     (finding,) = json.loads(capsys.readouterr().out)
     assert finding["line"] == 11 and finding["col"] == 28
     assert finding["path"] == "spec.phases[0].modules[0].timeout_seconds"
@@ -63,5 +63,13 @@ def test_lint_of_the_project_config_checks_it_as_the_config(
     config = project / "dagspec.yaml"
     assert main(["--project", str(project), "lint", str(config)]) == 0
     config.write_text(config.read_text().replace("targets:", "targts:"))
-    assert main(["--project", str(project), "lint", str(config)]) == 1
+    assert main(["--project", str(project), "lint", str(config)]) == 2
     assert "dagspec.yaml:10:3: error[DS101 unknown-key] spec.targts" in capsys.readouterr().out
+
+
+def test_lint_with_warnings_only_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    """Warnings never fail a lint (issue #21: error findings exit 2, warnings alone 0)."""
+    case = CASES / "invalid" / "warn-implicit-catchup.yaml"
+    assert main(["--project", str(CASES), "lint", str(case)]) == 0
+    out = capsys.readouterr().out
+    assert "warning[DS220 implicit-catchup]" in out and "0 error(s), 1 warning(s)" in out

@@ -59,11 +59,11 @@ def test_impossible_cron_is_a_lint_error_at_the_value_and_compiles_nothing(
     project: Path, capsys: pytest.CaptureFixture[str], schedule: str, col: int, why: str
 ) -> None:
     (project / "valid" / "gamma.yaml").write_text(ENTITY.format(name="gamma", schedule=schedule))
-    assert main(["--project", str(project), "lint", str(project / "valid" / "gamma.yaml")]) == 1
+    assert main(["--project", str(project), "lint", str(project / "valid" / "gamma.yaml")]) == 2
     (line,) = _lines(capsys.readouterr().out)
     assert line.startswith(f"valid/gamma.yaml:6:{col}: error[DS105 bad-format] spec.schedule: ")
     assert why in line
-    assert main(["--project", str(project), "compile"]) == 1
+    assert main(["--project", str(project), "compile"]) == 2
     assert not (project / "out" / "gamma.py").exists()
 
 
@@ -101,7 +101,7 @@ def test_nan_is_a_located_error_in_lint_render_and_compile(
     args = {"lint": ["lint", str(spec)], "render": ["render", str(spec)], "compile": ["compile"]}[
         command
     ]
-    assert main(["--project", str(project), *args]) == 1
+    assert main(["--project", str(project), *args]) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     lines = _lines(captured.out + captured.err)
@@ -117,7 +117,7 @@ def test_a_copied_spec_linted_alone_reports_the_clash_with_both_places(
     """`cp alpha.yaml a-copy.yaml; dagspec lint a-copy.yaml` used to say "no findings"."""
     shutil.copy(project / "valid" / "alpha.yaml", project / "valid" / "a-copy.yaml")
     for named in ("a-copy.yaml", "alpha.yaml"):
-        assert main(["--project", str(project), "lint", str(project / "valid" / named)]) == 1
+        assert main(["--project", str(project), "lint", str(project / "valid" / named)]) == 2
         assert _lines(capsys.readouterr().out) == [
             f"valid/{here}:4:9: error[DS201 duplicate-name] metadata.name: the name `alpha` "
             f"(the DAG id) is also defined at valid/{there}:4:9"

@@ -49,3 +49,74 @@ def test_a_continuous_entity_imports_in_a_real_dagbag(tmp_path: Path) -> None:
     report = dagbag(project / "generated_dags", tmp_path / "airflow-home")
     assert report["errors"] == {}
     assert "waste-tracking" in report["dags"]
+
+
+def test_a_large_float_is_written_as_ruff_format_writes_it(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a float such as 1e16 (a filter rule's value) was written `1e+16`,
+    which `ruff format` rewrites to `1e16`, so the generated file was not formatted; the
+    literal must still read back as exactly the same float."""
+    import ast
+    import subprocess
+    import sys
+
+    from compiler.render import literal
+
+    values = [1e16, 1.5e300, -2.5e22, 1e-05, 5e-324, 1.7976931348623157e308, 0.1, 123.0]
+    source = "".join(f"x{i} = {literal(v)}\n" for i, v in enumerate(values))
+    assert "e+" not in source
+    parsed = [ast.literal_eval(line.split(" = ")[1]) for line in source.splitlines()]
+    assert parsed == values
+    (tmp_path / "floats.py").write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_assignment_whose_head_is_too_long_gets_parentheses(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a reduction step with a long name made the line
+    `x_runs = x.expand(` wider than 100 columns on its own; ruff then puts the right-hand side
+    in parentheses, and the layout split only the call's arguments (the file was unformatted)."""
+    import subprocess
+    import sys
+
+    from compiler.layout import lay_out
+
+    name = "per__alias__anchor___python_object_os_system"
+    line = f"    {name}_runs = {name}.expand(sub_group=discover_{name}.output)"
+    text = "with x:\n" + lay_out(line) + "\n"
+    assert f"{name}_runs = (\n" in text
+    (tmp_path / "dag.py").write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_long_chain_of_tasks_is_split_at_each_operator(tmp_path: Path) -> None:
+    """Found by `make fuzz`: an entity with long phase names made its dependency line
+    `workspace >> a >> b >> ... >> result` wider than 100 columns; ruff splits it inside
+    parentheses, one `>>` per line, and the layout left it whole."""
+    import subprocess
+    import sys
+
+    from compiler.layout import lay_out
+
+    names = ["workspace", "zpdk", "ojwv7ybsv_d0dlwvsalpl", "t_02mg6", "x_ttyf9g260n333es8ed"]
+    line = "    " + " >> ".join([*names, "promote", "result"])
+    text = "with x:\n" + lay_out(line) + "\n"
+    assert "        >> result\n    )" in text
+    (tmp_path / "dag.py").write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
