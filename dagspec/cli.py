@@ -15,11 +15,8 @@ from compiler.findings import has_errors
 from compiler.project import CONFIG_NAME, find_root
 from compiler.reporters import REPORTERS
 from compiler.schemas import KIND_FILES, SCHEMA_DIR, SHARED_FILES, schema_text
+from dagspec.exit_codes import ExitCode
 from dagspec.extras import MissingExtra, require
-
-EXIT_OK, EXIT_STALE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-#: a spec error (an error finding) exits as a usage error does: nothing was done
-EXIT_SPEC_ERROR = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,13 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except (UsageError, MissingExtra) as exc:
         print(f"dagspec {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # reader went away
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OSError as exc:
         print(f"dagspec: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,7 +199,7 @@ def _lint(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         print(f"dagspec lint: no such file or folder: {missing[0]}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     root = _root(args, args.paths[0] if args.paths else None)
     empty = next((p for p in args.paths if p.is_dir() and not api.spec_files(p)), None)
     if empty is not None:
@@ -213,7 +210,7 @@ def _lint(args: argparse.Namespace) -> int:
         checked = api.compile_project(root, check=True, gate=gate)
         findings = sorted([*findings, *(f for f in checked.findings if f.code == "DS230")])
     sys.stdout.write(REPORTERS[args.format](findings, root))
-    return EXIT_SPEC_ERROR if has_errors(findings) else EXIT_OK
+    return ExitCode.SPEC if has_errors(findings) else ExitCode.OK
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -236,7 +233,7 @@ def _compile(args: argparse.Namespace) -> int:
         sys.stderr.write(REPORTERS["text"](result.findings, root))
     if not result.ok or result.plan is None:
         print("dagspec compile: nothing was written", file=sys.stderr)
-        return EXIT_SPEC_ERROR
+        return ExitCode.SPEC
     plan = result.plan
     rows = [
         ("written", sorted(plan.files)),
@@ -249,22 +246,22 @@ def _compile(args: argparse.Namespace) -> int:
                 for name in names:
                     print(f"stale: {plan.out.name}/{name} would be {label}")
             print("dagspec compile --check: generated DAGs are stale; run `make compile-dags`")
-            return EXIT_STALE
+            return ExitCode.FAILED
         print(f"dagspec compile --check: {len(plan.unchanged)} DAG file(s) up to date")
-        return EXIT_OK
+        return ExitCode.OK
     summary = ", ".join(f"{len(names)} {label}" for label, names in rows)
     print(f"dagspec compile: {summary} in {plan.out.name}/")
     for name in sorted(plan.files):
         print(f"  wrote   {plan.out.name}/{name}")
     for name in plan.removed:
         print(f"  removed {plan.out.name}/{name}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _render(args: argparse.Namespace) -> int:
     if not args.spec.is_file():
         print(f"dagspec render: no such file: {args.spec}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     root = _root(args, args.spec)
     text, findings = api.render_spec(root, args.spec)
     if findings:
@@ -272,9 +269,9 @@ def _render(args: argparse.Namespace) -> int:
     if text is None:
         if not has_errors(findings):
             print("dagspec render: this spec compiles to no DAG", file=sys.stderr)
-        return EXIT_SPEC_ERROR
+        return ExitCode.SPEC
     sys.stdout.write(text)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -313,15 +310,15 @@ def _run(args: argparse.Namespace) -> int:
         return run_spec(root, request, args.format)
     except KeyboardInterrupt:  # before or after the run itself (that reports on its own)
         print("dagspec run: interrupted", file=sys.stderr)
-        from dagspec.run import interrupted
+        from dagspec.run import interrupted_outside
 
-        return _print_report(interrupted(args.spec, "", 2, []), args.format)
+        return _print_report(interrupted_outside(args.spec), args.format)
 
 
 def _print_report(report: dict, fmt: str) -> int:
-    from dagspec_runtime import run_report
+    from dagspec.run import print_report
 
-    sys.stdout.write(run_report.FORMATS[fmt](report) + "\n")
+    print_report(report, fmt)
     return int(report["exit_code"])
 
 
@@ -337,9 +334,9 @@ def _plan(args: argparse.Namespace) -> int:
     except CompileFailed as exc:
         sys.stderr.write(exc.report)
         print(f"dagspec plan: {exc.side} does not compile; no plan", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     sys.stdout.write(RENDERERS[args.format](plan))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -350,17 +347,17 @@ def _graph(args: argparse.Namespace) -> int:
     picture, findings = api.graph(root, args.spec)
     if picture is None:
         sys.stderr.write(REPORTERS["text"](findings, root))
-        return EXIT_SPEC_ERROR
+        return ExitCode.SPEC
     data = png(picture) if args.format == "png" else FORMATS[args.format](picture).encode()
     if args.output is None:
         if args.format == "png":
             print("dagspec graph: PNG needs -o FILE", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         sys.stdout.write(data.decode())
     else:
         args.output.write_bytes(data)
         print(f"wrote {args.output}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _meta(args: argparse.Namespace) -> int:
@@ -385,12 +382,12 @@ def _init(args: argparse.Namespace) -> int:
         for path in existing:
             print(f"dagspec init: {path} already exists", file=sys.stderr)
         print("dagspec init: nothing written; choose an empty folder", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     for path in written:
         print(f"wrote {path}")
     where = "" if args.dir == Path(".") else f"cd {args.dir} && "
     print(f"next: {where}dagspec lint && dagspec compile")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -399,13 +396,13 @@ def _schema(args: argparse.Namespace) -> int:
         for file in [*SHARED_FILES, *KIND_FILES.values()]:
             (args.out / file).write_text(schema_text(file), encoding="utf-8")
             print(f"wrote {args.out / file}")
-        return EXIT_OK
+        return ExitCode.OK
     if args.kind is not None:
         sys.stdout.write(schema_text(KIND_FILES[args.kind]))
-        return EXIT_OK
+        return ExitCode.OK
     listing = {kind: str(SCHEMA_DIR.name + "/" + file) for kind, file in KIND_FILES.items()}
     print(json.dumps(listing, indent=2))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -20,8 +20,7 @@ import sys
 from pathlib import Path
 
 from compiler.project import load_project
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from dagspec.exit_codes import ExitCode
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
             "(no manifest has run here yet, or pass --db)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return ExitCode.USAGE
     engine = engine_for(url)
     if args.action == "list":
         units = ops.list_units(engine, args.process, only_open=args.open)
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
             print(json.dumps([u.to_dict() for u in units], indent=2, default=str))
         else:
             print(_table(units))
-        return EXIT_OK
+        return ExitCode.OK
     actor = args.by or f"{getpass.getuser()}@{socket.gethostname()}"
     act = ops.requeue if args.action == "requeue" else ops.skip
     try:
@@ -80,8 +79,8 @@ def run(args: argparse.Namespace, root: Path) -> int:
             print(line)
     except ops.UnitActionError as exc:
         print(f"dagspec meta {args.action}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _table(units: list) -> str:

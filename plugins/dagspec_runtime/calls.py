@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagspec_runtime.executor import RunContext
+from dagspec_runtime.run_context import RunContext
 
 
 def entity_prepare(run: RunContext, **kwargs: Any) -> str:

@@ -1,8 +1,8 @@
 """How a runtime step says "this task failed" or "skip this task" without naming Airflow.
 
 The pure step functions (entity, ETL, reduction) raise these; the Airflow operators turn them
-into Airflow's exceptions and the fast local runner (dagspec_runtime.executor) into task states,
-so both ways of running a DAG decide the same way.
+into Airflow's exceptions and the fast path's scheduler (dagspec_runtime.local_scheduler) into
+task states, so both ways of running a DAG decide the same way.
 """
 
 from __future__ import annotations

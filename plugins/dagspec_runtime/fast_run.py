@@ -1,8 +1,9 @@
-"""Run one run plan locally without Airflow and build its report.
+"""The fast path: run one run plan in this process, without Airflow, and build its report.
 
-The compiler hands over a plan (see ``executor.Plan``) and the trigger conf; this validates the
-conf against the plan's params like Airflow's ``Param`` does, applies retry overrides, runs the
-plan and returns the same report ``local_run`` builds from a ``dag.test()`` run.
+The compiler hands over a plan (``run_plan.Plan``) and the trigger conf; this validates the
+conf against the plan's params like Airflow's ``Param`` does, applies retry overrides, gives the
+run its tag and guard (``cancel.owned_run``), runs the plan with ``local_scheduler.Scheduler``
+and returns the same report (``run_report``) the Airflow path builds from a ``dag.test()`` run.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from dagspec_runtime import ownership, run_report
-from dagspec_runtime.executor import Interrupted, Outcome, Plan, RunContext, run_plan
-from dagspec_runtime.slurm import run_guard
+from dagspec_runtime import cancel, ownership, run_report
+from dagspec_runtime.cancel import Interrupted
+from dagspec_runtime.local_scheduler import Outcome, Scheduler
+from dagspec_runtime.run_context import RunContext
+from dagspec_runtime.run_plan import Plan
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY
 
 
@@ -70,7 +73,7 @@ def run(
     handle_signals: bool = True,
 ) -> dict[str, Any]:
     """Run the plan; its report. ``ConfError`` before anything runs when the conf is invalid;
-    an interrupt still returns a report (``status`` interrupted, ``exit_code`` 130/143/129)."""
+    an interrupt still returns a report (``status`` interrupted, ``interrupted`` the signal)."""
     from dagspec_runtime.calls import STEPS
 
     plan = Plan.from_data(plan_data)
@@ -81,25 +84,23 @@ def run(
             task.retry_delay_seconds = retry_delay
     params = resolve_params(plan, conf or {})
     run_id = run_id or new_run_id()
-    tag = ownership.new_tag()
-    ctx = RunContext(run_id, params, log or stderr_logger(), dag_id=plan.dag_id, run_tag=tag)
-    ctx.on_cancel(lambda: ownership.end_run(tag))
+    log = log or stderr_logger()
     started = time.monotonic()
     interrupted: Interrupted | None = None
-    guard = run_guard.start(tag)  # ends what the run started should this process be killed
-    previous = os.environ.get(ownership.RUN_TAG_ENV)
-    os.environ[ownership.RUN_TAG_ENV] = tag  # module processes are recorded under it
-    try:
-        outcomes = run_plan(plan, STEPS, ctx, handle_signals=handle_signals)
-    except Interrupted as exc:
-        interrupted, outcomes = exc, exc.outcomes
-    finally:
-        if previous is None:
-            os.environ.pop(ownership.RUN_TAG_ENV, None)
-        else:
-            os.environ[ownership.RUN_TAG_ENV] = previous
-        run_guard.stop(guard)
-        ownership.discard(tag)
+    with cancel.owned_run() as tag:
+        ctx = RunContext(run_id, params, log, dag_id=plan.dag_id, run_tag=tag)
+        ctx.on_cancel(lambda: cancel.end_run(tag, log.error))
+        previous = os.environ.get(ownership.RUN_TAG_ENV)
+        os.environ[ownership.RUN_TAG_ENV] = tag  # module processes are recorded under it
+        try:
+            outcomes = Scheduler(plan, STEPS, ctx).run(handle_signals=handle_signals)
+        except Interrupted as exc:
+            interrupted, outcomes = exc, exc.outcomes
+        finally:
+            if previous is None:
+                os.environ.pop(ownership.RUN_TAG_ENV, None)
+            else:
+                os.environ[ownership.RUN_TAG_ENV] = previous
     # Airflow decides a run's state by its leaf tasks: a failed optional module whose phase
     # gate and pipeline result succeed leaves a successful run (status warning).
     leaves = set(plan.leaves())
@@ -107,7 +108,7 @@ def run(
         o.task_id in leaves and o.state in ("failed", "upstream_failed") for o in outcomes.values()
     )
     state = "failed" if failed or interrupted else "success"
-    report = run_report.build(
+    return run_report.build(
         process=_process_report(plan, run_id, state, outcomes, time.monotonic() - started),
         dag_id=plan.dag_id,
         kind=plan.kind,
@@ -116,50 +117,34 @@ def run(
         tasks=[vars(o) for o in outcomes.values()],
         values={**ctx.values, **{k: o.value for k, o in outcomes.items() if o.value is not None}},
         duration_s=time.monotonic() - started,
-        interrupted=interrupted.args[0] if interrupted else None,
+        interrupted=interrupted.signame if interrupted else None,
         cancelled=interrupted.cancelled if interrupted else (),
-        slurm_failures=slurm_failures(outcomes),
+        slurm_failures=run_report.slurm_failures(
+            (o.task_id, o.map_index, o.state, _job(o.value)) for o in outcomes.values()
+        ),
     )
-    report["exit_code"] = interrupted.exit_code if interrupted else run_report.exit_code(report)
-    return report
 
 
-def slurm_failures(outcomes: Mapping[str, Outcome]) -> list[dict[str, Any]]:
-    """The job outcome of every failed task that ran a Slurm job (as the Airflow path reads
-    them from XCom ``slurm_job``)."""
-    found = []
-    for outcome in outcomes.values():
-        job = outcome.value.get(OUTCOME_KEY) if isinstance(outcome.value, dict) else None
-        if outcome.state == "failed" and isinstance(job, dict):
-            index = -1 if outcome.map_index is None else outcome.map_index
-            found.append({"task_id": outcome.task_id, "map_index": index, **job})
-    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+def _job(value: Any) -> Any:
+    """The Slurm job outcome a step returned with its value, if it ran one."""
+    return value.get(OUTCOME_KEY) if isinstance(value, dict) else None
 
 
 def _process_report(
-    plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Any], duration_s: float
+    plan: Plan, run_id: str, state: str, outcomes: Mapping[str, Outcome], duration_s: float
 ) -> dict[str, Any] | None:
     """A manifest run's process report, from the run folder its gates wrote (as the Airflow
     path builds it)."""
     if plan.kind != "Manifest" or not plan.tasks:
         return None
-    from dagspec_runtime.etl.config import ProcessConfig
-    from dagspec_runtime.etl.gate_task import run_folder_root
-    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
-    from dagspec_runtime.etl.runfolder import run_dir
-
     first = plan.tasks[0]
-    cfg = ProcessConfig.parse(first.kwargs["process"])
-    attempts = max((o.attempts for o in outcomes.values()), default=1) or 1
-    with run_folder_root(
-        cfg.name, run_id, first.kwargs.get("run_root"), first.kwargs.get("storage")
-    ) as root:
-        return from_run_folder(
-            run_dir(root, cfg.name, run_id),
-            cfg.name,
-            run_id,
-            attempts=attempts,
-            max_attempts=max(t.max_attempts for t in plan.tasks),
-            status=SUCCESS if state == "success" else FAILED,
-            duration_s=duration_s,
-        ).to_dict()
+    return run_report.process_report(
+        first.kwargs["process"],
+        run_id,
+        run_root=first.kwargs.get("run_root"),
+        storage=first.kwargs.get("storage"),
+        attempts=max((o.attempts for o in outcomes.values()), default=1) or 1,
+        max_attempts=max(t.max_attempts for t in plan.tasks),
+        passed=state == "success",
+        duration_s=duration_s,
+    )

@@ -1,21 +1,23 @@
-"""Run one DAG file locally, in-process, and print what happened.
+"""The Airflow path: run one DAG file with ``dag.test()`` in this process and report.
 
     python -m dagspec_runtime.local_run DAG_FILE [--dag-id ID] [--conf JSON]
 
-Loads the file with Airflow's DagBag (import errors are printed, exit 2), runs ``dag.test()``
-with the given conf (an invalid param exits 2 before anything runs), prints a table of task
-states and, for an entity DAG, the pipeline result's phases and modules. Exit codes: 0 the run
-succeeded, 1 it failed, 2 the DAG could not be loaded or the conf was rejected.
+Loads the file with Airflow's DagBag, runs ``dag.test()`` with the given conf and prints the
+run report (``run_report``, the fast path's report): task states and, for an entity DAG, the
+pipeline result's phases and modules; for every failed task that ran a Slurm job, the job's id,
+state, exit code and output tail (XCom ``slurm_job``). The process ends with status 0 when the
+run passed, 1 when it did not, and 2, with nothing on stdout, when nothing ran (import errors,
+a rejected conf or bad arguments, as argparse does); ``dagspec run --airflow`` reads the report
+and decides its own exit code.
 
 Needs a migrated metadata database (``airflow db migrate``) in ``$AIRFLOW_HOME``. Airflow is
 imported lazily so ``--help`` stays fast.
 
 On SIGINT, SIGTERM or SIGHUP what the run started (module processes, Slurm jobs tagged with
-``$DAGSPEC_RUN_TAG``) is ended and the process exits 128 + the signal. Under ``dagspec run`` this
-process has its own session and is killed by its parent, which then ends the run itself
-(Airflow's task runner takes SIGTERM over while a task runs and would go on with the next task).
-For every failed task that ran a Slurm job, the summary shows the job's id, state, exit code
-and output tail (XCom ``slurm_job``).
+``$DAGSPEC_RUN_TAG``) is ended (``cancel.end_run``) and the process dies of that signal. Under
+``dagspec run`` this process has its own session and is killed by its parent, which then ends
+the run itself (Airflow's task runner takes SIGTERM over while a task runs and would go on with
+the next task).
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from dagspec_runtime import run_report
+from dagspec_runtime import cancel, run_report
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY as SLURM_OUTCOME_KEY
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-RESULT_TASK_ID = "pipeline_result"
+NOTHING_RAN = 2  # argparse's status for arguments it refuses; nothing is printed on stdout
+RESULT_TASK_ID = run_report.RESULT_TASK_ID
 LOCAL_BUNDLE = "dagspec-local-run"
 _BUNDLES_ENV = "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"
 
@@ -95,11 +97,6 @@ def load_dag(path: Path, dag_id: str | None = None) -> Any:
     return next(iter(bag.dags.values()))
 
 
-def task_states(dagrun: Any, order: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """(task_id, state) for every task instance of the run, in ``order`` (DAG definition order)."""
-    return [(row["task_id"], row["state"]) for row in task_rows(dagrun, order)]
-
-
 def task_rows(dagrun: Any, order: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every task instance of the run as the report wants it, in ``order`` (DAG order)."""
     position = {task_id: index for index, task_id in enumerate(order)}
@@ -152,41 +149,25 @@ def return_values(dagrun: Any) -> dict[str, Any]:
     return values
 
 
-def pipeline_result(dagrun: Any) -> dict[str, Any] | None:
-    """The pipeline result the entity DAG pushed as XCom, if there is one."""
-    value = return_values(dagrun).get(RESULT_TASK_ID)
-    return value if isinstance(value, dict) else None
-
-
 def process_report(dagrun: Any, dag: Any) -> dict[str, Any] | None:
     """The manifest process report (etl.report.ProcessReport) of a manifest DAG's run."""
     gates = [t for t in getattr(dag, "tasks", []) if hasattr(t, "gate") and hasattr(t, "process")]
     if not gates:
         return None
-    from dagspec_runtime.etl.config import ProcessConfig
-    from dagspec_runtime.etl.gate_task import run_folder_root
-    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
-    from dagspec_runtime.etl.runfolder import run_dir
-
-    cfg = ProcessConfig.parse(gates[0].process)
     tis = list(dagrun.get_task_instances())
-    attempts = max((int(ti.try_number or 0) for ti in tis), default=1) or 1
     duration = 0.0
     if dagrun.start_date and dagrun.end_date:
         duration = (dagrun.end_date - dagrun.start_date).total_seconds()
-    storage = getattr(gates[0], "storage", None)
-    with run_folder_root(cfg.name, dagrun.run_id, gates[0].run_root, storage) as root:
-        folder = run_dir(root, cfg.name, dagrun.run_id)
-        rep = from_run_folder(
-            folder,
-            cfg.name,
-            dagrun.run_id,
-            attempts=attempts,
-            max_attempts=max(int(t.retries or 0) for t in gates) + 1,
-            status=SUCCESS if str(dagrun.state) == "success" else FAILED,
-            duration_s=duration,
-        )
-    return rep.to_dict()
+    return run_report.process_report(
+        gates[0].process,
+        dagrun.run_id,
+        run_root=gates[0].run_root,
+        storage=getattr(gates[0], "storage", None),
+        attempts=max((int(ti.try_number or 0) for ti in tis), default=1) or 1,
+        max_attempts=max(int(t.retries or 0) for t in gates) + 1,
+        passed=str(dagrun.state) == "success",
+        duration_s=duration,
+    )
 
 
 def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
@@ -195,10 +176,9 @@ def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        failed = {
-            (ti.task_id, ti.map_index)
+        states = {
+            (ti.task_id, ti.map_index): str(ti.state)
             for ti in dagrun.get_task_instances(session=session)
-            if str(ti.state) in {"failed", "up_for_retry"}
         }
         rows = (
             session.query(XComModel)
@@ -209,14 +189,15 @@ def slurm_failures(dagrun: Any) -> list[dict[str, Any]]:
             )
             .all()
         )
-        found = []
-        for row in rows:
-            if (row.task_id, row.map_index) not in failed:
-                continue
-            value = XComModel.deserialize_value(row)
-            if isinstance(value, dict):
-                found.append({"task_id": row.task_id, "map_index": row.map_index, **value})
-    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+        return run_report.slurm_failures(
+            (
+                row.task_id,
+                row.map_index,
+                states.get((row.task_id, row.map_index), ""),
+                XComModel.deserialize_value(row),
+            )
+            for row in rows
+        )
 
 
 def summary(
@@ -242,16 +223,6 @@ def summary(
         process=process_report(dagrun, dag),
         slurm_failures=slurm_failures(dagrun),
     )
-
-
-def report(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
-    """Plain-text summary of a finished run."""
-    return run_report.text(summary(dagrun, order, dag=dag))
-
-
-def markdown(dagrun: Any, order: Sequence[str] = (), dag: Any = None) -> str:
-    """The run as Markdown tables (for CI step summaries and pull request comments)."""
-    return run_report.markdown(summary(dagrun, order, dag=dag))
 
 
 class _OncePerChange(logging.Filter):
@@ -280,26 +251,23 @@ def quiet_waiting() -> None:
 
 
 def cancel_on_interrupt() -> None:
-    """SIGINT/SIGTERM/SIGHUP: end what this run started (its module processes and Slurm jobs,
-    see ``ownership.end_run``), say what, exit 128 + signal."""
+    """SIGINT/SIGTERM/SIGHUP: end what this run started (``cancel.end_run``), say what, and
+    die of the signal."""
     from dagspec_runtime import ownership
-    from dagspec_runtime.slurm import run_jobs
 
     run_tag = ownership.current_tag()
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        ended: list[str] = []
-        if run_tag:
-            try:
-                ended = ownership.end_run(run_tag)
-            except (OSError, run_jobs.slurm_cli.SlurmCommandError) as exc:
-                print(f"local run: could not cancel Slurm jobs: {exc}", file=sys.stderr)
-        name = signal.Signals(signum).name
-        what = ", ".join(ended) if ended else "nothing was running"
-        print(f"local run: {name}: ended {what}", file=sys.stderr, flush=True)
-        os._exit(128 + signum)
+    def warn(message: str) -> None:
+        print(f"local run: {message}", file=sys.stderr)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        ended = cancel.end_run(run_tag, warn) if run_tag else []
+        warn(cancel.summary(signal.Signals(signum).name, ended))
+        sys.stderr.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for sig in cancel.SIGNALS:
         signal.signal(sig, interrupted)
 
 
@@ -336,15 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         conf = json.loads(args.conf)
     except ValueError as exc:
         print(f"error: --conf is not JSON: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return NOTHING_RAN
     if not isinstance(conf, dict):
         print("error: --conf must be a JSON object", file=sys.stderr)
-        return EXIT_USAGE
+        return NOTHING_RAN
     try:
         dag = load_dag(args.dag_file, args.dag_id)
     except LoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return NOTHING_RAN
     from dagspec_runtime.airflow_compat import ParamValidationError
 
     ensure_bundle(args.dag_file)
@@ -356,12 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             dagrun = run(dag, conf, args.retries, args.retry_delay)
     except ParamValidationError as exc:
         print(f"error: invalid params for {dag.dag_id}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return NOTHING_RAN
     order = list(dag.task_dict)
     data = summary(dagrun, order, args.kind, time.monotonic() - started, dag)
     sys.stdout.write(run_report.FORMATS[args.format](data) + "\n")
     sys.stdout.flush()
-    return run_report.exit_code(data)
+    return 0 if data["passed"] else 1
 
 
 @contextlib.contextmanager

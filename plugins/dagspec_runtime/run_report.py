@@ -1,20 +1,26 @@
-"""The run report both ways of running print: fast local runner and ``dag.test()``.
+"""The run report both ways of running print: the fast path and ``dag.test()``.
 
 Built from what both have (each task's state, tries, error and return value), so the two
-paths report alike. The seed-001 fields sit under ``result``: ``status``, ``attempts``,
-``max_attempts``, ``inserted_rows``, ``quarantined_rows``, ``errors`` (messages),
-``duration_s``, ``reconciliation_metrics.data_contract_evidence``; ``passed`` says whether
-the run counts as a success (exit 0).
+paths report alike; the pieces both read from their own records (the failed Slurm jobs, a
+manifest run's process report) are made here too. The seed-001 fields sit under ``result``:
+``status``, ``attempts``, ``max_attempts``, ``inserted_rows``, ``quarantined_rows``,
+``errors`` (messages), ``duration_s``, ``reconciliation_metrics.data_contract_evidence``;
+``passed`` says whether the run counts as a success, ``status`` says ``interrupted`` (and
+``interrupted`` which signal) or ``config_error`` (nothing ran). The exit code of a report is
+the application's to decide (``dagspec.exit_codes``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 RESULT_TASK_ID = "pipeline_result"
 PASSING_ENTITY = frozenset({"ok", "warning"})
+CONFIG_ERROR, INTERRUPTED = "config_error", "interrupted"
+#: task states whose Slurm job failed (Airflow's up_for_retry: a failed try to be retried)
+JOB_FAILED_STATES = frozenset({"failed", "up_for_retry"})
 
 
 def build(
@@ -62,7 +68,7 @@ def build(
         passed = state == "success"
         status = "success" if passed else "failed"
     if interrupted:
-        status, passed = "interrupted", False
+        status, passed = INTERRUPTED, False
     ran = [r for r in rows if r["attempts"]]
     result = {
         "status": status,
@@ -91,8 +97,82 @@ def build(
         "pipeline_result": pipeline,
         "process_report": dict(process) if process is not None else None,
         "slurm_failures": [dict(item) for item in slurm_failures],
+        "interrupted": interrupted,
         "cancelled": list(cancelled),
     }
+
+
+def config_error(dag_id: str, errors: Sequence[str]) -> dict[str, Any]:
+    """The report of a run that could not start: the spec, the DAG file or the conf is
+    wrong; ``errors`` says what."""
+    report = build(
+        dag_id=dag_id, kind="", run_id="", state="failed", tasks=[], values={}, duration_s=0.0
+    )
+    report["status"] = report["result"]["status"] = CONFIG_ERROR
+    report["result"]["errors"] = list(errors)
+    return report
+
+
+def interrupted(
+    dag_id: str, kind: str, signame: str, cancelled: Sequence[str], path: str = "airflow"
+) -> dict[str, Any]:
+    """The report of a run a signal stopped before it could report itself (the Airflow path's
+    child was killed, or Ctrl-C came before the run began): what was cancelled, nothing else."""
+    return build(
+        dag_id=dag_id,
+        kind=kind,
+        run_id="",
+        state="failed",
+        tasks=[],
+        values={},
+        duration_s=0.0,
+        path=path,
+        interrupted=signame,
+        cancelled=cancelled,
+    )
+
+
+def slurm_failures(tries: Iterable[tuple[str, int | None, str, Any]]) -> list[dict[str, Any]]:
+    """The failed Slurm jobs of a run, from (task id, map index, state, job outcome) of each
+    task instance (the outcome a step returned, or XCom ``slurm_job`` on the Airflow path):
+    one entry per failed instance that ran a job, by task and map index."""
+    found = [
+        {"task_id": task_id, "map_index": -1 if index is None else index, **job}
+        for task_id, index, state, job in tries
+        if state in JOB_FAILED_STATES and isinstance(job, dict)
+    ]
+    return sorted(found, key=lambda item: (item["task_id"], item["map_index"]))
+
+
+def process_report(
+    process: dict[str, Any],
+    run_id: str,
+    *,
+    run_root: str | None,
+    storage: str | None,
+    attempts: int,
+    max_attempts: int,
+    passed: bool,
+    duration_s: float,
+) -> dict[str, Any]:
+    """A manifest run's process report (``etl.report``), built from the run folder its gates
+    wrote (``process``, ``run_root``, ``storage``: the gate tasks' arguments)."""
+    from dagspec_runtime.etl.config import ProcessConfig
+    from dagspec_runtime.etl.gate_task import run_folder_root
+    from dagspec_runtime.etl.report import FAILED, SUCCESS, from_run_folder
+    from dagspec_runtime.etl.runfolder import run_dir
+
+    cfg = ProcessConfig.parse(process)
+    with run_folder_root(cfg.name, run_id, run_root, storage) as root:
+        return from_run_folder(
+            run_dir(root, cfg.name, run_id),
+            cfg.name,
+            run_id,
+            attempts=attempts,
+            max_attempts=max_attempts,
+            status=SUCCESS if passed else FAILED,
+            duration_s=duration_s,
+        ).to_dict()
 
 
 def _gate(values: Mapping[str, Any], task: str, key: str) -> Any:
@@ -298,7 +378,3 @@ def as_json(report: Mapping[str, Any]) -> str:
 
 
 FORMATS = {"text": text, "json": as_json, "markdown": markdown}
-
-
-def exit_code(report: Mapping[str, Any]) -> int:
-    return 0 if report["passed"] else 1

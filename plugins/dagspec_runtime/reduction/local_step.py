@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dagspec_runtime.errors import StepFailed
-from dagspec_runtime.executor import RunContext
 from dagspec_runtime.metalog.engine import env_connection_url
 from dagspec_runtime.ownership import RunClosed
 from dagspec_runtime.reduction.discover import (
@@ -32,6 +31,7 @@ from dagspec_runtime.reduction.step_run import (
     reset_output,
 )
 from dagspec_runtime.reduction.store import ReductionStore
+from dagspec_runtime.run_context import RunContext
 from dagspec_runtime.slurm import slurm_cli
 from dagspec_runtime.slurm.outcome import OUTCOME_KEY
 from dagspec_runtime.slurm.run_jobs import claim_try

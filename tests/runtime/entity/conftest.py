@@ -214,10 +214,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path) -
 @pytest.fixture
 def run_dag() -> Callable[..., tuple[Any, dict[str, str]]]:
     """Load a DAG file the way local_run does and dag.test() it; (dagrun, task states)."""
-    from dagspec_runtime.local_run import load_dag, run, task_states
+    from dagspec_runtime.local_run import load_dag, run, task_rows
 
     def _run(path: Path, conf: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
         dagrun = run(load_dag(path), conf)
-        return dagrun, dict(task_states(dagrun))
+        return dagrun, {row["task_id"]: row["state"] for row in task_rows(dagrun)}
 
     return _run

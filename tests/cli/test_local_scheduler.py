@@ -1,6 +1,6 @@
-"""The fast runner's scheduling rules: parallel up to the pool, Airflow's trigger rules,
-retries with their delay and backoff. Steps here are small Python functions (the entity and
-ETL steps are exercised end to end in test_run_paths.py and test_run_report.py)."""
+"""The fast path's scheduler (local_scheduler.Scheduler): parallel up to the pool, Airflow's
+trigger rules, retries with their delay and backoff. Steps here are small Python functions (the
+entity and ETL steps are exercised end to end in test_run_paths.py and test_run_report.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from dagspec_runtime.errors import StepFailed, StepSkipped
-from dagspec_runtime.executor import Plan, RunContext, Task, run_plan
+from dagspec_runtime.local_scheduler import Outcome, Scheduler
+from dagspec_runtime.run_context import RunContext
+from dagspec_runtime.run_plan import Plan, Task
 
 
 def plan(*tasks: dict[str, Any], pools: dict[str, int] | None = None) -> Plan:
@@ -20,8 +22,12 @@ def plan(*tasks: dict[str, Any], pools: dict[str, int] | None = None) -> Plan:
     )
 
 
+def run_plan(plan: Plan, steps: dict[str, Any], ctx: RunContext) -> dict[str, Outcome]:
+    return Scheduler(plan, steps, ctx).run()
+
+
 def context() -> RunContext:
-    return RunContext("run-1", {}, logging.getLogger("test-executor"))
+    return RunContext("run-1", {}, logging.getLogger("test-scheduler"))
 
 
 class Recorder:
