@@ -1,4 +1,4 @@
-"""Safe YAML loading that remembers where every key and value stands.
+"""Safe YAML loading that can tell where every key and value stands (made on demand).
 
 The text is parsed exactly as the author wrote it (no templating or env expansion first), so
 every line and column points into their file. Only plain data is built: any tag other than the
