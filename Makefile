@@ -87,11 +87,13 @@ test-compat: $(STAMP)
 test-faults: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest tests/system/distributed/test_faults.py -s -q
 
-# Ratios against hand-written DAGs and dag-factory, compile throughput, lint, meta-log and Slurm
+# Ratios against hand-written DAGs and dag-factory, compile throughput (bench_cold.py: 1,000
+# self-contained specs cold, Airflow check off), lint, meta-log and Slurm
 # overhead: each prints its table; bench/run.py also writes bench/results.md and results.png.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_incremental.py
+	$(BIN)/python bench/bench_cold.py --repeats 5
 	$(BIN)/python bench/bench_lint.py
 	$(BIN)/python bench/bench_metalog.py
 	$(BIN)/python bench/bench_local_run.py

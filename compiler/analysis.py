@@ -219,10 +219,13 @@ def _load_all(project: Project, files: list[Path], kinds: list[str]) -> list[Loa
     chunks = [files[i::workers] for i in range(workers)]
     context = multiprocessing.get_context("fork")
     # Workers end with the compiler, also when it is killed with SIGKILL (see compiler/lifeline).
+    # This process loads the first share itself meanwhile: one worker fewer to start, and one
+    # share fewer to send back through a pipe.
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+        workers - 1, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     ) as pool:
-        parts = list(pool.map(_load_chunk, [(project, chunk, kinds) for chunk in chunks]))
+        others = [pool.submit(_load_chunk, (project, chunk, kinds)) for chunk in chunks[1:]]
+        parts = [_load_chunk((project, chunks[0], kinds)), *(f.result() for f in others)]
     by_path = {
         path: loaded
         for chunk, part in zip(chunks, parts, strict=True)

@@ -47,9 +47,12 @@ def overlong(line: str) -> bool:
 def lay_out(text: str) -> str:
     """The file with every overlong line split; short lines untouched."""
     lines = text.split("\n")
+    ascii_only = text.isascii()  # then a line's width is its length
     out: list[str] = []
     for line in lines:
-        if overlong(line) and not _STRING_LINE.match(line):
+        if (len(line) > LINE_LENGTH if ascii_only else overlong(line)) and not _STRING_LINE.match(
+            line
+        ):
             out.extend(fit(line))
         else:
             out.append(line)

@@ -1,4 +1,4 @@
-"""Safe YAML loading that remembers where every key and value stands.
+"""Safe YAML loading that can tell where every key and value stands (made on demand).
 
 The text is parsed exactly as the author wrote it (no templating or env expansion first), so
 every line and column points into their file. Only plain data is built: any tag other than the
@@ -34,6 +34,23 @@ class _Core12Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
 
     yaml_implicit_resolvers: dict = {}
 
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        """PyYAML's `resolve` without the path resolvers and wildcards this loader never has
+        (the parser calls it for every node, from C)."""
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return "tag:yaml.org,2002:str"
+        return "tag:yaml.org,2002:seq" if kind is yaml.SequenceNode else "tag:yaml.org,2002:map"
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers: nothing to track per node."""
+
+    def ascend_resolver(self) -> None:
+        """No path resolvers: nothing to track per node."""
+
 
 for _tag, _regex, _first in [
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -50,6 +67,7 @@ for _tag, _regex, _first in [
     _Core12Loader.add_implicit_resolver(
         f"tag:yaml.org,2002:{_tag}", re.compile(_regex), list(_first)
     )
+assert None not in _Core12Loader.yaml_implicit_resolvers and not _Core12Loader.yaml_path_resolvers
 _LOADER = _Core12Loader
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
@@ -86,12 +104,23 @@ class SourceMap:
 
 @dataclass
 class Document:
-    """One loaded spec file: its data, where each piece came from, and its raw bytes."""
+    """One loaded spec file: its data, its raw bytes, and where each piece came from.
+
+    The source map is made from the bytes when first asked for (`marks`): most specs have no
+    finding, and building data without positions is several times cheaper (see `load_bytes`).
+    """
 
     file: str
     data: Any
-    marks: SourceMap
+    source_map: SourceMap | None = field(compare=False)
     raw: bytes
+
+    @property
+    def marks(self) -> SourceMap:
+        """Spec path → position, parsed again from the bytes on first use."""
+        if self.source_map is None:
+            self.source_map = source_map(self.raw)
+        return self.source_map
 
 
 class _Refused(Exception):
@@ -110,17 +139,57 @@ def load_file(path: FsPath, display: str | None = None) -> tuple[Document | None
     return load_bytes(raw, name)
 
 
-def load_bytes(raw: bytes, name: str) -> tuple[Document | None, list[Finding]]:
+def load_bytes(
+    raw: bytes, name: str, *, marks: bool | None = None
+) -> tuple[Document | None, list[Finding]]:
+    """Load one spec from its bytes (see `load_file`).
+
+    The lean way (the default, `LEAN`) builds the data without source positions and leaves
+    the source map to be made on first use; anything only the marked build reports (a
+    refused tag, a duplicate key, a value that is no YAML 1.2 scalar, the size limits) sends
+    the file down the marked way, so its findings are the same. `marks=True`: build the
+    source map now, as the marked way always did.
+    """
+    if not (LEAN if marks is None else not marks):
+        return _load_marked(raw, name)
+    text = _text(raw, name)
+    if isinstance(text, Finding):
+        return None, [text]
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        return _load_marked(raw, name)
+    if node is None:
+        return _load_marked(raw, name)
+    try:
+        data = _LeanBuilder().build(node, 0)
+    except _NeedsMarks:
+        return _load_marked(raw, name)
+    return Document(name, data, None, raw), []
+
+
+def source_map(raw: bytes) -> SourceMap:
+    """The source map of bytes that loaded (empty if they no longer do)."""
+    doc, _ = _load_marked(raw, "")
+    return doc.marks if doc is not None else SourceMap()
+
+
+def _text(raw: bytes, name: str) -> str | Finding:
     if len(raw) > MAX_BYTES:
         message = f"the file is {len(raw):,} bytes; a spec may be at most {MAX_BYTES:,}"
-        return None, [
-            Finding(name, 1, 1, "DS004", message, suggestion="split it into smaller specs")
-        ]
+        return Finding(name, 1, 1, "DS004", message, suggestion="split it into smaller specs")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return None, [Finding(name, line, 1, "DS001", "the file is not UTF-8 text")]
+        return Finding(name, line, 1, "DS001", "the file is not UTF-8 text")
+
+
+def _load_marked(raw: bytes, name: str) -> tuple[Document | None, list[Finding]]:
+    """Load with a source position for every key and value (`_Builder`)."""
+    text = _text(raw, name)
+    if isinstance(text, Finding):
+        return None, [text]
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -344,3 +413,62 @@ class _Builder:
         self.marks.values.pop((*path, "<key>"), None)
         self.marks.plain.pop((*path, "<key>"), None)
         return out
+
+
+#: build data without source positions first (see `load_bytes`); tests turn it off to compare
+LEAN = True
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_STR, _TIMESTAMP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _NeedsMarks(Exception):
+    """The lean build met something that only the marked build reports (with its place)."""
+
+
+class _LeanBuilder:
+    """`_Builder` without the source map: the same data from the same nodes, or _NeedsMarks
+    wherever `_Builder` would refuse the document or report a duplicate key."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise _NeedsMarks
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _NeedsMarks
+        tag = node.tag
+        if tag not in _CORE_TAGS:
+            raise _NeedsMarks
+        kind = type(node)
+        if kind is yaml.MappingNode:
+            out: dict[Any, Any] = {}
+            deeper = depth + 1
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    raise _NeedsMarks
+                key = self.build(key_node, deeper)
+                if type(key) is not str:
+                    if isinstance(key, bool):
+                        key = str(key).lower()
+                    elif key is None:
+                        key = "null"
+                    elif isinstance(key, (int, float)):
+                        key = str(key)
+                    else:
+                        raise _NeedsMarks  # a mapping or list as a key
+                if key in out:
+                    raise _NeedsMarks  # a duplicate key: reported with both places
+                out[key] = self.build(value_node, deeper)
+            return out
+        if kind is yaml.SequenceNode:
+            deeper = depth + 1
+            return [self.build(item, deeper) for item in node.value]
+        if tag in (_STR, _TIMESTAMP):
+            return node.value
+        try:
+            return _core_scalar(node)
+        except Exception:  # the marked build refuses it (or fails) the same way, in place
+            raise _NeedsMarks from None

@@ -169,7 +169,8 @@ def write(result: Plan) -> None:
         if out.is_dir():
             _carry_over(out, staging, skip=set(result.files) | set(result.removed))
         for name, text in result.files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+            with open(os.path.join(staging, name), "xb") as handle:
+                handle.write(text.encode("utf-8"))
         _fsync(staging, result.files)  # the linked files are on disk already
         if out.is_dir():
             _exchange(staging, out)
@@ -244,15 +245,38 @@ def _carry_over(old: Path, new: Path, skip: set[str]) -> None:
                 shutil.copy2(entry.path, target, follow_symlinks=False)
 
 
+#: from this many new files on, one syncfs of the file system instead of an fsync each
+SYNCFS_FROM = 16
+
+
 def _fsync(folder: Path, names: Iterable[str]) -> None:
-    for name in names:
-        with (folder / name).open("rb") as handle:
-            os.fsync(handle.fileno())
+    """Make the named files of `folder`, and the folder itself, durable before they are
+    swapped in. Many files: one `syncfs` of the folder's file system (Linux), which writes
+    back everything pending there in one go, instead of one fsync (and journal commit) per
+    file; elsewhere, or if it fails, an fsync each."""
+    names = list(names)
     descriptor = os.open(folder, os.O_RDONLY)
     try:
+        if len(names) >= SYNCFS_FROM and _syncfs(descriptor):
+            return
+        for name in names:
+            file = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(file)
+            finally:
+                os.close(file)
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _syncfs(descriptor: int) -> bool:
+    """syncfs(2) on the file system holding `descriptor`; False where there is none."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        return False
+    return bool(syncfs(descriptor) == 0)
 
 
 def _exchange(a: Path, b: Path) -> None:

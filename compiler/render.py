@@ -53,6 +53,17 @@ def float_literal(value: float) -> str:
 
 def literal(value: Any) -> Code:
     """The Python literal for plain data: str, int, float, bool, None, list, dict."""
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type
+        return Code(quoted(value))
+    if kind is int or kind is bool or value is None:
+        return Code(repr(value))
+    if kind is list:
+        return Code("[" + ", ".join([literal(item) for item in value]) + "]")
+    if kind is dict:
+        return Code(
+            "{" + ", ".join([f"{literal(k)}: {literal(v)}" for k, v in value.items()]) + "}"
+        )
     if isinstance(value, str):
         return Code(quoted(value))
     if value is None or isinstance(value, (bool, int)):
@@ -132,6 +143,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        auto_reload=False,  # the templates are read once per process (see template_digest)
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=_only_code,

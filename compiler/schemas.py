@@ -144,18 +144,73 @@ def fast_validator(kind: str) -> Any | None:
 
 
 def apply_defaults(kind: str, data: Any) -> Any:
-    """A copy of valid `data` with every schema `default` filled in where the key is absent."""
-    out = plain_copy(data)
-    _fill(_inlined(KIND_FILES[kind]), out)
-    return out
+    """A copy of valid `data` with every schema `default` filled in where the key is absent
+    (after the keys that are there, in the schema's order; defaults inside defaults too)."""
+    return _filled(_defaults(KIND_FILES[kind]), data)
 
 
 def plain_copy(value: Any) -> Any:
     """A deep copy of plain data (dicts, lists, scalars): several times faster than deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {key: plain_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [plain_copy(item) for item in value]
     if isinstance(value, dict):
         return {key: plain_copy(item) for key, item in value.items()}
     if isinstance(value, list):
         return [plain_copy(item) for item in value]
+    return value
+
+
+#: where a schema has defaults: (property → its Defaults, (property, default, its Defaults)
+#: for each property with a default, the property names, additionalProperties', items')
+Defaults = tuple[dict[str, Any], tuple[tuple[str, Any, Any], ...], frozenset[str], Any, Any]
+
+
+@cache
+def _defaults(file: str) -> Defaults | None:
+    return _defaults_of(_inlined(file))
+
+
+def _defaults_of(schema: Any) -> Defaults | None:
+    """The parts of a schema that lead to a `default`, or None when none does: filling walks
+    only those, and copies the rest of the data as it is."""
+    if not isinstance(schema, dict):
+        return None
+    properties = schema.get("properties", {})
+    subs: dict[str, Any] = {}
+    defaults = []
+    for key, sub in properties.items():
+        below = _defaults_of(sub)
+        if below is not None:
+            subs[key] = below
+        if isinstance(sub, dict) and "default" in sub:
+            defaults.append((key, sub["default"], below))
+    extra, items = schema.get("additionalProperties"), schema.get("items")
+    extra = _defaults_of(extra) if isinstance(extra, dict) else None
+    items = _defaults_of(items) if isinstance(items, dict) else None
+    if not subs and not defaults and extra is None and items is None:
+        return None
+    return subs, tuple(defaults), frozenset(properties), extra, items
+
+
+def _filled(plan: Defaults | None, value: Any) -> Any:
+    """A copy of `value` with the defaults of `plan` filled in."""
+    if plan is None:
+        return plain_copy(value)
+    subs, defaults, known, extra, items = plan
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            below = subs.get(key) if key in known else extra
+            out[key] = plain_copy(item) if below is None else _filled(below, item)
+        for key, default, below in defaults:
+            if key not in out:
+                out[key] = plain_copy(default) if below is None else _filled(below, default)
+        return out
+    if isinstance(value, list):
+        return [_filled(items, item) for item in value]
     return value
 
 
@@ -180,21 +235,3 @@ def _inline(node: Any, file: str) -> Any:
         rest = {k: v for k, v in node.items() if k != "$ref"}
         return {**_inline(resolved, target_file), **_inline(rest, file)}
     return {key: _inline(value, file) for key, value in node.items()}
-
-
-def _fill(schema: dict[str, Any], value: Any) -> None:
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        for key, sub in properties.items():
-            if key not in value and "default" in sub:
-                value[key] = plain_copy(sub["default"])
-            if key in value:
-                _fill(sub, value[key])
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            for key, item in value.items():
-                if key not in properties:
-                    _fill(extra, item)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for item in value:
-            _fill(schema["items"], item)

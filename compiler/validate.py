@@ -99,21 +99,28 @@ def validate(doc: Document, kind: str) -> list[Finding]:
     if fast is not None and not _has_float(doc.data):  # it takes `10.0` for an integer
         try:
             if fast.is_valid(doc.data):
-                return sorted(set(_non_finite(doc, doc.data, ())))
+                return []  # valid, and without a float there is no NaN or infinity either
         except (ValueError, TypeError, OverflowError):
-            pass  # a value it cannot take (NaN, a huge integer): the full validator decides
+            pass  # a value it cannot take (a huge integer): the full validator decides
     errors = validator(kind).iter_errors(doc.data)
     found = {f for error in errors for f in _translate(doc, error)}
     return sorted(found | set(_non_finite(doc, doc.data, ())))
 
 
 def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_float(item) for item in value)
+    """Whether plain data holds a float anywhere (one walk, no recursion)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif isinstance(item, float):
+            return True
+        elif isinstance(item, (dict, list)):  # a subclass: as the types above
+            pending.extend(item.values() if isinstance(item, dict) else item)
     return False
 
 

@@ -66,14 +66,13 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
         return None, findings
     body = _merged(chain)
     origin = _origin(chain)
-    here = spec.place(("metadata", "name"))
     checked = _check(body, origin, analysis) + param_findings(
         origin("params"), body["params"], body["schedule"] is not None
     )
     findings = [
-        f if f.file == spec.doc.file else f.with_related(here)  # an ancestor's error
-        for f in checked
-    ]  # breaks this DAG too
+        f if f.file == spec.doc.file else f.with_related(spec.place(("metadata", "name")))
+        for f in checked  # an ancestor's error breaks this DAG too
+    ]
     findings += _check_pools(chain, origin, analysis)
     if body["abstract"]:
         return None, findings
