@@ -231,16 +231,9 @@ def _unsafe(exc: UnsafeValue, target: Target | None = None) -> Finding:
 
 
 def _finish(target: Target, project_root: str) -> None:
-    """What the model needs once the whole project is known: the way back to the project
-    root, and the DAG's documentation."""
-    from compiler.docs import constant, dag_doc
-
-    target.model["project_root"] = project_root
-    defer = getattr(target.model, "defer", None)  # a cached model: made when rendered
-    if defer is not None:
-        defer("doc_md", lambda: constant(dag_doc(target)))
-    else:
-        target.model["doc_md"] = constant(dag_doc(target))
+    """What the DAG file needs once the whole project is known: the way back to the project
+    root (its documentation is made when the file is rendered)."""
+    target.project_root = project_root
 
 
 def _relative(root: Path, out: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from compiler.dag import Wiring
 from compiler.findings import Severity
 from compiler.model import Analysis, Artifact, Target
 from compiler.render import Code, identifier, literal, python_name
@@ -24,7 +25,8 @@ def asset_uri(path: str) -> str:
 
 
 def wire(analysis: Analysis) -> None:
-    """Check the artifact graph of every planned DAG and add Assets to their models."""
+    """Check the artifact graph of every planned DAG and give each its `Wiring` (the Assets,
+    outlets and schedule the links across specs add beside its model)."""
     producers: dict[str, tuple[Target, Artifact]] = {}
     for target in analysis.targets:
         for out in target.produces:
@@ -50,9 +52,7 @@ def wire(analysis: Analysis) -> None:
     for target in analysis.targets:
         _check_timetable(analysis, target)
     for target in analysis.targets:
-        reuse = getattr(target, "reuse_wiring", None)  # see compiler.cache.CachedTarget
-        if reuse is None or not reuse():
-            _attach_assets(target)
+        target.wiring = wiring(target)
 
 
 def _resolve(
@@ -148,7 +148,7 @@ def _report(analysis: Analysis, edges: dict[str, dict[str, Artifact]], cycle: li
 def _check_timetable(analysis: Analysis, target: Target) -> None:
     """DS213: `@once` and `@continuous` are timetables of their own; Airflow cannot also wait
     on Assets with them (the cron half of AssetOrTimeSchedule never fires)."""
-    schedule = target.model["schedule"]
+    schedule = target.schedule
     if not target.assets_in or schedule not in ("@once", "@continuous"):
         return
     spec = next((s for s in target.sources if "schedule" in s.body), target.sources[0])
@@ -167,35 +167,36 @@ def _check_timetable(analysis: Analysis, target: Target) -> None:
     )
 
 
-def _attach_assets(target: Target) -> None:
-    """Asset definitions, outlets per task, and the schedule: code built from checked pieces."""
+def wiring(target: Target) -> Wiring:
+    """Asset definitions, outlets per task, and the schedule: code built from checked pieces.
+    It needs only the target's links and schedule, never its model."""
     paths = sorted({*target.assets_in, *(p for ps in target.outlets.values() for p in ps)})
+    if not paths:
+        return Wiring()  # most DAGs: no links across specs
     taken: set[str] = set()
     names = {path: python_name(("asset_" + path).upper(), taken) for path in paths}
-    model = target.model
-    model["asset_defs"] = [
+    asset_defs = tuple(
         Code(
             f"{identifier(names[p])} = Asset(name={literal(p)}, uri={literal(asset_uri(p))}, "
             'group="dagspec")'
         )
         for p in paths
-    ]
-    model["outlets"] = {
+    )
+    outlets = {
         task: _names(names[p] for p in sorted(ps)) for task, ps in sorted(target.outlets.items())
     }
-    sdk = set(model["sdk_imports"])
-    if paths:
-        sdk.add("Asset")
+    sdk = ["Asset"]
     inputs = [names[p] for p in sorted(target.assets_in)]
-    if inputs and model["schedule"] is not None:
-        sdk.update({"AssetAll", "AssetOrTimeSchedule", "CronTriggerTimetable"})
-        model["schedule_code"] = Code(
-            f"AssetOrTimeSchedule(timetable=CronTriggerTimetable({literal(model['schedule'])}, "
+    schedule: Code | None = None
+    if inputs and target.schedule is not None:
+        sdk += ["AssetAll", "AssetOrTimeSchedule", "CronTriggerTimetable"]
+        schedule = Code(
+            f"AssetOrTimeSchedule(timetable=CronTriggerTimetable({literal(target.schedule)}, "
             f'timezone="UTC"), assets=AssetAll({", ".join(inputs)}))'
         )
     elif inputs:
-        model["schedule_code"] = _names(inputs)
-    model["sdk_imports"] = sdk_import_list(sdk)
+        schedule = _names(inputs)
+    return Wiring(asset_defs, outlets, tuple(sdk), schedule)
 
 
 def sdk_import_list(names: Iterable[str]) -> Code:

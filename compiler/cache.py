@@ -25,32 +25,31 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from compiler import dag as dag_types
 from compiler import project as project_module
 from compiler import stamp
+from compiler.dag import Dag
 from compiler.findings import Finding
 from compiler.loader import Document, load_bytes
 from compiler.model import Analysis, Artifact, Spec, Target
 from compiler.output import existing_fingerprint
 from compiler.project import CONFIG_NAME, Project
 
-VERSION = "2"
+VERSION = "3"
 RACY_SECONDS = 2.0  # a file state this young may still change within the same clock tick
 SHARD = 2  # hex digits of a key that name its index shard: 256 shards, one edit rewrites one
 FOLDER = Path(".dagspec") / "cache"
-#: model keys that stages after planning write (artifact wiring, the project root)
-POST_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code", "project_root")
-_SMALL_KEYS = (*POST_KEYS, "schedule")  # what wiring reads without the whole model
-_WIRED_KEYS = ("asset_defs", "outlets", "sdk_imports", "schedule_code")  # what wiring writes
 _ALLOWED = {
     ("compiler.findings", "Finding"),
     ("compiler.findings", "Severity"),
     ("compiler.render", "Code"),
     ("builtins", "set"),
     ("builtins", "frozenset"),
+    *(("compiler.dag", name) for name in dag_types.__all__),
 }
 
 Loaded = tuple[Spec | None, list[Finding], str, tuple[str, str] | None]
@@ -185,163 +184,6 @@ def _extends(spec: Spec) -> tuple[bool, Any]:
 
 def _digest(spec: Spec) -> str:
     return spec.digest if isinstance(spec, CachedSpec) else hashlib.sha256(spec.doc.raw).hexdigest()
-
-
-class _LazyModel(MutableMapping):
-    """A DAG model read from its own file on first use; wiring writes go to an overlay, and the
-    few keys wiring reads are kept at hand, so an unchanged DAG never loads its model."""
-
-    def __init__(self, small: dict[str, Any], load: Callable[[], dict[str, Any]]) -> None:
-        self._small, self._load, self._over = small, load, {}
-        self._base: dict[str, Any] | None = None
-        self._deferred: dict[str, Callable[[], Any]] = {}
-
-    def overlay_only(self) -> bool:
-        return self._base is None and set(self._over) <= set(POST_KEYS)
-
-    def defer(self, key: str, make: Callable[[], Any]) -> None:
-        """Set `key` to what `make` returns, made only when the key is read. For values that
-        follow from the plan alone (a DAG's doc_md): an unchanged DAG never needs them."""
-        self._over.pop(key, None)
-        self._deferred[key] = make
-
-    def _full(self) -> dict[str, Any]:
-        if self._base is None:
-            self._base = self._load()
-        return self._base
-
-    def __getitem__(self, key: str) -> Any:
-        if key in self._deferred:
-            self._over[key] = self._deferred.pop(key)()
-        if key in self._over:
-            return self._over[key]
-        if self._base is None and key in _SMALL_KEYS:
-            if key not in self._small:
-                raise KeyError(key)
-            return self._small[key]
-        return self._full()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._deferred.pop(key, None)
-        self._over[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        for name in list(self._deferred):
-            self[name]  # made now, so the merged model holds it
-        merged = self._merged()
-        del merged[key]
-        self._base, self._over = merged, {}
-
-    def _merged(self) -> dict[str, Any]:
-        for name in list(self._deferred):
-            self[name]  # iterating the model means every value is wanted
-        return {**self._full(), **self._over}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._merged())
-
-    def __len__(self) -> int:
-        return len(self._merged())
-
-
-class CachedTarget(Target):
-    """A planned DAG rebuilt from the cache; its model, tasks and edges load on demand."""
-
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
-
-    def __init__(
-        self,
-        lite: tuple,
-        chain: list[Spec],
-        load: Callable[[], tuple],
-        fingerprints: dict[str, str],
-        key: str,
-        wirings: dict[str, tuple] | None = None,
-    ) -> None:
-        wirings = {} if wirings is None else wirings
-        name, template, sources, order, produces, consumes, small = lite[:7]
-        self.name, self.template, self.order = name, template, order
-        self.sources = [chain[i] for i in sources]
-        self.produces = [Artifact(p, t, chain[s], at) for p, t, s, at in produces]
-        self.consumes = [Artifact(p, t, chain[s], at) for p, t, s, at in consumes]
-        self.assets_in, self.outlets, self.needs = {}, {}, {}
-        self._load, self._rest = load, None
-        self._model = _LazyModel(small, lambda: self._loaded()[0])
-        self._fingerprints, self.cache_key = fingerprints, key
-        self._wirings: dict[str, tuple] = wirings
-        self._inputs: str | None = None  # what wiring fed `_attach_assets`, as a key
-        self._wired: tuple | None = None  # (project root, overlay digest) of a reused wiring
-        self.wiring: str | None = None
-
-    def _loaded(self) -> tuple:
-        if self._rest is None:
-            self._rest = self._load()
-        return self._rest
-
-    @property
-    def model(self) -> MutableMapping:  # type: ignore[override]
-        return self._model
-
-    @property
-    def tasks(self) -> dict[str, str | None]:  # type: ignore[override]
-        return self._loaded()[1]
-
-    @property
-    def edges(self) -> list[tuple[str, str]]:  # type: ignore[override]
-        return self._loaded()[2]
-
-    def reuse_wiring(self) -> bool:
-        """Put the Assets, outlets and schedule code that `artifacts._attach_assets` made for
-        this plan from the same links into the model, if known (they follow from the plan and
-        the links alone)."""
-        self._inputs = (
-            json.dumps(
-                [
-                    sorted(self.assets_in),
-                    sorted((task, sorted(paths)) for task, paths in self.outlets.items()),
-                ]
-            )
-            if (self.assets_in or self.outlets)
-            else ""
-        )  # most DAGs: no links across specs
-        known = self._wirings.get(self._inputs)
-        if known is None:
-            return False
-        values, root, digest = known
-        for name, value in values.items():
-            self._model[name] = value
-        self._wired = (root, digest)
-        return True
-
-    def remember_wiring(self) -> bool:
-        """Record what wiring put into the model, for `reuse_wiring`; True if it was new."""
-        if self._inputs is None or self._wired is not None:
-            return False
-        over = self._model._over  # the values wiring wrote, nothing else
-        values = {k: over[k] for k in _WIRED_KEYS if k in over}
-        root = self._model.get("project_root")
-        while len(self._wirings) >= 4:  # a DAG is wired a few ways at most; drop the oldest
-            self._wirings.pop(next(iter(self._wirings)))
-        self._wirings[self._inputs] = (values, root, self.wiring or overlay_digest(self))
-        return True
-
-    def known_fingerprint(self) -> str | None:
-        """The output fingerprint recorded for this plan wired this way, if the model has not
-        been needed (and so cannot have been changed) since."""
-        if not self._model.overlay_only():
-            return None
-        if self._wired is not None and self._model.get("project_root") == self._wired[0]:
-            self.wiring = self._wired[1]
-        else:
-            self.wiring = overlay_digest(self)
-        return self._fingerprints.get(self.wiring)
-
-
-def overlay_digest(target: Target) -> str:
-    """What the stages after planning put into a model, hashed."""
-    values = [target.model.get(key) for key in POST_KEYS]
-    return _sha(json.dumps(values, sort_keys=True, default=sorted))
 
 
 class Cache:
@@ -501,14 +343,7 @@ class Cache:
                 (
                     None
                     if lite is None
-                    else CachedTarget(
-                        lite,
-                        chain,
-                        self._model_loader(key, lite[7], spec, lite[0], analysis, kinds),
-                        entry["fingerprints"],
-                        key,
-                        entry.setdefault("wirings", {}),
-                    ),
+                    else self._target(key, lite, chain, entry, spec, analysis, kinds),
                     list(findings),
                 )
                 for lite, findings in entry["results"]
@@ -518,18 +353,44 @@ class Cache:
         self._remember_plan(key, chain, results)
         return results
 
+    def _target(
+        self,
+        key: str,
+        lite: tuple,
+        chain: list[Spec],
+        entry: dict[str, Any],
+        spec: Spec,
+        analysis: Analysis,
+        kinds: Kinds,
+    ) -> Target:
+        """A planned DAG rebuilt from its entry; its model is read when first needed."""
+        name, template, sources, order, produces, consumes, schedule, tasks, index = lite
+        return Target(
+            name,
+            template,
+            [chain[i] for i in sources],
+            self._model_loader(key, index, spec, name, analysis, kinds),
+            schedule,
+            tasks,
+            order=order,
+            produces=[Artifact(p, t, chain[s], at) for p, t, s, at in produces],
+            consumes=[Artifact(p, t, chain[s], at) for p, t, s, at in consumes],
+            cache_key=key,
+            recorded=entry["fingerprints"],
+        )
+
     def _model_loader(
         self, key: str, index: int, spec: Spec, name: str, analysis: Analysis, kinds: Kinds
-    ) -> Callable[[], tuple]:
-        def load() -> tuple:
+    ) -> Callable[[], Dag]:
+        def load() -> Dag:
             models = _read(self._model_path(key))
             if isinstance(models, list) and index < len(models):
-                model = _loads(models[index][0])
-                if isinstance(model, dict):
-                    return model, models[index][1], models[index][2]
+                model = _loads(models[index])
+                if isinstance(model, Dag):
+                    return model
             for target, _ in kinds[spec.kind].plan(spec, analysis):  # lost: plan it again
                 if target is not None and target.name == name:
-                    return target.model, target.tasks, target.edges
+                    return target.dag
             raise RuntimeError(f"spec {spec.name} no longer plans DAG {name}")
 
         return load
@@ -551,7 +412,6 @@ class Cache:
                 or not all(id(s) in places for s in target.sources)
             ):
                 return  # planned with more than the chain: not safe to reuse
-            small = {k: target.model[k] for k in _SMALL_KEYS if k in target.model}
             lite = (
                 target.name,
                 target.template,
@@ -559,19 +419,18 @@ class Cache:
                 dict(target.order),
                 [(a.path, a.task, places[id(a.spec)], a.at) for a in target.produces],
                 [(a.path, a.task, places[id(a.spec)], a.at) for a in target.consumes],
-                small,
+                target.schedule,
+                dict(target.tasks),
                 len(models),
             )
             stored.append((lite, tuple(findings)))
-            models.append(
-                (
-                    pickle.dumps(target.model, protocol=pickle.HIGHEST_PROTOCOL),
-                    target.tasks,
-                    target.edges,
-                )
-            )
-            target.cache_key = key  # type: ignore[attr-defined]
-        self.plans[key] = {"results": stored, "fingerprints": {}}
+            models.append(pickle.dumps(target.dag, protocol=pickle.HIGHEST_PROTOCOL))
+            target.cache_key = key
+        fingerprints: dict[str, str] = {}
+        for target, _ in results:
+            if target is not None:
+                target.recorded = fingerprints
+        self.plans[key] = {"results": stored, "fingerprints": fingerprints}
         self.models[key] = models
         self.used_plans.add(key)
         self.changed.add(key[:SHARD])
@@ -580,21 +439,18 @@ class Cache:
         return self.folder / "models" / key[:2] / f"{key}.pickle"
 
     def remember_fingerprints(self, targets: list[Target], fingerprints: dict[str, str]) -> None:
-        """Record each DAG file's fingerprint under its plan and its wiring."""
+        """Record each DAG file's fingerprint under its plan and its links."""
         for target in targets:
-            key = getattr(target, "cache_key", None)
+            key = target.cache_key
             fp = fingerprints.get(f"{target.name}.py")
-            entry = self.plans.get(key) if key else None
-            if entry is None or fp is None:
+            if key is None or fp is None or key not in self.plans:
                 continue
-            wiring = getattr(target, "wiring", None) or overlay_digest(target)
-            if isinstance(target, CachedTarget) and target.remember_wiring():
-                self.changed.add(key[:SHARD])
-            if entry["fingerprints"].get(wiring) != fp:
-                known = entry["fingerprints"]
+            links = target.links()
+            known = target.recorded
+            if known.get(links) != fp:
                 while len(known) >= 4:  # a DAG is wired a few ways at most; drop the oldest
                     known.pop(next(iter(known)))
-                known[wiring] = fp
+                known[links] = fp
                 self.changed.add(key[:SHARD])
 
     # -- output files ---------------------------------------------------------------------------

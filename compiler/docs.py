@@ -15,8 +15,10 @@ constant's load, not any work.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
+from compiler.dag import EntityDag, ManifestDag, ReductionDag
 from compiler.model import Target
 from compiler.render import Code, literal
 from compiler.settings import KEYS
@@ -33,7 +35,7 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _settings(settings: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+def _settings(settings: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
     shown = [
         f"{k}={settings[k]}"
         for k in KEYS
@@ -50,7 +52,7 @@ def _table(rows: list[list[Any]]) -> list[str]:
 
 def _schedule(target: Target) -> str:
     """When the DAG runs, in words: its cron, the Assets it waits for, or by hand."""
-    cron = target.model["schedule"]
+    cron = target.dag.arguments.schedule
     inputs = ", ".join(f"`{path}`" for path in sorted(target.assets_in))
     if inputs and cron is not None:
         return f"`{cron}` or when all of its inputs are updated: {inputs}"
@@ -61,21 +63,23 @@ def _schedule(target: Target) -> str:
 
 def dag_doc(target: Target) -> str:
     """The DAG's `doc_md`."""
-    model = target.model
-    kind = target.sources[0].kind
+    dag = target.dag
     spec, *parents = target.sources
     source = f"`{spec.doc.file}`" + "".join(f", extends `{p.doc.file}`" for p in parents)
     facts: list[list[Any]] = [
-        ["kind", kind],
-        ["owner", model.get("owner")],
+        ["kind", dag.kind],
+        ["owner", dag.owner],
         ["schedule", _schedule(target)],
         ["spec", source],
-        ["task settings", _settings(model.get("settings") or {}) or "Airflow defaults"],
+        ["task settings", _settings(dag.settings) or "Airflow defaults"],
     ]
-    lines = [f"# {model['dag_id']}", "", model["description"], "", *_table(facts), ""]
-    lines += {"Entity": _entity, "Manifest": _manifest, "ReductionPipeline": _reduction}[kind](
-        model
-    )
+    lines = [f"# {dag.dag_id}", "", dag.arguments.description, "", *_table(facts), ""]
+    if isinstance(dag, EntityDag):
+        lines += _entity(dag)
+    elif isinstance(dag, ManifestDag):
+        lines += _manifest(dag)
+    elif isinstance(dag, ReductionDag):
+        lines += _reduction(dag)
     lines += [
         "",
         _flow(target),
@@ -102,20 +106,20 @@ def _note(settings: str, description: str | None) -> str:
     return "".join(f" {p}" for p in parts if p)
 
 
-def _entity(model: dict[str, Any]) -> list[str]:
+def _entity(dag: EntityDag) -> list[str]:
     lines = ["## Phases", "", "Phases run in order; the modules of a phase run in parallel.", ""]
-    for number, phase in enumerate(model["phases"], start=1):
-        about = f": {phase['spec_description']}" if phase.get("spec_description") else ""
-        lines.append(f"{number}. **{phase['name']}**{about}")
-        for module in phase["modules"]:
-            optional = "" if module["required"] else " (optional)"
-            note = _note(_settings(module["settings"], model["settings"]), module["description"])
-            lines.append(f"    - `{module['name']}`{optional}{note}")
+    for number, phase in enumerate(dag.phases, start=1):
+        about = f": {phase.description}" if phase.description else ""
+        lines.append(f"{number}. **{phase.name}**{about}")
+        for module in phase.modules:
+            optional = "" if module.required else " (optional)"
+            note = _note(_settings(module.task.settings, dag.settings), module.task.description)
+            lines.append(f"    - `{module.task.arguments['module']}`{optional}{note}")
     return lines
 
 
-def _manifest(model: dict[str, Any]) -> list[str]:
-    process = model["process"]
+def _manifest(dag: ManifestDag) -> list[str]:
+    process = dag.process
     source = process["source"]
     where = source.get("table") or f"{source.get('landing_dir', '')}/{source.get('glob', '')}"
     return [
@@ -124,40 +128,40 @@ def _manifest(model: dict[str, Any]) -> list[str]:
         f"- **{process['name']}**: {source['kind']} `{where}` → table "
         f"`{process['sink']['table']}`, contract "
         f"{process['contract'].get('enforcement', 'strict')}",
-        f"- gates: {' → '.join(model['gates'])}",
+        f"- gates: {' → '.join(dag.gates)}",
     ]
 
 
-def _reduction(model: dict[str, Any]) -> list[str]:
+def _reduction(dag: ReductionDag) -> list[str]:
     lines = ["## Steps", "", "Each task group runs once per sub-group of the data.", ""]
-    for group in model["groups"]:
-        lines.append(f"- **{group['group_id']}**")
-        for step in group["steps"]:
-            spec = model["steps"][step["name"]]
-            facts = [spec["software"], "by " + (", ".join(spec["group_by"]) or "all data")]
-            if spec["depends_on"]:
-                facts.append("after " + ", ".join(spec["depends_on"]))
-            if settings := _settings(step["settings"], model["settings"]):
+    for group in dag.groups:
+        lines.append(f"- **{group.group_id}**")
+        for step in group.steps:
+            config = step.config
+            facts = [config["software"], "by " + (", ".join(config["group_by"]) or "all data")]
+            if config["depends_on"]:
+                facts.append("after " + ", ".join(config["depends_on"]))
+            if settings := _settings(step.task.settings, dag.settings):
                 facts.append(settings)
-            about = f" — {step['description']}" if step.get("description") else ""
-            lines.append(f"    - `{step['name']}` ({'; '.join(facts)}){about}")
+            about = f" — {step.task.description}" if step.task.description else ""
+            lines.append(f"    - `{step.task.name}` ({'; '.join(facts)}){about}")
     return lines
 
 
-def module_doc(module: dict[str, Any], phase: str) -> str:
+def module_doc(
+    task_id: str,
+    description: str | None,
+    command: list[str],
+    inputs: dict[str, str],
+    outputs: list[str],
+) -> str:
     """A module task's `doc_md`: what it is, what it runs, what it reads and writes."""
-    lines = [
-        f"**{phase}.{module['name']}**"
-        + (f": {module['description']}" if module.get("description") else ""),
-        "",
-    ]
+    lines = [f"**{task_id}**" + (f": {description}" if description else ""), ""]
     lines.append(
-        "Command: `"
-        + " ".join(shlex.quote(p) for p in module["command"])
-        + " --manifest FILE --json`"
+        "Command: `" + " ".join(shlex.quote(p) for p in command) + " --manifest FILE --json`"
     )
-    if module["inputs"]:
-        lines.append("Inputs: " + ", ".join(f"{k}=`{v}`" for k, v in module["inputs"].items()))
-    if module.get("outputs"):
-        lines.append("Outputs: " + ", ".join(f"`{o}`" for o in module["outputs"]))
+    if inputs:
+        lines.append("Inputs: " + ", ".join(f"{k}=`{v}`" for k, v in inputs.items()))
+    if outputs:
+        lines.append("Outputs: " + ", ".join(f"`{o}`" for o in outputs))
     return "\n\n".join(line for line in lines if line) + "\n"

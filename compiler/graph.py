@@ -32,7 +32,7 @@ def dag_graph(targets: list[Target]) -> Graph:
                 graph.clusters[cluster] = group or target.name
             label = task.split(".", 1)[1] if group and "." in task else task
             graph.nodes[prefix + task] = (label, cluster)
-        graph.edges += [(prefix + a, prefix + b, "") for a, b in target.edges]
+        graph.edges += [(prefix + a, prefix + b, "") for a, b in target.dag.edges()]
     return graph
 
 
@@ -40,7 +40,7 @@ def project_graph(analysis: Analysis) -> Graph:
     """Every DAG of the project, grouped by spec kind, with an edge per artifact dependency."""
     graph = Graph(analysis.project.config.get("name", "project"))
     for target in sorted(analysis.targets, key=lambda t: t.name):
-        kind = target.sources[0].kind
+        kind = target.kind
         graph.clusters[kind] = kind
         graph.nodes[target.name] = (target.name, kind)
         for producer, paths in sorted(target.needs.items()):

@@ -1,16 +1,18 @@
 """The data every stage shares: a checked spec, the DAG files it plans, the artifacts they
 declare, and the analysis that holds them all.
 
-This module depends only on loading and findings, so the stages read one way:
+This module depends only on loading, findings and the DAG model, so the stages read one way:
 loader → validate → analysis → kinds / artifacts → output, each importing the types from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.dag import Dag, Wiring
 from compiler.findings import Finding, Severity, format_path
 from compiler.findings import Path as SpecPath
 from compiler.loader import Document
@@ -26,11 +28,12 @@ class Spec:
 
     @property
     def name(self) -> str:
-        return self.doc.data["metadata"]["name"]
+        return str(self.doc.data["metadata"]["name"])
 
     @property
     def body(self) -> dict[str, Any]:
-        return self.doc.data["spec"]
+        body: dict[str, Any] = self.doc.data["spec"]
+        return body
 
     def finding(
         self,
@@ -63,7 +66,7 @@ class Artifact:
     path: str
     task: str
     spec: Spec
-    at: tuple
+    at: SpecPath
 
     def where(self) -> str:
         return self.spec.where(self.at)
@@ -78,30 +81,78 @@ class Artifact:
         return self.spec.finding(self.at, code, message, suggestion, severity=severity)
 
 
-@dataclass
+@dataclass(eq=False)
 class Target:
-    """One DAG file to write: its template, the values it needs, and the specs it came from.
+    """One DAG file to write: its template, its model, and the specs it came from.
 
-    `order` ranks the DAG's tasks so that a lower rank always runs first; `produces` and
-    `consumes` are the artifacts its tasks declare (see compiler.artifacts).
+    The model (`dag`, compiler.dag) is made by the kind, or read from the cache only when it is
+    needed. `order` ranks the DAG's tasks so that a lower rank always runs first; `produces`
+    and `consumes` are the artifacts its tasks declare, and `assets_in`, `outlets`, `needs` and
+    `wiring` what compiler.artifacts found across specs. `tasks` (task id → group) and
+    `schedule` are known without the model.
     """
 
     name: str
     template: str
-    model: dict[str, Any]
     sources: list[Spec]
+    load: Callable[[], Dag]
+    schedule: str | None
+    tasks: dict[str, str | None]
     order: dict[str, int] = field(default_factory=dict)
     produces: list[Artifact] = field(default_factory=list)
     consumes: list[Artifact] = field(default_factory=list)
     assets_in: dict[str, Any] = field(default_factory=dict)
     outlets: dict[str, set[str]] = field(default_factory=dict)
     needs: dict[str, set[str]] = field(default_factory=dict)  # producer DAG → paths read from it
-    tasks: dict[str, str | None] = field(default_factory=dict)  # task id → group (for pictures)
-    edges: list[tuple[str, str]] = field(default_factory=list)
+    wiring: Wiring = field(default_factory=Wiring)
+    project_root: str = "."  # the way from the output folder back to the project
+    cache_key: str | None = None  # the cache's plan entry, when there is one
+    #: output fingerprints the cache recorded for this plan, by `links()`
+    recorded: dict[str, str] = field(default_factory=dict)
+    _dag: Dag | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, dag: Dag, template: str, sources: list[Spec]) -> Target:
+        """The target of a model a kind just made."""
+        return cls(
+            dag.dag_id,
+            template,
+            sources,
+            lambda: dag,
+            dag.arguments.schedule,
+            {t.task_id: t.group for t in dag.tasks},
+            _dag=dag,
+        )
+
+    @property
+    def dag(self) -> Dag:
+        if self._dag is None:
+            self._dag = self.load()
+        return self._dag
+
+    @property
+    def kind(self) -> str:
+        return self.sources[0].kind
 
     def upstream(self, first: str, then: str) -> bool:
         """Whether task `first` always finishes before task `then` starts."""
         return self.order.get(first, 1 << 30) < self.order.get(then, -1)
+
+    def links(self) -> str:
+        """What the stages after planning add to the DAG file (its links across specs and the
+        way back to the project), as a key."""
+        return json.dumps(
+            [
+                self.name,
+                sorted(self.assets_in),
+                sorted((task, sorted(paths)) for task, paths in self.outlets.items()),
+                self.project_root,
+            ]
+        )
+
+    def known_fingerprint(self) -> str | None:
+        """The output fingerprint the cache recorded for this plan with these links, if any."""
+        return self.recorded.get(self.links()) if self.recorded else None
 
 
 @dataclass

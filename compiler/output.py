@@ -16,12 +16,14 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from compiler.model import Spec
-from compiler.render import UnsafeValue, render, template_digest
+from compiler.artifacts import sdk_import_list
+from compiler.docs import constant, dag_doc
+from compiler.model import Spec, Target
+from compiler.render import UnsafeValue, literal, render, template_digest
 
 
 class DagFile(Protocol):
@@ -33,9 +35,15 @@ class DagFile(Protocol):
     @property
     def template(self) -> str: ...
     @property
-    def model(self) -> dict[str, Any]: ...
-    @property
     def sources(self) -> list[Spec]: ...
+    def known_fingerprint(self) -> str | None:
+        """The fingerprint, when it is known without the model."""
+
+
+class Packed(DagFile, Protocol):
+    """A file of several DAGs: it makes its own template values."""
+
+    def context(self) -> dict[str, Any]: ...
 
 
 COMPILER_VERSION = "2"
@@ -58,13 +66,39 @@ class Plan:
         return bool(self.files or self.removed)
 
 
-def fingerprint(target: DagFile) -> str:
+def context(target: Target | Packed) -> dict[str, Any]:
+    """The values the template renders: the model, its wiring, the way back to the project,
+    the documentation, and the pieces of code both make."""
+    if not isinstance(target, Target):
+        return target.context()
+    dag, wiring = target.dag, target.wiring
+    schedule = wiring.schedule if wiring.schedule is not None else literal(dag.arguments.schedule)
+    return {
+        "dag": dag,
+        "wiring": wiring,
+        "project_root": target.project_root,
+        "doc_md": constant(dag_doc(target)),
+        "sdk_imports": sdk_import_list({*dag.sdk_imports, *wiring.sdk_imports}),
+        "schedule_code": schedule,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the model's values: dataclasses as their fields, sets sorted."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not part of a model")
+
+
+def fingerprint(target: Target | Packed) -> str:
     """Everything the file's text depends on, hashed: model, template, compiler, source bytes."""
-    known = getattr(target, "known_fingerprint", None)  # see compiler.cache.CachedTarget
-    if known is not None and (found := known()) is not None:
-        return found
+    known = target.known_fingerprint()
+    if known is not None:
+        return known
     digest = hashlib.sha256()
-    digest.update(json.dumps(dict(target.model), sort_keys=True, default=list).encode())
+    digest.update(json.dumps(context(target), sort_keys=True, default=_plain).encode())
     digest.update(target.template.encode() + template_digest(target.template).encode())
     digest.update(COMPILER_VERSION.encode() + source_digest(target).encode())
     digest.update(json.dumps([spec.doc.file for spec in target.sources]).encode())  # header
@@ -78,11 +112,11 @@ def source_digest(target: DagFile) -> str:
     return digest.hexdigest()
 
 
-def render_file(target: DagFile, known: str | None = None) -> str:
+def render_file(target: Target | Packed, known: str | None = None) -> str:
     """Header + body. The fingerprint line also carries the body's hash, so a hand edit of a
     generated file is noticed without rendering it again. `known`: the target's fingerprint,
     when the caller has just computed it."""
-    body = render(target.template, target.model)
+    body = render(target.template, context(target))
     sources = ", ".join(json.dumps(spec.doc.file) for spec in target.sources)
     return (
         f"{MARK} from {sources}.\n"
@@ -120,7 +154,7 @@ def is_generated(path: Path) -> bool:
 
 
 def plan(
-    targets: Sequence[DagFile],
+    targets: Sequence[Target | Packed],
     out: Path,
     *,
     prune: bool = True,

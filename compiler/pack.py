@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.artifacts import sdk_import_list
+from compiler.dag import EntityDag, Param
+from compiler.docs import constant, dag_doc
 from compiler.model import Spec, Target
 from compiler.output import COMPILER_VERSION, fingerprint
 from compiler.render import Code, identifier, literal, python_name, template_digest
@@ -51,13 +53,10 @@ class Pack:
                 sources.setdefault(id(spec), spec)
         self.sources = list(sources.values())
         self.member_fingerprints: dict[str, str] = {}
-        self._model: dict[str, Any] | None = None
 
-    @property
-    def model(self) -> dict[str, Any]:
-        if self._model is None:
-            self._model = pack_model(self.members)
-        return self._model
+    def context(self) -> dict[str, Any]:
+        """The values the pack template renders."""
+        return pack_model(self.members)
 
     def known_fingerprint(self) -> str:
         """The members' fingerprints (model, template, sources) and the pack template."""
@@ -120,24 +119,25 @@ def member_fingerprints(written: Iterable[Target | Pack]) -> dict[str, str]:
 
 def pack_model(members: list[Target]) -> dict[str, Any]:
     """Shared definitions once, then one row of constants per DAG."""
-    first = members[0].model
+    dags = [_entity(member) for member in members]
+    first = dags[0]
     shared = _Shared()
-    rows = [_row(member.model, shared) for member in members]
+    rows = [_row(member, dag, shared) for member, dag in zip(members, dags, strict=True)]
     sdk = {"DAG", "Param", "TaskGroup"}
-    for member in members:
-        sdk.update(_names(_get(member.model, "sdk_imports")))
+    for member, dag in zip(members, dags, strict=True):
+        sdk.update(dag.sdk_imports, member.wiring.sdk_imports)
     if shared.assets:
         sdk.add("Asset")
-    year, month, day = _get(first, "start_date")
-    workspace = _get(first, "workspace")
-    settings = {"base_dir": _get(workspace, "base_dir"), "prefix": _get(workspace, "prefix")}
-    if _get(first, "storage"):
-        settings["storage"] = _get(first, "storage")
+    year, month, day = first.arguments.start_date
+    prepare = first.prepare.arguments
+    settings = {"base_dir": prepare["base_dir"], "prefix": prepare["prefix"]}
+    if first.storage:
+        settings["storage"] = first.storage
     ids = [member.name for member in members]
     return {
         "docstring": f"Entity DAGs packed in one file ({len(ids)}): {', '.join(ids)}.",
-        "project_root": _get(first, "project_root"),
-        "timedelta": any(_get(m.model, "timedelta") for m in members),
+        "project_root": members[0].project_root,
+        "timedelta": any(dag.timedelta for dag in dags),
         "sdk_imports": sdk_import_list(sdk),
         "notify": bool(shared.notifies),
         "start_date": Code(f"datetime({year!r}, {month!r}, {day!r}, tzinfo=UTC)"),
@@ -146,6 +146,13 @@ def pack_model(members: list[Target]) -> dict[str, Any]:
         "notify_defs": [Code(f"{name} = {expr}") for expr, name in shared.notifies.items()],
         "rows": [code(row, 4) for row in rows],
     }
+
+
+def _entity(target: Target) -> EntityDag:
+    dag = target.dag
+    if not isinstance(dag, EntityDag):
+        raise TypeError(f"{target.name} is not an entity DAG")
+    return dag
 
 
 class _Shared:
@@ -169,71 +176,67 @@ class _Shared:
         return self.notifies[expr]
 
 
-def _row(model: Any, shared: _Shared) -> dict[str, Any]:
-    """The constants of one DAG, as `build` takes them (the entity template's values)."""
-    renames = dict(shared.asset(line) for line in _get(model, "asset_defs"))
+def _row(target: Target, dag: EntityDag, shared: _Shared) -> dict[str, Any]:
+    """The constants of one DAG, as `build` takes them (what the entity template writes)."""
+    renames = dict(shared.asset(line) for line in target.wiring.asset_defs)
 
     def wired(text: str) -> Code:  # asset variables as the pack names them
         return Code(_WORD.sub(lambda m: renames.get(m.group(0), m.group(0)), text))
 
-    outlets = _get(model, "outlets")
-    notify = _get(model, "notify")
-    default_args = str(_get(model, "default_args"))
+    outlets = target.wiring.outlets
+    notify = dag.notify
+    default_args = str(dag.arguments.default_args)
     dag_args: dict[str, Any] = {}
-    if notify:
-        variable = shared.notify(str(_get(notify, "define")))
-        for name, text in _get(notify, "dag_args"):
+    if notify is not None:
+        variable = shared.notify(str(notify.define))
+        for name, text in notify.dag_args:
             dag_args[str(identifier(name))] = _notify_code(text, variable)
-        retry = _get(notify, "retry")
-        if retry is not None:
-            default_args = default_args.replace(str(retry), _notify_code(retry, variable))
+        if notify.retry is not None:
+            default_args = default_args.replace(
+                str(notify.retry), _notify_code(notify.retry, variable)
+            )
     phases = []
-    for phase in _get(model, "phases"):
+    for phase in dag.phases:
         modules = {}
-        for module in _get(phase, "modules"):
-            kwargs: dict[str, Any] = {
-                "command": _get(module, "command"),
-                "doc_md": _get(module, "doc"),
-            }
-            if not _get(module, "required"):
+        for module in phase.modules:
+            task = module.task
+            kwargs: dict[str, Any] = {"command": task.arguments["command"], "doc_md": module.doc}
+            if not module.required:
                 kwargs["required"] = False
-            if _get(module, "inputs"):
-                kwargs["inputs"] = _get(module, "inputs")
-            if _get(module, "env"):
-                kwargs["env"] = _get(module, "env")
-            if _get(module, "timeout_seconds") is not None:
-                kwargs["timeout_seconds"] = _get(module, "timeout_seconds")
-            for name, text in _get(module, "args"):
+            # the step's other arguments as the template states them (empty ones it leaves out);
+            # the entity comes from the row, the module's name is its task id
+            kwargs.update(
+                (name, value)
+                for name, value in task.arguments.items()
+                if name not in ("entity", "phase", "module", "command") and value != {}
+            )
+            for name, text in task.airflow_args:
                 kwargs[str(identifier(name))] = text
-            task = f"{_get(phase, 'name')}.{_get(module, 'name')}"
-            if task in outlets:
-                kwargs["outlets"] = wired(outlets[task])
-            modules[_get(module, "name")] = kwargs
-        phases.append(
-            {
-                "name": _get(phase, "name"),
-                "tooltip": _get(phase, "description"),
-                "modules": modules,
-            }
-        )
-    promote: dict[str, Any] = {"mapping": _get(model, "promote")}
+            if task.task_id in outlets:
+                kwargs["outlets"] = wired(outlets[task.task_id])
+            modules[task.arguments["module"]] = kwargs
+        phases.append({"name": phase.name, "tooltip": phase.tooltip, "modules": modules})
+    promote: dict[str, Any] = {"mapping": dag.promote.arguments["mapping"]}
     if "promote" in outlets:
         promote["outlets"] = wired(outlets["promote"])
+    schedule = target.wiring.schedule
+    if schedule is None:
+        schedule = literal(dag.arguments.schedule)
     row = {
-        "entity": _get(model, "entity"),
-        "dag_id": _get(model, "dag_id"),
-        "description": _get(model, "description"),
-        "doc_md": _get(model, "doc_md"),
-        "schedule": wired(str(_get(model, "schedule_code"))),
-        "catchup": _get(model, "catchup"),
-        "max_active_runs": _get(model, "max_active_runs"),
-        "tags": _get(model, "tags"),
+        "entity": dag.entity,
+        "dag_id": dag.dag_id,
+        "description": dag.arguments.description,
+        "doc_md": constant(dag_doc(target)),
+        "schedule": wired(schedule),
+        "catchup": dag.arguments.catchup,
+        "max_active_runs": dag.arguments.max_active_runs,
+        "tags": list(dag.arguments.tags),
         "default_args": Code(default_args),
-        "params": _params(_get(model, "params")),
-        "pool": _get(model, "pool"),
+        "params": _params(dag.params),
+        "pool": dag.pool,
         "phases": phases,
         "promote": promote,
-        "result_path": _get(model, "result_path"),
+        "result_path": dag.result.arguments["result_path"],
     }
     if dag_args:
         row["dag_args"] = dag_args
@@ -248,32 +251,15 @@ def _notify_code(text: str, variable: str) -> Code:
     return Code(variable + text[len("NOTIFY") :])
 
 
-def _params(params: Iterable[Any]) -> Code:
+def _params(params: Iterable[Param]) -> Code:
     """The `params` dict as templates/_params.j2 writes it."""
     items = []
     for param in params:
-        options = "".join(
-            f", {identifier(key)}={literal(value)}" for key, value in _get(param, "options")
-        )
-        items.append(
-            f"{literal(_get(param, 'name'))}: Param({literal(_get(param, 'default'))}{options})"
-        )
+        options = "".join(f", {identifier(key)}={literal(value)}" for key, value in param.options)
+        items.append(f"{literal(param.name)}: Param({literal(param.default)}{options})")
     if not items:
         return Code("{}")
     return Code("{\n" + "".join(f"    {item},\n" for item in items) + "}")
-
-
-def _names(imports: Any) -> list[str]:
-    if isinstance(imports, str):
-        return [n.strip(" \n()") for n in imports.split(",") if n.strip(" \n()")]
-    return list(imports)
-
-
-def _get(value: Any, key: str) -> Any:
-    """A field of a model: a mapping's item or an object's attribute."""
-    if isinstance(value, Mapping):
-        return value[key]
-    return getattr(value, key)
 
 
 def code(value: Any, indent: int = 0) -> Code:

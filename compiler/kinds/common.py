@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from compiler.dag import NotifyCode, Param
 from compiler.findings import Finding, Severity, format_path
+from compiler.findings import Path as SpecPath
 from compiler.model import Analysis, Spec
 from compiler.render import Code, literal
 from compiler.validate import did_you_mean
 
 
 def duplicate_names(
-    spec: Spec, items: list[dict[str, Any]], at: tuple, what: str, key: str = "name"
+    spec: Spec, items: list[dict[str, Any]], at: SpecPath, what: str, key: str = "name"
 ) -> list[Finding]:
     """A DS201 finding for every item whose name an earlier item already has."""
     first: dict[str, int] = {}
@@ -31,39 +34,42 @@ def duplicate_names(
     return findings
 
 
-def dag_basics(
-    spec: Spec,
-    analysis: Analysis,
-    dag_id: str,
-    docstring: str,
-    description: str,
-    *,
-    tags: list[str],
-    schedule: str | None,
-    catchup: bool,
-    sdk_imports: tuple[str, ...] = ("DAG",),
-) -> dict[str, Any]:
-    """The DAG arguments every template takes the same way."""
-    config = analysis.project.config
+def start_date(analysis: Analysis) -> tuple[int, int, int]:
+    """The project's `defaults.start_date` as (year, month, day)."""
+    year, month, day = (
+        int(x) for x in analysis.project.config["defaults"]["start_date"].split("-")
+    )
+    return year, month, day
+
+
+def tags(spec: Spec, *kind_tags: str) -> tuple[str, ...]:
+    """The DAG's tags: dagspec's, the kind's and the spec's own, sorted."""
     meta = spec.doc.data["metadata"]
-    year, month, day = (int(x) for x in config["defaults"]["start_date"].split("-"))
-    return {
-        "docstring": docstring,
-        "dag_id": dag_id,
-        "description": description,
-        "owner": meta.get("owner") or config["defaults"]["owner"],
-        "tags": sorted({"dagspec", *tags, *meta.get("tags", [])}),
-        "schedule": schedule,
-        "schedule_code": literal(schedule),  # replaced when the DAG waits for assets
-        "catchup": catchup,
-        "sdk_imports": list(sdk_imports),
-        "asset_defs": [],
-        "outlets": {},
-        "start_date": (year, month, day),
-    }
+    return tuple(sorted({"dagspec", *kind_tags, *meta.get("tags", [])}))
 
 
-def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -> Finding | None:
+ALL_DONE = "all_done"  # the trigger rule of tasks that run whatever came before
+
+#: task settings a run plan carries (the names the schemas use)
+PLAN_SETTINGS = (
+    "retries",
+    "retry_delay_seconds",
+    "retry_exponential_backoff",
+    "pool",
+    "priority_weight",
+    "execution_timeout_seconds",
+)
+
+
+def plan_settings(*sources: Mapping[str, Any]) -> dict[str, Any]:
+    """A task's settings in effect, the nearest source winning (module over phase over spec)."""
+    found: dict[str, Any] = {}
+    for source in reversed(sources):
+        found.update({k: source[k] for k in PLAN_SETTINGS if source.get(k) is not None})
+    return found
+
+
+def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: SpecPath) -> Finding | None:
     """A scheduled DAG should say whether missed intervals run (Airflow 3 defaults to not)."""
     if schedule is None or stated or schedule.startswith("@continuous"):
         return None
@@ -77,17 +83,15 @@ def catchup_warning(spec: Spec, schedule: str | None, stated: bool, at: tuple) -
     )
 
 
-def param(
-    name: str, default: Any, kind: str, title: str, description: str, **schema: Any
-) -> dict[str, Any]:
+def param(name: str, default: Any, kind: str, title: str, description: str, **schema: Any) -> Param:
     """One built-in trigger-form field, as the templates emit it: Param(default, **options)."""
-    options = [
+    options = (
         ("type", optional(kind)),
         *schema.items(),
         ("title", title),
         ("description", description),
-    ]
-    return {"name": name, "default": default, "options": options}
+    )
+    return Param(name, default, options)
 
 
 def optional(kind: str) -> list[str]:
@@ -135,23 +139,24 @@ def param_findings(
     return findings
 
 
-def trigger_params(
-    builtin: list[dict[str, Any]], declared: dict[str, dict[str, Any]]
-) -> list[dict[str, Any]]:
+def trigger_params(builtin: list[Param], declared: dict[str, dict[str, Any]]) -> tuple[Param, ...]:
     """The built-in fields, then those the spec author declared under `params:`; a declared
     field without a `default` stays required."""
-    return builtin + [
-        {
-            "name": name,
-            "default": spec.get("default"),
-            "options": [
-                (k, optional(v) if k == "type" and "default" in spec else v)
-                for k, v in spec.items()
-                if k != "default"
-            ],
-        }
-        for name, spec in declared.items()
-    ]
+    return (
+        *builtin,
+        *(
+            Param(
+                name,
+                spec.get("default"),
+                tuple(
+                    (k, optional(v) if k == "type" and "default" in spec else v)
+                    for k, v in spec.items()
+                    if k != "default"
+                ),
+            )
+            for name, spec in declared.items()
+        ),
+    )
 
 
 def project_settings(analysis: Analysis) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def spec_settings(
 def undeclared_pools(
     spec: Spec,
     analysis: Analysis,
-    levels: list[tuple[tuple, dict[str, Any]]],
+    levels: list[tuple[SpecPath, dict[str, Any]]],
     *,
     check_default: bool = True,
 ) -> list[Finding]:
@@ -215,7 +220,7 @@ def undeclared_pools(
 
 
 def default_args(
-    dag_level: dict[str, Any], *, with_pool: bool, notify: dict[str, Any] | None = None
+    dag_level: dict[str, Any], *, with_pool: bool, notify: NotifyCode | None = None
 ) -> Code:
     """The DAG's `default_args` literal: every setting of the project and spec levels.
 
@@ -226,8 +231,8 @@ def default_args(
 
     skip = () if with_pool else ("pool",)
     pairs = task_kwargs(dag_level, skip=skip)
-    if notify and notify["retry"] is not None:
-        pairs.append(("on_retry_callback", notify["retry"]))
+    if notify is not None and notify.retry is not None:
+        pairs.append(("on_retry_callback", notify.retry))
     return Code("{" + ", ".join(f"{literal(name)}: {code}" for name, code in pairs) + "}")
 
 
@@ -320,7 +325,7 @@ def _target_findings(
     ]
 
 
-def _in_config(analysis: Analysis, path: tuple, message: str, hint: str) -> Finding:
+def _in_config(analysis: Analysis, path: SpecPath, message: str, hint: str) -> Finding:
     """A DS202 at a value of dagspec.yaml (the project config)."""
     from compiler.project import CONFIG_NAME
 
@@ -329,7 +334,7 @@ def _in_config(analysis: Analysis, path: tuple, message: str, hint: str) -> Find
     return Finding(CONFIG_NAME, line, col, "DS202", message, format_path(path), hint)
 
 
-def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
+def notify_code(model: dict[str, Any] | None) -> NotifyCode | None:
     """Template pieces for notifications: the NOTIFY constant, DAG arguments, the retry hook."""
     if model is None:
         return None
@@ -350,8 +355,4 @@ def notify_code(model: dict[str, Any] | None) -> dict[str, Any] | None:
             )
         )
     retry = Code(f'NOTIFY.on("retry", {literal(events["retry"])})') if "retry" in events else None
-    return {
-        "define": Code(f"Notify({literal(model['channels'])})"),
-        "dag_args": dag_args,
-        "retry": retry,
-    }
+    return NotifyCode(Code(f"Notify({literal(model['channels'])})"), tuple(dag_args), retry)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import builtins
 import shlex
+from collections.abc import Callable
 from typing import Any
 
+from compiler.dag import Arguments, EntityDag, Module, NotifyCode, Param, Phase, Task
 from compiler.docs import module_doc
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
+    ALL_DONE,
     catchup_warning,
-    dag_basics,
     default_args,
     duplicate_names,
     notify_code,
@@ -19,6 +21,8 @@ from compiler.kinds.common import (
     param_findings,
     project_settings,
     spec_settings,
+    start_date,
+    tags,
     trigger_params,
     undeclared_pools,
 )
@@ -29,6 +33,7 @@ from compiler.settings import inherit, needs_timedelta, stated, task_kwargs
 from compiler.validate import did_you_mean
 
 TEMPLATE = "entity.py.j2"
+Origin = Callable[[str], Spec]  # which spec of an `extends` chain a top-level key came from
 
 
 def check_project(analysis: Analysis) -> None:
@@ -93,10 +98,9 @@ def _plan(spec: Spec, analysis: Analysis) -> tuple[Target | None, list[Finding]]
     findings += notify_findings
     if any(f.severity is Severity.ERROR for f in findings):
         return None, findings
-    model = _model(spec, body, analysis, _raw(chain), notify_code(notify))
-    target = Target(spec.name, TEMPLATE, model, chain)
+    dag = _model(spec, body, analysis, _raw(chain), notify_code(notify))
+    target = Target.of(dag, TEMPLATE, chain)
     _add_artifacts(target, spec.name, body, origin)
-    _add_graph(target)
     return target, findings
 
 
@@ -139,7 +143,8 @@ def _merged(chain: list[Spec]) -> dict[str, Any]:
         body.update({k: v for k, v in spec.body.items() if k not in ("extends", "abstract")})
     body["abstract"] = chain[0].body.get("abstract", False)
     doc = {**chain[0].doc.data, "spec": body}
-    return apply_defaults("Entity", doc)["spec"]
+    merged: dict[str, Any] = apply_defaults("Entity", doc)["spec"]
+    return merged
 
 
 def _raw(chain: list[Spec]) -> dict[str, Any]:
@@ -150,7 +155,7 @@ def _raw(chain: list[Spec]) -> dict[str, Any]:
     return body
 
 
-def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]:
+def _check_pools(chain: list[Spec], origin: Origin, analysis: Analysis) -> list[Finding]:
     """Pools named on phases and modules must be declared (the spec's own is checked in _check)."""
     raw = _raw(chain)
     levels = [
@@ -164,7 +169,7 @@ def _check_pools(chain: list[Spec], origin, analysis: Analysis) -> list[Finding]
     return undeclared_pools(origin("phases"), analysis, levels, check_default=False)
 
 
-def _origin(chain: list[Spec]):  # a small closure
+def _origin(chain: list[Spec]) -> Origin:
     """Which spec of the chain a top-level key of the merged spec came from."""
 
     def spec_for(key: str) -> Spec:
@@ -173,7 +178,7 @@ def _origin(chain: list[Spec]):  # a small closure
     return spec_for
 
 
-def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:
+def _check(body: dict[str, Any], origin: Origin, analysis: Analysis) -> list[Finding]:
     findings: list[Finding] = []
     if "phases" not in body:
         owner = origin("phases")
@@ -278,7 +283,7 @@ def _check(body: dict[str, Any], origin, analysis: Analysis) -> list[Finding]:
     return findings + _surprises(body, origin, pools.get(pool))
 
 
-def _surprises(body: dict[str, Any], origin, pool: dict[str, Any] | None) -> list[Finding]:
+def _surprises(body: dict[str, Any], origin: Origin, pool: dict[str, Any] | None) -> list[Finding]:
     """Warnings for what compiles but will surprise people once Airflow runs it."""
     phases = origin("phases")
     stated = "catchup" in origin("catchup").body
@@ -317,92 +322,175 @@ def _model(
     body: dict[str, Any],
     analysis: Analysis,
     raw: dict[str, Any],
-    notify: dict[str, Any] | None,
-) -> dict[str, Any]:
+    notify: NotifyCode | None,
+) -> EntityDag:
     config = analysis.project.config
     taken = {*template_names("entity.py.j2"), "Param", "TaskGroup", *dir(builtins)}
     dag_level = inherit(project_settings(analysis), spec_settings(spec, raw))
     if "pool" not in dag_level:  # the project's default pool, also for an older config
         dag_level["pool"] = config["defaults"]["pool"]
+    shared = {k: v for k, v in dag_level.items() if k != "pool"}  # default_args: no pool
+    entity = spec.name
+    module_settings = [
+        [
+            inherit(dag_level, stated(raw_phase), stated(raw_module))
+            for raw_module in raw_phase["modules"]
+        ]
+        for raw_phase in raw["phases"]
+    ]
+    # One pool for all modules goes into the shared MODULE arguments; else each module names its.
+    own_pools = any(s["pool"] != dag_level["pool"] for p in module_settings for s in p)
+    prepare = Task(
+        "prepare_workspace",
+        "PrepareWorkspaceOperator",
+        "entity.prepare_workspace",
+        arguments={
+            "entity": entity,
+            "phases": [p["name"] for p in body["phases"]],
+            "base_dir": config["workspace"]["base_dir"],
+            "prefix": config["workspace"]["prefix"],
+            "storage": config["storage"]["url"],
+        },
+        settings=shared,
+        var="workspace",
+    )
     phases = []
     all_args = []
-    for phase, raw_phase in zip(body["phases"], raw["phases"], strict=True):
-        var = python_name(phase["name"], taken)
+    previous: tuple[str, ...] = (prepare.task_id,)
+    for phase, raw_phase, levels in zip(
+        body["phases"], raw["phases"], module_settings, strict=True
+    ):
+        name = phase["name"]
+        var = python_name(name, taken)
         modules = []
-        for module, raw_module in zip(phase["modules"], raw_phase["modules"], strict=True):
-            settings = inherit(dag_level, stated(raw_phase), stated(raw_module))
+        for module, raw_module, settings in zip(
+            phase["modules"], raw_phase["modules"], levels, strict=True
+        ):
             args = task_kwargs(settings, base=dag_level)
+            if own_pools and all(key != "pool" for key, _ in args):
+                args.insert(0, ("pool", literal(settings["pool"])))
             all_args.append(args)
-            modules.append(
-                {
-                    "name": module["name"],
-                    "var": python_name(f"{phase['name']}__{module['name']}", taken),
-                    "command": _argv(module["command"]),
-                    "required": module["required"],
+            command = _argv(module["command"])
+            timeout = raw_module.get("timeout_seconds")  # as stated: the operator's default else
+            task = Task(
+                f"{name}.{module['name']}",
+                "ModuleOperator",
+                "entity.module",
+                group=name,
+                arguments={
+                    "entity": entity,
+                    "phase": name,
+                    "module": module["name"],
+                    "command": command,
                     "inputs": module["inputs"],
                     "env": {**body["env"], **module["env"]},
-                    # as stated: the operator alone knows its default
-                    "timeout_seconds": raw_module.get("timeout_seconds"),
-                    "settings": settings,
-                    "args": args,
-                    "description": module.get("description"),
-                    "outputs": module["outputs"],
-                }
+                    **({} if timeout is None else {"timeout_seconds": timeout}),
+                },
+                settings=settings,
+                upstream=previous,
+                var=python_name(f"{name}__{module['name']}", taken),
+                airflow_args=tuple(args),
+                description=module.get("description"),
             )
-            modules[-1]["doc"] = literal(module_doc(modules[-1], phase["name"]))
-        phases.append(
-            {
-                "name": phase["name"],
-                "var": var,
-                "gate_var": python_name(f"{phase['name']}__gate", taken),
-                "description": phase.get("description", f"Phase {phase['name']}"),
-                "spec_description": phase.get("description"),
-                "modules": modules,
-                "required": {m["name"]: m["required"] for m in phase["modules"]},
-            }
+            doc = module_doc(
+                task.task_id,
+                module.get("description"),
+                command,
+                module["inputs"],
+                module["outputs"],
+            )
+            modules.append(Module(task, module["required"], tuple(module["outputs"]), literal(doc)))
+        gate = Task(
+            f"{name}.gate",
+            "PhaseGateOperator",
+            "entity.gate",
+            group=name,
+            arguments={
+                "phase": name,
+                "modules": {m["name"]: m["required"] for m in phase["modules"]},
+            },
+            settings=shared,
+            upstream=tuple(m.task.task_id for m in modules),
+            trigger_rule=ALL_DONE,
+            rooted=False,
+            var=python_name(f"{name}__gate", taken),
         )
-    # One pool for all modules goes into the shared MODULE arguments; else each module names its.
-    own_pools = any(
-        m["settings"]["pool"] != dag_level["pool"] for p in phases for m in p["modules"]
+        phases.append(
+            Phase(
+                name,
+                var,
+                phase.get("description", f"Phase {name}"),
+                phase.get("description"),
+                tuple(modules),
+                gate,
+            )
+        )
+        previous = (gate.task_id,)
+    promote = Task(
+        "promote",
+        "PromoteOperator",
+        "entity.promote",
+        arguments={
+            "entity": entity,
+            "mapping": {item["from"]: item["to"] for item in body["promote"]},
+        },
+        settings=shared,
+        upstream=previous,
+        trigger_rule=ALL_DONE,
+        var="promote",
     )
-    if own_pools:
-        for module in (m for p in phases for m in p["modules"]):
-            if all(name != "pool" for name, _ in module["args"]):
-                module["args"].insert(0, ("pool", literal(module["settings"]["pool"])))
-    description = spec.doc.data["metadata"].get("description") or f"Entity pipeline {spec.name}"
-    return {
-        **dag_basics(
-            spec,
-            analysis,
-            spec.name,
-            f"Entity pipeline `{spec.name}`: {description}",
-            description,
-            tags=["entity"],
+    result = Task(
+        "pipeline_result",
+        "PipelineResultOperator",
+        "entity.result",
+        arguments={
+            "entity": entity,
+            "phases": {p["name"]: [m["name"] for m in p["modules"]] for p in body["phases"]},
+            "result_path": body["result_path"],
+        },
+        settings=shared,
+        upstream=(promote.task_id,),
+        trigger_rule=ALL_DONE,
+        var="result",
+    )
+    tasks = (
+        prepare,
+        *(t for p in phases for t in (*(m.task for m in p.modules), p.gate)),
+        promote,
+        result,
+    )
+    description = spec.doc.data["metadata"].get("description") or f"Entity pipeline {entity}"
+    return EntityDag(
+        dag_id=entity,
+        kind="Entity",
+        docstring=f"Entity pipeline `{entity}`: {description}",
+        arguments=Arguments(
+            description=description,
             schedule=body["schedule"],
             catchup=body["catchup"],
-            sdk_imports=("DAG", "Param", "TaskGroup"),
+            start_date=start_date(analysis),
+            # Airflow refuses a continuous timetable with more than one active run.
+            max_active_runs=1 if body["schedule"] == "@continuous" else 16,
+            tags=tags(spec, "entity"),
+            default_args=default_args(dag_level, with_pool=False, notify=notify),
         ),
-        "owner": dag_level.get("owner"),
-        "entity": spec.name,
-        # Airflow refuses a continuous timetable with more than one active run (import error).
-        "max_active_runs": 1 if body["schedule"] == "@continuous" else 16,
-        "default_args": default_args(dag_level, with_pool=False, notify=notify),
-        "notify": notify,
-        "settings": dag_level,
-        "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
-        "pool": None if own_pools else dag_level["pool"],
-        "params": _params(body, config),
-        "workspace": config["workspace"],
-        "storage": config["storage"]["url"],
-        "phase_names": [p["name"] for p in body["phases"]],
-        "phases": phases,
-        "phase_modules": {p["name"]: [m["name"] for m in p["modules"]] for p in body["phases"]},
-        "promote": {item["from"]: item["to"] for item in body["promote"]},
-        "result_path": body["result_path"],
-    }
+        params=_params(body, config),
+        settings=dag_level,
+        tasks=tasks,
+        sdk_imports=("DAG", "Param", "TaskGroup"),
+        timedelta=needs_timedelta(task_kwargs(dag_level), *all_args),
+        notify=notify,
+        storage=config["storage"]["url"],
+        entity=entity,
+        pool=None if own_pools else dag_level["pool"],
+        phases=tuple(phases),
+        prepare=prepare,
+        promote=promote,
+        result=result,
+    )
 
 
-def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) -> None:
+def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin: Origin) -> None:
     """Task order, and the project paths each task reads and writes."""
 
     phases_spec, promote_spec = origin("phases"), origin("promote")
@@ -431,27 +519,11 @@ def _add_artifacts(target: Target, entity: str, body: dict[str, Any], origin) ->
     )
 
 
-def _add_graph(target: Target) -> None:
-    """Tasks (grouped by phase) and edges, as the template wires them."""
-    previous = ["prepare_workspace"]
-    target.tasks["prepare_workspace"] = None
-    for phase in target.model["phases"]:
-        gate = f"{phase['name']}.gate"
-        for module in phase["modules"]:
-            task = f"{phase['name']}.{module['name']}"
-            target.tasks[task] = phase["name"]
-            target.edges += [(p, task) for p in previous] + [(task, gate)]
-        target.tasks[gate] = phase["name"]
-        previous = [gate]
-    target.tasks.update({"promote": None, "pipeline_result": None})
-    target.edges += [(previous[0], "promote"), ("promote", "pipeline_result")]
-
-
 def _argv(command: str | list[str]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
-def _params(body: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+def _params(body: dict[str, Any], config: dict[str, Any]) -> tuple[Param, ...]:
     """Trigger-form fields: target, dry run and keep workspace, then the spec author's own."""
     targets = config["targets"]
     return trigger_params(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import codecs
 from typing import Any
 
+from compiler.dag import Arguments, ManifestDag, NotifyCode, Task
 from compiler.findings import Finding
+from compiler.findings import Path as SpecPath
 from compiler.kinds.common import (
     catchup_warning,
-    dag_basics,
     default_args,
     duplicate_names,
     notify_code,
@@ -21,6 +22,8 @@ from compiler.kinds.common import (
     param_findings,
     project_settings,
     spec_settings,
+    start_date,
+    tags,
     trigger_params,
     undeclared_pools,
 )
@@ -48,7 +51,7 @@ def check_project(analysis: Analysis) -> None:
     """No two processes of the project write one table (DS207): a sink, its staging table or a
     mart of one process equal to one of another, compared as table identities (`main.orders`,
     `public.orders` and `orders` in one database are one table)."""
-    seen: dict[tuple[str, str], tuple[Spec, str, str, tuple]] = {}
+    seen: dict[tuple[str, str], tuple[Spec, str, str, SpecPath]] = {}
     reported: set[tuple[str, int, tuple[str, ...]]] = set()
     for spec in sorted(analysis.specs.values(), key=lambda s: (s.doc.file, s.name)):
         if spec.kind != "Manifest":
@@ -131,19 +134,17 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
         )
         target = None
         if model is not None:
-            target = Target(dag_id(spec.name, process["name"]), TEMPLATE, model, [spec])
+            target = Target.of(model, TEMPLATE, [spec])
             _add_artifacts(target, spec, process, ("spec", "processes", i))
         plans.append((target, problems))
     return plans
 
 
-def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tuple) -> None:
+def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: SpecPath) -> None:
     """Deps are read by `extract`; outs exist once the last gate has committed."""
 
-    gates = target.model["gates"]
+    gates = list(target.tasks)
     target.order.update({gate: i for i, gate in enumerate(gates)})
-    target.tasks.update(dict.fromkeys(gates))
-    target.edges += list(zip(gates, gates[1:], strict=False))
     target.consumes.extend(
         Artifact(path, "extract", spec, (*at, "deps", i)) for i, path in enumerate(process["deps"])
     )
@@ -152,7 +153,7 @@ def _add_artifacts(target: Target, spec: Spec, process: dict[str, Any], at: tupl
     )
 
 
-def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+def _check(spec: Spec, process: dict[str, Any], at: SpecPath) -> list[Finding]:
     columns = [c["name"] for c in process["contract"]["columns"]]
     findings = duplicate_names(
         spec, process["contract"]["columns"], (*at, "contract", "columns"), "column"
@@ -206,7 +207,7 @@ def _check(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
     return findings
 
 
-def _measures(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+def _measures(spec: Spec, process: dict[str, Any], at: SpecPath) -> list[Finding]:
     """Sums and averages are exact arithmetic: only integer and decimal columns qualify."""
     types = {c["name"]: c["type"] for c in process["contract"]["columns"]}
     findings: list[Finding] = []
@@ -239,7 +240,7 @@ META_TABLES = (
 )
 
 
-def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Finding]:
+def _table_clashes(spec: Spec, process: dict[str, Any], at: SpecPath) -> list[Finding]:
     """A mart equal to its sink would be rebuilt from itself; a sink or mart named like a
     meta-log table would write into the run's own bookkeeping."""
     findings: list[Finding] = []
@@ -274,8 +275,8 @@ def _table_clashes(spec: Spec, process: dict[str, Any], at: tuple) -> list[Findi
 def _operator_default(key: str, settings: dict[str, Any], process: dict[str, Any]) -> bool:
     """Whether the gate operator would choose this value itself (from PROCESS)."""
     if key == "retries":
-        return settings["retries"] == process.get("retries", 0)
-    return settings["retry_delay_seconds"] == process.get("retry_backoff_seconds")
+        return bool(settings["retries"] == process.get("retries", 0))
+    return bool(settings["retry_delay_seconds"] == process.get("retry_backoff_seconds"))
 
 
 def _model(
@@ -284,9 +285,10 @@ def _model(
     process: dict[str, Any],
     raw: dict[str, Any],
     analysis: Analysis,
-    notify: dict[str, Any] | None,
-) -> dict[str, Any]:
+    notify: NotifyCode | None,
+) -> ManifestDag:
     meta = analysis.project.config["meta"]
+    storage = analysis.project.config["storage"]["url"]
     runtime = {
         k: v
         for k, v in process.items()
@@ -305,20 +307,45 @@ def _model(
         or spec.doc.data["metadata"].get("description")
         or f"ETL process {process['name']}"
     )
-    return {
-        **dag_basics(
-            spec,
-            analysis,
-            name,
-            f"ETL process `{name}`: {description}",
-            description,
-            tags=["manifest", process["name"]],
+    # the gate operator's own choice (from PROCESS), when the settings state none
+    retry = {
+        "retries": process.get("retries", 0),
+        "retry_delay_seconds": process.get("retry_backoff_seconds"),
+    }
+    tasks = tuple(
+        Task(
+            gate,
+            "ManifestGateOperator",
+            "etl.gate",
+            arguments={
+                "gate": gate,
+                "process": runtime,
+                "meta_conn_id": meta["conn_id"],
+                "meta_sqlite_path": meta["sqlite_path"],
+                "storage": storage,
+            },
+            settings=settings,
+            defaults=retry,
+            upstream=tuple(gates[i - 1 : i]),
+            inline=True,  # gates run one after another; an interrupt reaches the gate
+            var=gate,
+        )
+        for i, gate in enumerate(gates)
+    )
+    return ManifestDag(
+        dag_id=name,
+        kind="Manifest",
+        docstring=f"ETL process `{name}`: {description}",
+        arguments=Arguments(
+            description=description,
             schedule=body["schedule"],
             catchup=body["catchup"],
-            sdk_imports=("DAG", "Param", "chain"),
+            start_date=start_date(analysis),
+            max_active_runs=1,
+            tags=tags(spec, "manifest", process["name"]),
+            default_args=default_args(settings, with_pool=True, notify=notify),
         ),
-        "process": runtime,
-        "params": trigger_params(
+        params=trigger_params(
             [
                 param(
                     "process",
@@ -331,19 +358,19 @@ def _model(
             ],
             body["params"],
         ),
-        "gates": gates,
-        "meta_conn_id": meta["conn_id"],
-        "meta_sqlite_path": meta["sqlite_path"],
-        "storage": analysis.project.config["storage"]["url"],
-        "owner": settings.get("owner"),
-        "settings": settings,
-        "default_args": default_args(settings, with_pool=True, notify=notify),
-        "notify": notify,
+        settings=settings,
+        tasks=tasks,
+        sdk_imports=("DAG", "Param", "chain"),
+        timedelta=needs_timedelta(args),
+        notify=notify,
+        storage=storage,
+        process=runtime,
+        meta_conn_id=meta["conn_id"],
+        meta_sqlite_path=meta["sqlite_path"],
         # The gate operator defaults retries and delay from the process: state them explicitly.
-        "gate_args": [
+        gate_args=tuple(
             (k, v)
             for k, v in args
             if k in ("retries", "retry_delay") and not _operator_default(k, settings, process)
-        ],
-        "timedelta": needs_timedelta(args),
-    }
+        ),
+    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from compiler.dag import Arguments, Group, NotifyCode, ReductionDag, Step, Task
 from compiler.findings import Finding, Severity
 from compiler.kinds.common import (
     catchup_warning,
-    dag_basics,
     default_args,
     duplicate_names,
     notify_code,
@@ -23,6 +23,8 @@ from compiler.kinds.common import (
     param_findings,
     project_settings,
     spec_settings,
+    start_date,
+    tags,
     trigger_params,
     undeclared_pools,
 )
@@ -52,7 +54,7 @@ def plan(spec: Spec, analysis: Analysis) -> list[tuple[Target | None, list[Findi
     findings += notify_findings
     if findings:
         return [(None, findings)]
-    target = Target(spec.name, TEMPLATE, _model(spec, body, analysis, notify_code(notify)), [spec])
+    target = Target.of(_model(spec, body, analysis, notify_code(notify)), TEMPLATE, [spec])
     _add_artifacts(target, spec, body)
     return [(target, _surprises(spec, body, analysis.project.config["slurm"]["node"]))]
 
@@ -197,62 +199,91 @@ def _group_id(group_by: list[str]) -> str:
 
 
 def _model(
-    spec: Spec, body: dict[str, Any], analysis: Analysis, notify: dict[str, Any] | None
-) -> dict[str, Any]:
-    slurm = analysis.project.config["slurm"]
-    meta = analysis.project.config["meta"]
+    spec: Spec, body: dict[str, Any], analysis: Analysis, notify: NotifyCode | None
+) -> ReductionDag:
+    config = analysis.project.config
+    slurm, meta, storage = config["slurm"], config["meta"], config["storage"]["url"]
     trigger = body["trigger"]
     schedule = trigger.get("cron") if trigger["type"] == "CRON" else SCHEDULES[trigger["type"]]
+    continuous = trigger["type"] == "CONTINUOUS"
+    priority = body["priority"]
+    processing = body["processing"]
     steps = _ordered(body["steps"])
-    taken = {*template_names("reduction.py.j2"), "Param", "task_group", *dir(builtins)}
-    groups: dict[tuple[str, ...], dict[str, Any]] = {}
-    for step in steps:
-        key = tuple(step["group_by"])
-        if key not in groups:
-            group_id = python_name(_group_id(step["group_by"]), taken)
-            groups[key] = {
-                "group_id": group_id,
-                "func": group_id,
-                "discover": python_name(f"discover_{group_id}", taken),
-                "result": python_name(f"{group_id}_runs", taken),
-                "group_by": step["group_by"],
-                "cooldown_seconds": 0,
-                "steps": [],
-                "after": [],
-            }
-        group = groups[key]
-        group["cooldown_seconds"] = max(group["cooldown_seconds"], step["cooldown_seconds"])
-        local = {s["name"] for s in group["steps"]}
-        group["steps"].append(
-            {
-                "name": step["name"],
-                "var": python_name(f"{group['group_id']}_{step['name']}", taken),
-                "upstream": [u for u in step["depends_on"] if u in local],
-            }
-        )
-        for upstream in step["depends_on"]:
-            for other in groups.values():
-                if (
-                    other is not group
-                    and upstream in {s["name"] for s in other["steps"]}
-                    and other["result"] not in group["after"]
-                ):
-                    group["after"].append(other["result"])
-    for group in groups.values():
-        for step in group["steps"]:
-            step["upstream"] = [
-                next(s["var"] for s in group["steps"] if s["name"] == u) for u in step["upstream"]
-            ]
+    configs = {
+        s["name"]: {k: v for k, v in s.items() if k not in ("deps", "outs", "description", *KEYS)}
+        for s in steps
+    }
+    pipeline = {
+        "name": spec.name,
+        "priority": priority,
+        "data_grouping": body["data_grouping"],
+        "software": body["software"],
+    }
+    meta_args = {"meta_conn_id": meta["conn_id"], "meta_sqlite_path": meta["sqlite_path"]}
     dag_level = inherit(
         project_settings(analysis), spec_settings(spec, aliases={"priority": "priority_weight"})
     )
-    raw_steps = {s["name"]: s for s in spec.body["steps"]}
-    all_args = []
-    for group in groups.values():
-        for step in group["steps"]:
-            settings = inherit(
-                dag_level, stated(raw_steps[step["name"]], {"max_retries": "retries"})
+    # the bookkeeping tasks state the pipeline's priority; the pool reaches only the steps
+    shared = {**{k: v for k, v in dag_level.items() if k != "pool"}, "priority_weight": priority}
+    taken = {*template_names("reduction.py.j2"), "Param", "task_group", *dir(builtins)}
+    first: list[Task] = []
+    if continuous:
+        first.append(
+            Task(
+                "wait_for_new_data",
+                "WaitForNewDataOperator",
+                "reduction.wait_for_new_data",
+                arguments={
+                    "pipeline": pipeline,
+                    "poll_seconds": trigger.get("poll_seconds", 60),
+                    "products_root": body["products_root"],
+                },
+                settings=shared,
+                var="wait",
             )
+        )
+    register = Task(
+        "register_software",
+        "RegisterSoftwareOperator",
+        "reduction.register_software",
+        arguments={"pipeline": pipeline, **meta_args},
+        settings=shared,
+        upstream=tuple(t.task_id for t in first),
+        var="software",
+    )
+    # Steps sharing a group_by share a mapped task group, in the order they first appear.
+    grouped: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    names: dict[tuple[str, ...], tuple[str, str, str]] = {}  # group id, discover, result
+    variables: dict[str, str] = {}  # step name → its variable
+    for step in steps:
+        key = tuple(step["group_by"])
+        if key not in names:
+            group_id = python_name(_group_id(step["group_by"]), taken)
+            discover_var = python_name(f"discover_{group_id}", taken)
+            names[key] = (group_id, discover_var, python_name(f"{group_id}_runs", taken))
+        grouped.setdefault(key, []).append(step)
+        variables[step["name"]] = python_name(f"{names[key][0]}_{step['name']}", taken)
+    raw_steps = {s["name"]: s for s in spec.body["steps"]}
+    groups: list[Group] = []
+    task_ids: dict[str, str] = {}  # step name → task id
+    leaves: dict[str, list[str]] = {}  # group result → task ids of its last steps
+    all_args = []
+    for key, members in grouped.items():
+        group_id, discover_id, result = names[key]
+        local = {s["name"] for s in members}
+        after: list[str] = []
+        for step in members:
+            for upstream in step["depends_on"]:
+                if upstream in local:
+                    continue
+                other = next(g for g in groups if any(upstream == t.name for t in g.tasks()))
+                if other.result not in after:
+                    after.append(other.result)
+        made = []
+        for step in members:
+            name = step["name"]
+            task_ids[name] = f"{group_id}.{name}"
+            settings = inherit(dag_level, stated(raw_steps[name], {"max_retries": "retries"}))
             # The step operator defaults retries and priority from the step and pipeline, and
             # the pool reaches only the steps: state these three on every step.
             args = task_kwargs(
@@ -263,59 +294,73 @@ def _model(
                     if k not in ("retries", "priority_weight", "pool")
                 },
             )
-            defaults: list[tuple[str, Any]] = [
-                ("retries", 0),
-                ("priority_weight", body["priority"]),
-            ]
-            for name, value in defaults:
-                if name not in settings:
-                    args.append((name, literal(value)))
-            step["settings"] = settings
-            step["description"] = raw_steps[step["name"]].get("description")
-            step["args"] = args
+            defaults = {"retries": 0, "priority_weight": priority}
+            args += [(k, literal(v)) for k, v in defaults.items() if k not in settings]
             all_args.append(args)
+            inside = [u for u in step["depends_on"] if u in local]
+            upstream = tuple(task_ids[u] for u in inside) or (
+                discover_id,
+                *(leaf for result_var in after for leaf in leaves[result_var]),
+            )
+            task = Task(
+                task_ids[name],
+                "ReductionStepOperator",
+                "reduction.step",
+                group=group_id,
+                arguments={
+                    "pipeline": pipeline,
+                    "step": configs[name],
+                    "upstream_tasks": [task_ids[u] for u in step["depends_on"]],
+                    "products_root": body["products_root"],
+                    "partition": processing.get("partition", slurm["partition"]),
+                    "account": processing.get("account", slurm["account"]),
+                    "storage": storage,
+                    **meta_args,
+                },
+                settings=settings,
+                defaults=defaults,
+                upstream=upstream,
+                mapped_over=discover_id,
+                max_active=configs[name]["max_concurrent_runs"],
+                var=variables[name],
+                airflow_args=tuple(args),
+                description=raw_steps[name].get("description"),
+            )
+            made.append(Step(task, tuple(variables[u] for u in inside), configs[name]))
+        discover = Task(
+            discover_id,
+            "DiscoverSubGroupsOperator",
+            "reduction.discover",
+            arguments={
+                "pipeline": pipeline,
+                "group_by": list(key),
+                "cooldown_seconds": max(0, *(s["cooldown_seconds"] for s in members)),
+                **meta_args,
+            },
+            settings=shared,
+            upstream=(register.task_id,),
+            var=discover_id,
+        )
+        group = Group(group_id, group_id, result, key, discover, tuple(made), tuple(after))
+        inner = {u for step in made for u in step.task.upstream}
+        leaves[result] = [s.task.task_id for s in made if s.task.task_id not in inner]
+        groups.append(group)
     description = spec.doc.data["metadata"].get("description") or f"Reduction {spec.name}"
-    processing = body["processing"]
-    return {
-        **dag_basics(
-            spec,
-            analysis,
-            spec.name,
-            f"Reduction pipeline `{spec.name}`: {description}",
-            description,
-            tags=["reduction", trigger["type"].lower()],
+    return ReductionDag(
+        dag_id=spec.name,
+        kind="ReductionPipeline",
+        docstring=f"Reduction pipeline `{spec.name}`: {description}",
+        arguments=Arguments(
+            description=description,
             schedule=schedule,
             catchup=body["catchup"] and schedule is not None,
-            sdk_imports=("DAG", "Param", "task_group"),
+            start_date=start_date(analysis),
+            max_active_runs=1,
+            tags=tags(spec, "reduction", trigger["type"].lower()),
+            default_args=default_args(dag_level, with_pool=False, notify=notify),
+            paused=not body["enabled"],
         ),
-        "owner": dag_level.get("owner"),
-        "settings": dag_level,
-        "default_args": default_args(dag_level, with_pool=False, notify=notify),
-        "notify": notify,
-        "timedelta": needs_timedelta(task_kwargs(dag_level), *all_args),
-        "paused": not body["enabled"],
-        "continuous": trigger["type"] == "CONTINUOUS",
-        "poll_seconds": trigger.get("poll_seconds", 60),
-        "pipeline": {
-            "name": spec.name,
-            "priority": body["priority"],
-            "data_grouping": body["data_grouping"],
-            "software": body["software"],
-        },
-        "steps": {
-            s["name"]: {
-                k: v for k, v in s.items() if k not in ("deps", "outs", "description", *KEYS)
-            }
-            for s in steps
-        },
-        "meta": {"meta_conn_id": meta["conn_id"], "meta_sqlite_path": meta["sqlite_path"]},
-        "partition": processing.get("partition", slurm["partition"]),
-        "account": processing.get("account", slurm["account"]),
-        "products_root": body["products_root"],
-        "storage": analysis.project.config["storage"]["url"],
-        "priority": body["priority"],
-        "groups": list(groups.values()),
-        "params": trigger_params(
+        params=trigger_params(
             [
                 param(
                     "filter_rules",
@@ -328,49 +373,42 @@ def _model(
             ],
             body["params"],
         ),
-    }
-
-
-def _add_graph(target: Target) -> None:
-    """Tasks (grouped by mapped task group) and edges, as the template wires them."""
-    model = target.model
-    target.tasks["register_software"] = None
-    if model["continuous"]:
-        target.tasks["wait_for_new_data"] = None
-        target.edges.append(("wait_for_new_data", "register_software"))
-    by_result = {g["result"]: g for g in model["groups"]}
-    for group in model["groups"]:
-        var_to_task = {s["var"]: f"{group['group_id']}.{s['name']}" for s in group["steps"]}
-        target.tasks[group["discover"]] = None
-        target.edges.append(("register_software", group["discover"]))
-        for step in group["steps"]:
-            task = var_to_task[step["var"]]
-            target.tasks[task] = group["group_id"]
-            target.edges += [(var_to_task[u], task) for u in step["upstream"]]
-            if not step["upstream"]:
-                target.edges.append((group["discover"], task))
-                for after in group["after"]:
-                    upstream = by_result[after]
-                    target.edges.append(
-                        (f"{upstream['group_id']}.{upstream['steps'][-1]['name']}", task)
-                    )
+        settings=dag_level,
+        tasks=(
+            *first,
+            register,
+            *(t for g in groups for t in (g.discover, *(s.task for s in g.steps))),
+        ),
+        sdk_imports=("DAG", "Param", "task_group"),
+        timedelta=needs_timedelta(task_kwargs(dag_level), *all_args),
+        notify=notify,
+        storage=storage,
+        continuous=continuous,
+        poll_seconds=trigger.get("poll_seconds", 60),
+        priority=priority,
+        pipeline=pipeline,
+        steps=configs,
+        meta_conn_id=meta["conn_id"],
+        meta_sqlite_path=meta["sqlite_path"],
+        partition=processing.get("partition", slurm["partition"]),
+        account=processing.get("account", slurm["account"]),
+        products_root=body["products_root"],
+        groups=tuple(groups),
+    )
 
 
 def _add_artifacts(target: Target, spec: Spec, body: dict[str, Any]) -> None:
     """Deps are read by the first task; outs come from the step that declares them."""
-
-    first = "wait_for_new_data" if target.model["continuous"] else "register_software"
+    dag = target.dag
+    assert isinstance(dag, ReductionDag)
+    first = "wait_for_new_data" if dag.continuous else "register_software"
     target.order[first] = 0
-    _add_graph(target)
-    for rank, group in enumerate(target.model["groups"], start=1):
-        for offset, step in enumerate(group["steps"]):
-            target.order[f"{group['group_id']}.{step['name']}"] = rank * 100 + offset
+    for rank, group in enumerate(dag.groups, start=1):
+        for offset, step in enumerate(group.steps):
+            target.order[step.task.task_id] = rank * 100 + offset
+    task_ids = {s.task.name: s.task.task_id for g in dag.groups for s in g.steps}
     for i, step in enumerate(body["steps"]):
-        task = next(
-            f"{g['group_id']}.{step['name']}"
-            for g in target.model["groups"]
-            if step["name"] in {s["name"] for s in g["steps"]}
-        )
+        task = task_ids[step["name"]]
         target.consumes.extend(
             Artifact(p, first, spec, ("spec", "steps", i, "deps", j))
             for j, p in enumerate(step["deps"])

@@ -1,9 +1,9 @@
 """The one place that reads the compiler's model: a compiled project → its neutral description.
 
-Everything here mirrors what the templates render from `Target.model` (and, where the model
-holds only generated code, what the spec says): per kind, the tasks with their settings and
-operator arguments, the DAG arguments and params, the constants the tasks share, and digests
-of the documentation Airflow shows.
+Everything here mirrors what the templates render from the DAG's model (compiler.dag; where
+the model holds only generated code, what the spec says): per kind, the tasks with their
+settings and operator arguments, the DAG arguments and params, the constants the tasks share,
+and digests of the documentation Airflow shows.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from compiler.dag import Dag, EntityDag, ManifestDag, ReductionDag
 from compiler.docs import dag_doc
 from compiler.kinds.common import notify_model
 from compiler.model import Analysis, Target
@@ -25,17 +26,15 @@ def describe(analysis: Analysis) -> ProjectDescription:
 
 
 def _dag(target: Target, analysis: Analysis) -> DagDescription:
-    model, spec = target.model, target.sources[0]
-    kind = spec.kind
+    dag, spec = target.dag, target.sources[0]
     notify = _notify(target, analysis)
-    tasks, config, arguments = {
-        "Entity": _entity,
-        "Manifest": _manifest,
-        "ReductionPipeline": _reduction,
-    }[kind](target)
-    upstream: dict[str, list[str]] = {}
-    for first, then in target.edges:
-        upstream.setdefault(then, []).append(first)
+    if isinstance(dag, EntityDag):
+        tasks, config, arguments = _entity(dag)
+    elif isinstance(dag, ManifestDag):
+        tasks, config, arguments = _manifest(dag)
+    else:
+        assert isinstance(dag, ReductionDag)
+        tasks, config, arguments = _reduction(dag)
     described = {
         task_id: TaskDescription(
             task_id,
@@ -43,37 +42,34 @@ def _dag(target: Target, analysis: Analysis) -> DagDescription:
             group,
             dict(settings),
             dict(args),
-            tuple(sorted(upstream.get(task_id, ()))),
+            tuple(sorted(dag.task(task_id).upstream)),
             tuple(sorted(target.outlets.get(task_id, ()))),
             doc,
         )
         for task_id, (operator, group, settings, args, doc) in tasks.items()
     }
     events = notify["events"] if notify else {}
-    year, month, day = model["start_date"]
+    year, month, day = dag.arguments.start_date
     return DagDescription(
         dag_id=target.name,
-        kind=kind,
+        kind=dag.kind,
         spec=spec.doc.file,
         sources=tuple(s.doc.file for s in target.sources),
         arguments={
-            "description": model["description"],
-            "schedule": model["schedule"],
-            "catchup": model["catchup"],
+            "description": dag.arguments.description,
+            "schedule": dag.arguments.schedule,
+            "catchup": dag.arguments.catchup,
             "start_date": f"{year:04d}-{month:02d}-{day:02d}",
-            "tags": list(model["tags"]),
-            "owner": model.get("owner"),
+            "tags": list(dag.arguments.tags),
+            "owner": dag.owner,
             "callbacks": sorted(events),
             **({"deadline_minutes": notify["deadline_minutes"]} if "deadline" in events else {}),
             **arguments,
         },
-        settings=dict(model["settings"]),
-        params={
-            p["name"]: {"default": p["default"], **{k: v for k, v in p["options"]}}
-            for p in model["params"]
-        },
+        settings=dict(dag.settings),
+        params={p.name: {"default": p.default, **dict(p.options)} for p in dag.params},
         tasks=described,
-        groups=_groups(target),
+        groups=_groups(dag),
         inlets=tuple(sorted(target.assets_in)),
         config={**config, **({"notify": notify} if notify else {})},
         doc=_digest(dag_doc(target)),
@@ -83,138 +79,131 @@ def _dag(target: Target, analysis: Analysis) -> DagDescription:
 Task = tuple[str, str | None, dict[str, Any], dict[str, Any], str | None]
 
 
-def _entity(target: Target) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
-    model = target.model
-    shared = {k: v for k, v in model["settings"].items() if k != "pool"}
+def _entity(dag: EntityDag) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
     tasks: dict[str, Task] = {
         "prepare_workspace": (
             "PrepareWorkspaceOperator",
             None,
-            shared,
-            {"phases": model["phase_names"]},
+            dict(dag.prepare.settings),
+            {"phases": dag.prepare.arguments["phases"]},
             None,
         )
     }
-    for phase in model["phases"]:
-        for module in phase["modules"]:
-            tasks[f"{phase['name']}.{module['name']}"] = (
+    for phase in dag.phases:
+        for module in phase.modules:
+            task = module.task
+            arguments = task.arguments
+            tasks[task.task_id] = (
                 "ModuleOperator",
-                phase["name"],
-                dict(module["settings"]),
+                phase.name,
+                dict(task.settings),
                 {
-                    "command": module["command"],
-                    "required": module["required"],
-                    "inputs": module["inputs"],
-                    "outputs": module["outputs"],
-                    "env": module["env"],
-                    "description": module["description"],
-                    # stated in the spec, else the operator's default (unset here)
-                    **(
-                        {}
-                        if module["timeout_seconds"] is None
-                        else {"timeout_seconds": module["timeout_seconds"]}
-                    ),
+                    "command": arguments["command"],
+                    "required": module.required,
+                    "inputs": arguments["inputs"],
+                    "outputs": list(module.outputs),
+                    "env": arguments["env"],
+                    "description": task.description,
+                    # the step's other arguments, as stated (the operator's defaults unset)
+                    **{
+                        k: v
+                        for k, v in arguments.items()
+                        if k not in ("entity", "phase", "module", "command", "inputs", "env")
+                    },
                 },
-                _digest(str(module["doc"])),
+                _digest(str(module.doc)),
             )
-        tasks[f"{phase['name']}.gate"] = (
+        tasks[phase.gate.task_id] = (
             "PhaseGateOperator",
-            phase["name"],
-            shared,
-            {"modules": phase["required"]},
+            phase.name,
+            dict(phase.gate.settings),
+            {"modules": phase.gate.arguments["modules"]},
             None,
         )
-    tasks["promote"] = ("PromoteOperator", None, shared, {"mapping": model["promote"]}, None)
-    tasks["pipeline_result"] = (
-        "PipelineResultOperator",
-        None,
-        shared,
-        {"phases": model["phase_modules"], "result_path": model["result_path"]},
-        None,
-    )
+    for task, operator, args in (
+        (dag.promote, "PromoteOperator", {"mapping": dag.promote.arguments["mapping"]}),
+        (
+            dag.result,
+            "PipelineResultOperator",
+            {
+                "phases": dag.result.arguments["phases"],
+                "result_path": dag.result.arguments["result_path"],
+            },
+        ),
+    ):
+        tasks[task.task_id] = (operator, None, dict(task.settings), args, None)
+    prepare = dag.prepare.arguments
     config = {
-        "entity": model["entity"],
-        "workspace": dict(model["workspace"]),
-        "storage": model["storage"],
+        "entity": dag.entity,
+        "workspace": {"base_dir": prepare["base_dir"], "prefix": prepare["prefix"]},
+        "storage": dag.storage,
     }
-    return tasks, config, {"max_active_runs": model["max_active_runs"]}
+    return tasks, config, {"max_active_runs": dag.arguments.max_active_runs}
 
 
-def _manifest(target: Target) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
-    model = target.model
-    settings = dict(model["settings"])
+def _manifest(dag: ManifestDag) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
     tasks: dict[str, Task] = {
-        gate: ("ManifestGateOperator", None, settings, {"gate": gate}, None)
-        for gate in model["gates"]
+        task.task_id: (
+            "ManifestGateOperator",
+            None,
+            dict(dag.settings),
+            {"gate": task.arguments["gate"]},
+            None,
+        )
+        for task in dag.tasks
     }
     config = {
-        "process": model["process"],
-        "meta": {"conn_id": model["meta_conn_id"], "sqlite_path": model["meta_sqlite_path"]},
-        "storage": model["storage"],
+        "process": dict(dag.process),
+        "meta": {"conn_id": dag.meta_conn_id, "sqlite_path": dag.meta_sqlite_path},
+        "storage": dag.storage,
     }
     return tasks, config, {"max_active_runs": 1}
 
 
-def _reduction(target: Target) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
-    model = target.model
-    priority = {"priority_weight": model["priority"]}
-    shared = {**{k: v for k, v in model["settings"].items() if k != "pool"}, **priority}
+def _reduction(dag: ReductionDag) -> tuple[dict[str, Task], dict[str, Any], dict[str, Any]]:
     tasks: dict[str, Task] = {}
-    if model["continuous"]:
-        tasks["wait_for_new_data"] = (
-            "WaitForNewDataOperator",
-            None,
-            shared,
-            {"poll_seconds": model["poll_seconds"]},
-            None,
+    for task in dag.tasks:
+        if task.mapped_over is None:  # wait_for_new_data, register_software, discover
+            args = {
+                k: task.arguments[k]
+                for k in ("poll_seconds", "group_by", "cooldown_seconds")
+                if k in task.arguments
+            }
+            tasks[task.task_id] = (task.operator, None, dict(task.settings), args, None)
+            continue
+        tasks[task.task_id] = (
+            "ReductionStepOperator",
+            task.group,
+            {
+                **task.defaults,
+                **task.settings,
+                "max_active_tis_per_dagrun": task.max_active,
+            },
+            {"step": task.arguments["step"]},
+            _digest(task.description) if task.description else None,
         )
-    tasks["register_software"] = ("RegisterSoftwareOperator", None, shared, {}, None)
-    for group in model["groups"]:
-        tasks[group["discover"]] = (
-            "DiscoverSubGroupsOperator",
-            None,
-            shared,
-            {"group_by": group["group_by"], "cooldown_seconds": group["cooldown_seconds"]},
-            None,
-        )
-        for step in group["steps"]:
-            config = model["steps"][step["name"]]
-            tasks[f"{group['group_id']}.{step['name']}"] = (
-                "ReductionStepOperator",
-                group["group_id"],
-                {
-                    "retries": 0,
-                    **priority,
-                    **step["settings"],
-                    "max_active_tis_per_dagrun": config["max_concurrent_runs"],
-                },
-                {"step": config},
-                _digest(step["description"]) if step.get("description") else None,
-            )
     config = {
-        "pipeline": model["pipeline"],
+        "pipeline": dict(dag.pipeline),
         "step_args": {
-            "products_root": model["products_root"],
-            "partition": model["partition"],
-            "account": model["account"],
-            "storage": model["storage"],
+            "products_root": dag.products_root,
+            "partition": dag.partition,
+            "account": dag.account,
+            "storage": dag.storage,
         },
-        "meta": {
-            "conn_id": model["meta"]["meta_conn_id"],
-            "sqlite_path": model["meta"]["meta_sqlite_path"],
-        },
+        "meta": {"conn_id": dag.meta_conn_id, "sqlite_path": dag.meta_sqlite_path},
     }
-    return tasks, config, {"max_active_runs": 1, "is_paused_upon_creation": model["paused"]}
+    return tasks, config, {"max_active_runs": 1, "is_paused_upon_creation": dag.arguments.paused}
 
 
-def _groups(target: Target) -> dict[str, dict[str, Any]]:
-    model = target.model
-    if "phases" in model:
-        return {p["name"]: {"tooltip": p["description"]} for p in model["phases"]}
-    return {
-        g["group_id"]: {"mapped_over": g["discover"], "group_by": g["group_by"]}
-        for g in model.get("groups", [])
-    }
+def _groups(dag: Dag) -> dict[str, dict[str, Any]]:
+    if isinstance(dag, EntityDag):
+        return {p.name: {"tooltip": p.tooltip} for p in dag.phases}
+    if isinstance(dag, ReductionDag):
+        return {
+            g.group_id: {"mapped_over": g.discover.task_id, "group_by": list(g.group_by)}
+            for g in dag.groups
+        }
+    return {}
 
 
 def _notify(target: Target, analysis: Analysis) -> dict[str, Any] | None:

@@ -124,7 +124,7 @@ def _generate(kind: str, data: st.DataObject, state: dict[str, Any]) -> None:
     assert result.ok, [str(f) for f in result.findings]  # what lint passes compiles
     assert result.plan is not None and result.analysis is not None
     for target in result.analysis.targets:
-        manual = target.model.get("schedule") is None and not target.assets_in
+        manual = target.schedule is None and not target.assets_in
         n = len(state["files"])
         state["files"][f"f{n:05d}.py"] = (result.plan.files[f"{target.name}.py"], target.name)
         state["manual"] += manual
