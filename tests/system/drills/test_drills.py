@@ -250,6 +250,6 @@ def test_spec_edited_during_compile_is_refused(tmp_path: Path) -> None:
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         watch.close()
-    assert proc.returncode == 1, (proc.returncode, stdout, stderr)
+    assert proc.returncode == 2, (proc.returncode, stdout, stderr)
     assert "DS009" in stderr and "specs/e0000.yaml" in stderr, stderr
     assert _snapshot(root / "generated_dags") == before
