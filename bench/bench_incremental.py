@@ -80,7 +80,7 @@ def cold(root: Path, reps: int, *, cache: bool = True) -> dict[str, Any]:
     for _ in range(reps):
         shutil.rmtree(root / "generated_dags", ignore_errors=True)
         shutil.rmtree(root / ".dagspec", ignore_errors=True)
-        row = child(str(root), "cached", env={} if cache else {"DAGSPEC_CACHE": "0"})
+        row = child(str(root), "compile", env={} if cache else {"DAGSPEC_CACHE": "0"})
         if not row["ok"] or row["written"] != len(list((root / "specs").glob("*.yaml"))):
             sys.exit(f"bench: cold compile of {root} did not write every DAG: {row}")
         rows.append(row)
@@ -106,11 +106,11 @@ def measure(n: int, reps: int) -> dict[str, Any]:
     out: dict[str, Any] = {"specs": n}
     out["cold"] = cold(root, 3 if n <= 1000 else 1)
     progress(f"{n:,} specs cold: {out['cold']['cpu']:.2f}s CPU ({out['cold']['wall']:.1f}s wall)")
-    child(str(root), "cached")  # settle: the first compile after cold records fingerprints
+    child(str(root), "compile")  # settle: the first compile after cold records fingerprints
     edits, checks, lints = [], [], []
     for rep in range(reps):
         edit(root, n, rep)
-        row = child(str(root), "cached")
+        row = child(str(root), "compile")
         if row["written"] != 1 or not row["ok"]:
             sys.exit(f"bench: editing one spec rewrote {row['written']} files: {row}")
         edits.append(row)
@@ -123,7 +123,7 @@ def measure(n: int, reps: int) -> dict[str, Any]:
         if not row["ok"]:
             sys.exit(f"bench: lint of {changed} found problems: {row['findings']}")
         lints.append(row)
-        child(str(root), "cached")  # compile the linted edit, so the next edit is one spec
+        child(str(root), "compile")  # compile the linted edit, so the next edit is one spec
         progress(
             f"{n:,} specs rep {rep + 1}/{reps}: edit-one {edits[-1]['cpu_seconds']:.2f}s, "
             f"--check {checks[-1]['cpu_seconds']:.2f}s, lint FILE "

@@ -1,7 +1,7 @@
 """One compile measurement in a fresh interpreter (so caches and peak memory are this compile's
 own). Interpreter start is excluded; importing the compiler is timed apart from compiling.
 CPU time counts this process and the worker processes it waited for (user + system).
-Modes: `cached` (the CLI's compile), `plain` (no build stamp), `check` (`compile --check`),
+Modes: `compile` (the CLI's compile), `check` (`compile --check`),
 `lint FILE` (`dagspec lint FILE`), `cli` (`dagspec compile` itself, its output discarded).
 Prints one JSON line on stdout."""
 
@@ -49,7 +49,7 @@ def main() -> int:
             )
         )
         return 0 if not findings else 1
-    result = api.compile_project(root, cached=mode == "cached", check=mode == "check")
+    result = api.compile_project(root, check=mode == "check")
     done, cpu = time.perf_counter(), _cpu() - cpu
     plan = result.plan
     print(

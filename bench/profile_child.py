@@ -42,7 +42,7 @@ def main() -> int:
     analysis.PARALLEL_FROM = sys.maxsize  # every spec loaded here, where the profiler sees it
     profile = cProfile.Profile(time.process_time)  # CPU time: the machine may be shared
     profile.enable()
-    result = api.compile_project(root, cached=True)
+    result = api.compile_project(root)
     profile.disable()
     if not result.ok:
         print(result.findings[:5], file=sys.stderr)

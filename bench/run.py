@@ -189,7 +189,7 @@ def compile_bench(skip_10k: bool) -> dict[str, dict[str, Any]]:
         for _rep in range(3 if n == 1000 else 1):
             shutil.rmtree(root / "generated_dags", ignore_errors=True)
             shutil.rmtree(root / ".dagspec", ignore_errors=True)
-            row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "cached"])
+            row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "compile"])
             if row["written"] != n:
                 sys.exit(f"bench: a cold compile of {n} specs wrote {row['written']} files")
             runs.append(row["cpu_seconds"])
@@ -206,7 +206,7 @@ def compile_bench(skip_10k: bool) -> dict[str, dict[str, Any]]:
         }
         noop = []
         for _ in range(3):
-            row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "cached"])
+            row = child([sys.executable, str(BENCH / "compile_child.py"), str(root), "compile"])
             if row["written"] != 0:
                 sys.exit(f"bench: a no-op compile rewrote {row['written']} files")
             noop.append(row["cpu_seconds"])
@@ -214,11 +214,11 @@ def compile_bench(skip_10k: bool) -> dict[str, dict[str, Any]]:
         results[f"{n:,} no-op"] = {"median": statistics.median(noop), "runs": noop, "specs": n}
         if n == 1000:
             row = child(
-                [sys.executable, str(BENCH / "compile_child.py"), str(root), "plain"],
+                [sys.executable, str(BENCH / "compile_child.py"), str(root), "compile"],
                 {**os.environ, "DAGSPEC_CACHE": "0"},
             )
             progress(f"compile {n:,} specs up to date, no cache: {row['cpu_seconds']:.2f}s")
-            results[f"{n:,} no stamp"] = {
+            results[f"{n:,} no cache"] = {
                 "median": row["cpu_seconds"],
                 "runs": [row["cpu_seconds"]],
                 "specs": n,
@@ -326,7 +326,7 @@ def table(parse: dict[str, Any], comp: dict[str, Any], imports: dict[str, float]
                 verdict(noop["median"] <= 0.5),
             )
         )
-    plain = comp.get("1,000 no stamp")
+    plain = comp.get("1,000 no cache")
     if plain:
         rows.append(
             ("up-to-date compile 1,000 without cache (CPU s)", f"{plain['median']:.2f}", "", "")
@@ -385,7 +385,7 @@ def main() -> int:
         f"({len(fixtures.PHASES)} TaskGroups × {fixtures.MODULES} module tasks + a gate each, "
         "workspace, promote, result). Hand-written: BashOperator from "
         "airflow.providers.standard; dag-factory 1.1.0: one YAML file of all N DAGs + a loader. "
-        "Compile: `api.compile_project(root, cached=True)` (the CLI path) in a fresh interpreter, "
+        "Compile: `api.compile_project(root)` (the CLI path) in a fresh interpreter, "
         "CPU time including worker processes, compiler import excluded; "
         "self-contained Entity specs (3 phases × 4 modules, no `extends`).",
         "",

@@ -18,8 +18,7 @@ from compiler.findings import Finding, Severity, format_path
 from compiler.kinds import KINDS
 from compiler.lifeline import die_with_parent
 from compiler.loader import Document, load_file
-from compiler.model import Analysis, Spec, Target
-from compiler.project import Project
+from compiler.model import Analysis, Project, Spec, Target
 from compiler.validate import kind_of, validate
 
 
@@ -61,9 +60,8 @@ def analyse(
         for kind in KINDS.values():
             kind.check_project(result)
         for spec in result.specs.values():
-            planned = (
-                store.plan(spec, result, KINDS) if store else KINDS[spec.kind].plan(spec, result)
-            )
+            plan = KINDS[spec.kind].plan
+            planned = store.plan(spec, result, plan) if store else plan(spec, result)
             for target, findings in planned:
                 result.add(findings)
                 if target is not None:
@@ -255,4 +253,4 @@ def _load_spec(project: Project, path: Path, kinds: list[str]) -> Loaded:
         findings += _command_templates(doc)
     if kind is None or findings:
         return None, findings, name, source
-    return Spec(doc, kind), findings, name, source
+    return Spec.of(doc, kind), findings, name, source

@@ -6,15 +6,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import cache, gcpause, pack, stamp
+from compiler import cache, gcpause, pack
 from compiler.analysis import analyse, changed_meanwhile
-from compiler.cache import load_project
 from compiler.findings import Finding, has_errors
 from compiler.graph import Graph, dag_graph, project_graph
 from compiler.loader import load_file
 from compiler.model import Analysis, Target
-from compiler.output import Plan, is_generated, plan, remove_dead_staging, render_file, write
-from compiler.project import CONFIG_NAME
+from compiler.output import Plan, plan, remove_dead_staging, render_file, write
+from compiler.project import CONFIG_NAME, load_project
 from compiler.render import UnsafeValue
 
 #: more findings on the files a compile would change (name → text), before they are written
@@ -56,14 +55,12 @@ def compile_project(
     out: Path | None = None,
     specs: Path | None = None,
     check: bool = False,
-    cached: bool = False,
     only: str | None = None,
     gate: Gate | None = None,
 ) -> CompileResult:
     """Compile every spec; write nothing unless every spec is clean (and not in check mode).
 
-    `cached`: with the incremental cache off (`DAGSPEC_CACHE=0`), skip everything when nothing
-    the compile reads changed since the last one (the build stamp).
+    With the cache (compiler.cache) an unchanged project is neither parsed nor rendered again.
     `only`: just this spec's DAGs and the DAGs they read artifacts from; nothing is removed.
     `gate`: more findings on the files the compile would change, before anything is written
     (dagspec passes Airflow's own parser, see dagspec.airflow_check).
@@ -78,20 +75,12 @@ def compile_project(
     target_dir = out.resolve() if out is not None else project.output_dir
     if not check and target_dir.parent.is_dir():
         remove_dead_staging(target_dir)  # left by compiles that were killed
-    cached = cached and not cache.enabled()  # the cache makes an unchanged compile cheap too
-    if cached and only is None and not project.findings:
-        known = stamp.unchanged(project, target_dir)
-        if known is not None:
-            names = sorted(p.name for p in target_dir.glob("*.py") if is_generated(p))
-            return CompileResult(None, Plan(target_dir, unchanged=names), known)
     result = CompileResult(analyse(project, save=False))
     try:
         _compile_analysed(result, target_dir, check=check, only=only, gate=gate)
     finally:
         if result.analysis is not None and result.analysis.cache is not None:
             result.analysis.cache.save()
-    if result.ok and not check and cached and only is None:
-        stamp.record(project, target_dir, result.findings)
     return result
 
 

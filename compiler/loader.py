@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -102,9 +102,26 @@ class SourceMap:
         return (1, 1)
 
 
+class Document(Protocol):
+    """One spec file as the checks read it: its name as findings show it, its bytes, its data,
+    and where each piece of the data came from (`marks`)."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def marks(self) -> SourceMap: ...
+
+
 @dataclass
-class Document:
-    """One loaded spec file: its data, its raw bytes, and where each piece came from.
+class ParsedDocument:
+    """A `Document` parsed from its bytes: the data, the bytes, and the source map.
 
     The source map is made from the bytes when first asked for (`marks`): most specs have no
     finding, and building data without positions is several times cheaper (see `load_bytes`).
@@ -165,7 +182,7 @@ def load_bytes(
         data = _LeanBuilder().build(node, 0)
     except _NeedsMarks:
         return _load_marked(raw, name)
-    return Document(name, data, None, raw), []
+    return ParsedDocument(name, data, None, raw), []
 
 
 def source_map(raw: bytes) -> SourceMap:
@@ -217,7 +234,7 @@ def _load_marked(raw: bytes, name: str) -> tuple[Document | None, list[Finding]]
         )
         for key, first, (line, col) in builder.duplicates
     ]
-    return Document(name, data, builder.marks, raw), findings
+    return ParsedDocument(name, data, builder.marks, raw), findings
 
 
 def _position(mark: yaml.Mark | None) -> tuple[int, int]:

@@ -7,28 +7,90 @@ loader → validate → analysis → kinds / artifacts → output, each importin
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from compiler.dag import Dag, Wiring
 from compiler.findings import Finding, Severity, format_path
 from compiler.findings import Path as SpecPath
 from compiler.loader import Document
-from compiler.project import Project
+
+
+@dataclass
+class Project:
+    """The project: its root, its config (`dagspec.yaml`) and the spec files it holds
+    (compiler.project loads it)."""
+
+    root: Path
+    config: dict[str, Any]
+    doc: Document | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def specs_dir(self) -> Path:
+        return self.root / str(self.config["specs_dir"])
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / str(self.config["output_dir"])
+
+    def display(self, path: Path) -> str:
+        """The path as people see it in findings: relative to the project root when inside."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def spec_files(self) -> list[Path]:
+        """Every spec file, resolved. Only symlinks need resolving: the walk starts from the
+        resolved folder and does not follow linked folders."""
+        found: list[Path] = []
+        pending = [str(self.specs_dir.resolve())]
+        while pending:  # like rglob, from the entry types the listing gives: no stat per file
+            try:
+                listing = os.scandir(pending.pop())
+            except OSError:
+                continue
+            with listing as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.name.endswith((".yaml", ".yml")) and entry.is_file():
+                        path = Path(entry.path)
+                        found.append(path.resolve() if entry.is_symlink() else path)
+        return sorted(found, key=lambda p: p.parts)  # the order of Path, several times faster
+
+
+#: whether a spec extends another, and the value of its `extends` when it does
+Extends = tuple[bool, Any]
 
 
 @dataclass
 class Spec:
-    """A structurally valid spec document."""
+    """A structurally valid spec document, with what the project-wide checks and the cache
+    need to know of it without reading its body: its name, its `extends` and the SHA-256 of
+    its bytes (`Spec.of` reads them from the document; the cache knows them from its entry)."""
 
     doc: Document
     kind: str
+    name: str
+    extends: Extends
+    digest: str
 
-    @property
-    def name(self) -> str:
-        return str(self.doc.data["metadata"]["name"])
+    @classmethod
+    def of(cls, doc: Document, kind: str) -> Spec:
+        """The spec of a loaded and checked document."""
+        body = doc.data["spec"]
+        extends = (
+            (True, body["extends"]) if kind == "Entity" and "extends" in body else (False, None)
+        )
+        name = str(doc.data["metadata"]["name"])
+        return cls(doc, kind, name, extends, hashlib.sha256(doc.raw).hexdigest())
 
     @property
     def body(self) -> dict[str, Any]:

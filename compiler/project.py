@@ -1,60 +1,21 @@
-"""The project: its root, its config (`dagspec.yaml`) and the spec files it holds."""
+"""Finding and loading the project: its root and its config (`dagspec.yaml`).
+
+The `Project` itself is one of the shared types (compiler.model).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from compiler.findings import Finding
-from compiler.loader import Document, load_file
+from compiler import cache
+from compiler.loader import load_file
+from compiler.model import Project
 from compiler.schemas import apply_defaults
 from compiler.validate import kind_of, validate
 
+__all__ = ["CONFIG_NAME", "Project", "find_root", "load_project"]
+
 CONFIG_NAME = "dagspec.yaml"
-
-
-@dataclass
-class Project:
-    root: Path
-    config: dict[str, Any]
-    doc: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def specs_dir(self) -> Path:
-        return self.root / self.config["specs_dir"]
-
-    @property
-    def output_dir(self) -> Path:
-        return self.root / self.config["output_dir"]
-
-    def display(self, path: Path) -> str:
-        """The path as people see it in findings: relative to the project root when inside."""
-        try:
-            return path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
-
-    def spec_files(self) -> list[Path]:
-        """Every spec file, resolved. Only symlinks need resolving: the walk starts from the
-        resolved folder and does not follow linked folders."""
-        found: list[Path] = []
-        pending = [str(self.specs_dir.resolve())]
-        while pending:  # like rglob, from the entry types the listing gives: no stat per file
-            try:
-                listing = os.scandir(pending.pop())
-            except OSError:
-                continue
-            with listing as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append(entry.path)
-                    elif entry.name.endswith((".yaml", ".yml")) and entry.is_file():
-                        path = Path(entry.path)
-                        found.append(path.resolve() if entry.is_symlink() else path)
-        return sorted(found, key=lambda p: p.parts)  # the order of Path, several times faster
 
 
 def find_root(start: Path) -> Path:
@@ -67,9 +28,29 @@ def find_root(start: Path) -> Path:
     return here
 
 
-def load_project(root: Path) -> Project:
-    """Load and validate the project config; a missing file means all defaults."""
+def load_project(root: Path, *, use_cache: bool = True) -> Project:
+    """Load and validate the project config; a missing file means all defaults.
+
+    With the cache (compiler.cache, unless `use_cache=False` or `DAGSPEC_CACHE=0`) a clean
+    config whose bytes it knows is neither parsed nor checked again: a large entity list makes
+    that cost as much as a few hundred specs."""
     root = root.resolve()
+    if not (use_cache and cache.enabled()):
+        return _load(root)
+    try:
+        raw = (root / CONFIG_NAME).read_bytes()
+    except OSError:
+        return _load(root)
+    config = cache.known_config(root, raw)
+    if config is not None:
+        return Project(root, config, cache.LazyDocument(CONFIG_NAME, raw), [])
+    project = _load(root)
+    if not project.findings and project.doc is not None and project.doc.raw == raw:
+        cache.remember_config(root, raw, project.config)
+    return project
+
+
+def _load(root: Path) -> Project:
     path = root / CONFIG_NAME
     defaults = apply_defaults("Project", {"spec": {}})["spec"]
     if not path.is_file():

@@ -225,7 +225,6 @@ def _compile(args: argparse.Namespace) -> int:
         out=args.out,
         specs=args.specs,
         check=args.check,
-        cached=not args.check,
         only=args.only,
         gate=None if args.check else _airflow_gate(args),
     )

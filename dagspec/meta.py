@@ -48,7 +48,7 @@ def meta_url(args: argparse.Namespace, root: Path) -> str:
         return str(args.db)
     if os.environ.get("DAGSPEC_META_URL"):
         return os.environ["DAGSPEC_META_URL"]
-    project = load_project(root)
+    project = load_project(root, use_cache=False)
     path = Path(project.config["meta"]["sqlite_path"])
     return f"sqlite:///{path if path.is_absolute() else root / path}"
 

@@ -50,7 +50,7 @@ def describe_project(root: Path, side: str = "the project") -> ProjectDescriptio
     """Every DAG of the project at `root`, described (raises CompileFailed, naming `side`).
     The cache is neither read nor written: a base folder is thrown away, and the work tree's
     cache stays as the last compile left it."""
-    analysis = analyse(load_project(root), use_cache=False)
+    analysis = analyse(load_project(root, use_cache=False), use_cache=False)
     if has_errors(analysis.findings):
         raise CompileFailed(side, _report(analysis.findings, root))
     return describe(analysis)

@@ -67,7 +67,7 @@ def _cold(root: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> tuple:
 def _assert_same_as_cold(
     root: Path, work: Path, monkeypatch: pytest.MonkeyPatch, what: str
 ) -> None:
-    result = api.compile_project(root, cached=True)  # the CLI's way, build stamp included
+    result = api.compile_project(root)
     lint = api.lint(root)
     ok, findings, files, cold_lint = _cold(root, work, monkeypatch)
     assert (result.ok, _findings(result)) == (ok, findings), what
@@ -263,14 +263,14 @@ def test_an_edit_that_keeps_size_and_modification_time_is_seen(
     """A spec is read again only when its state (inode, size, mtime, ctime) changed; an edit
     of the same length with the old mtime put back still moves the ctime, so it is compiled.
     (RACY_SECONDS 0: the states of these just-written files are trusted at once.)"""
-    from compiler import cache
+    from compiler.cache import files
 
-    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(files, "RACY_SECONDS", 0.0)
     spec = project / "specs" / "orders-etl.yaml"
     _ignore(project, random.Random(3))  # a file whose text the inline ignores need
     api.compile_project(project)
     analysis = analyse(load_project(project))
-    assert len(analysis.cache.stats) == len(_specs(project))  # every state recorded
+    assert len(analysis.cache.states.states) == len(_specs(project))  # every state recorded
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "states trusted")
     text = spec.read_text()
     old = spec.stat()
@@ -290,8 +290,9 @@ def test_a_spec_edited_while_compiling_is_refused(
     """A parent the cache vouched for by its state, edited after the files were looked at
     and before its bytes were needed (to plan an edited child): DS009, nothing written."""
     from compiler import cache
+    from compiler.cache import files
 
-    monkeypatch.setattr(cache, "RACY_SECONDS", 0.0)  # trust the states at once
+    monkeypatch.setattr(files, "RACY_SECONDS", 0.0)  # trust the states at once
     api.compile_project(project)
     before = _files(project / "generated_dags")
     children = [p for p in _specs(project) if "extends: " in p.read_text()]

@@ -230,10 +230,11 @@ class _Inotify:
 
 
 def test_spec_edited_during_compile_is_refused(tmp_path: Path) -> None:
-    """The CLI reads each spec for the build stamp, then loads it; the first spec in order is
-    edited right after it was loaded (its 2nd read), while the other specs are still being
-    loaded and rendered (about a second for 300 specs), i.e. before the compiler re-reads the
-    sources just ahead of the swap. The compile must refuse (DS009) and write nothing."""
+    """The CLI reads each spec to hash it for the cache, then (as it changed) loads it; the
+    first spec in order is edited right after it was loaded (its 2nd read), while the other
+    specs are still being loaded and rendered (about a second for 300 specs), i.e. before the
+    compiler re-reads the sources just ahead of the swap. The compile must refuse (DS009) and
+    write nothing."""
     root = tmp_path / "project"
     _project(root, 300, "old")
     assert _compile(root).returncode == 0
