@@ -108,3 +108,31 @@ def test_a_long_chain_of_tasks_is_split_at_each_operator(tmp_path: Path) -> None
     assert "        >> result\n    )" in text
     (tmp_path / "dag.py").write_text(text)
     assert_ruff_formatted(tmp_path)
+
+
+#: every character Python or ruff (Rust's White_Space) reads as whitespace, and text that
+#: needs escapes or quotes at a docstring's edges
+_EDGES = [
+    *"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000",
+    "û\x08 ",
+    '"',
+    "'",
+    "\\",
+    "\x08",
+    "\u200b",
+]
+
+
+def test_spec_text_at_a_docstrings_edges_leaves_the_file_formatted(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a description ending in a space (`û\\x08 `) became the generated
+    file's docstring `"Entity pipeline `r`: û\\x08 "`, which ruff format trims; the file was not
+    formatted. Every whitespace character and escape at either edge of the text, one file each."""
+    from compiler.render import docstring
+
+    for number, edge in enumerate(_EDGES):
+        for text in (f"Entity pipeline `a`: x{edge}", f"{edge}x", f"x{edge}{edge}y{edge}"):
+            source = f"{docstring(text)}\n\nfrom __future__ import annotations\n"
+            (tmp_path / f"dag_{number}_{len(text)}_{text.startswith(edge)}.py").write_text(
+                source, encoding="utf-8"
+            )
+    assert_ruff_formatted(tmp_path)
