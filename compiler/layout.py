@@ -16,8 +16,9 @@ strings, no comments after code.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
+
+from compiler.char_width import MAX_CHAR_WIDTH, char_width
 
 LINE_LENGTH = 100
 _OPEN, _CLOSE = "([{", ")]}"
@@ -27,21 +28,18 @@ _NAME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 
 def width(line: str) -> int:
-    """Columns a line takes as ruff counts them (East Asian wide characters count two)."""
-    if line.isascii():
+    """Columns a line takes as ruff counts them: combining marks take none, East Asian wide
+    characters two (`compiler.char_width`, measured from ruff itself)."""
+    if line.isascii() and line.isprintable():
         return len(line)
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+    return sum(map(char_width, line))
 
 
 def overlong(line: str) -> bool:
-    """Wider than the line length (a character takes one or two columns)."""
-    if len(line) > LINE_LENGTH:
-        return True
-    if len(line) <= LINE_LENGTH // 2 or line.isascii():
-        return False
-    # A wide character (U+1100 and up) takes 3 or 4 bytes in UTF-8: a cheap upper bound first.
-    extra = len(line.encode("utf-8")) - len(line)
-    return len(line) + extra // 2 > LINE_LENGTH and width(line) > LINE_LENGTH
+    """Wider than the line length (a character takes zero to three columns)."""
+    if line.isascii() and line.isprintable():
+        return len(line) > LINE_LENGTH
+    return len(line) > LINE_LENGTH // MAX_CHAR_WIDTH and width(line) > LINE_LENGTH
 
 
 def lay_out(text: str) -> str:

@@ -80,6 +80,12 @@ def literal(value: Any) -> Code:
     raise UnsafeValue(f"a {type(value).__name__} has no Python literal")
 
 
+def docstring(text: str) -> Code:
+    """A module docstring as `ruff format` keeps it: without surrounding whitespace (ruff trims
+    a docstring's, so spec text ending in a space would leave the file unformatted)."""
+    return literal(text.strip())
+
+
 def block(value: Any, indent: int = 0, width: int = 96) -> Code:
     """Like `literal`, but a long dict or list is laid out one item per line."""
     flat = literal(value)
@@ -149,6 +155,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         finalize=_only_code,
     )
     env.filters["py"] = literal
+    env.filters["docstring"] = docstring
     env.filters["pyblock"] = block
     env.filters["ident"] = identifier
     return env

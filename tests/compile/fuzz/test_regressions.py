@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from compiler import api
+
+
+def assert_ruff_formatted(folder: Path) -> None:
+    """`ruff format` would leave every file in `folder` as it is."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
 
 PROJECT = "apiVersion: dagspec/v1\nkind: Project\nmetadata: {name: p}\nspec: {entities: [a]}\n"
 
@@ -56,8 +70,6 @@ def test_a_large_float_is_written_as_ruff_format_writes_it(tmp_path: Path) -> No
     which `ruff format` rewrites to `1e16`, so the generated file was not formatted; the
     literal must still read back as exactly the same float."""
     import ast
-    import subprocess
-    import sys
 
     from compiler.render import literal
 
@@ -67,22 +79,13 @@ def test_a_large_float_is_written_as_ruff_format_writes_it(tmp_path: Path) -> No
     parsed = [ast.literal_eval(line.split(" = ")[1]) for line in source.splitlines()]
     assert parsed == values
     (tmp_path / "floats.py").write_text(source)
-    done = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_ruff_formatted(tmp_path)
 
 
 def test_an_assignment_whose_head_is_too_long_gets_parentheses(tmp_path: Path) -> None:
     """Found by `make fuzz`: a reduction step with a long name made the line
     `x_runs = x.expand(` wider than 100 columns on its own; ruff then puts the right-hand side
     in parentheses, and the layout split only the call's arguments (the file was unformatted)."""
-    import subprocess
-    import sys
-
     from compiler.layout import lay_out
 
     name = "per__alias__anchor___python_object_os_system"
@@ -90,22 +93,13 @@ def test_an_assignment_whose_head_is_too_long_gets_parentheses(tmp_path: Path) -
     text = "with x:\n" + lay_out(line) + "\n"
     assert f"{name}_runs = (\n" in text
     (tmp_path / "dag.py").write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_ruff_formatted(tmp_path)
 
 
 def test_a_long_chain_of_tasks_is_split_at_each_operator(tmp_path: Path) -> None:
     """Found by `make fuzz`: an entity with long phase names made its dependency line
     `workspace >> a >> b >> ... >> result` wider than 100 columns; ruff splits it inside
     parentheses, one `>>` per line, and the layout left it whole."""
-    import subprocess
-    import sys
-
     from compiler.layout import lay_out
 
     names = ["workspace", "zpdk", "ojwv7ybsv_d0dlwvsalpl", "t_02mg6", "x_ttyf9g260n333es8ed"]
@@ -113,10 +107,32 @@ def test_a_long_chain_of_tasks_is_split_at_each_operator(tmp_path: Path) -> None
     text = "with x:\n" + lay_out(line) + "\n"
     assert "        >> result\n    )" in text
     (tmp_path / "dag.py").write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_ruff_formatted(tmp_path)
+
+
+#: every character Python or ruff (Rust's White_Space) reads as whitespace, and text that
+#: needs escapes or quotes at a docstring's edges
+_EDGES = [
+    *"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000",
+    "û\x08 ",
+    '"',
+    "'",
+    "\\",
+    "\x08",
+    "\u200b",
+]
+
+
+def test_spec_text_at_a_docstrings_edges_leaves_the_file_formatted(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a description ending in a space (`û\\x08 `) became the generated
+    file's docstring `"Entity pipeline `r`: û\\x08 "`, which ruff format trims; the file was not
+    formatted. Every whitespace character and escape at either edge of the text, one file each."""
+    from compiler.render import docstring
+
+    for number, edge in enumerate(_EDGES):
+        for text in (f"Entity pipeline `a`: x{edge}", f"{edge}x", f"x{edge}{edge}y{edge}"):
+            source = f"{docstring(text)}\n\nfrom __future__ import annotations\n"
+            (tmp_path / f"dag_{number}_{len(text)}_{text.startswith(edge)}.py").write_text(
+                source, encoding="utf-8"
+            )
+    assert_ruff_formatted(tmp_path)
