@@ -33,7 +33,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/dagspec compile --check
-	$(BIN)/pytest -q -m "not (slurm or postgres or e2e or celery)" --ignore=tests/system/stress
+	$(BIN)/pytest -q -m "not (slurm or postgres or e2e or celery or airflow)" --ignore=tests/system/stress
 
 # Slurm is started once for the whole run and stopped afterwards, whatever pytest says.
 test: $(STAMP)
