@@ -18,11 +18,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 LINE_LENGTH = 100
 _OPEN, _CLOSE = "([{", ")]}"
-#: a line that is one string literal (a text constant's line): nothing to split
-_STRING_LINE = re.compile(r"""^ *(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$""")
+#: a line that is one string literal (a text constant's line), or a keyword argument that is
+#: one (a task's `doc_md=`): nothing to split
+_STRING_LINE = re.compile(
+    r"""^ *(?:[A-Za-z_][A-Za-z0-9_]*=)?(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$"""
+)
 _NAME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_)]")
 
 
@@ -53,10 +57,16 @@ def lay_out(text: str) -> str:
         if (len(line) > LINE_LENGTH if ascii_only else overlong(line)) and not _STRING_LINE.match(
             line
         ):
-            out.extend(fit(line))
+            out.extend(_fitted(line))
         else:
             out.append(line)
     return "\n".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _fitted(line: str) -> tuple[str, ...]:
+    """`fit`, remembered: many files of a project share long lines (params, imports)."""
+    return tuple(fit(line))
 
 
 def fit(line: str) -> list[str]:
