@@ -54,9 +54,10 @@ def lay_out(text: str) -> str:
     ascii_only = text.isascii()  # then a line's width is its length
     out: list[str] = []
     for line in lines:
-        if (len(line) > LINE_LENGTH if ascii_only else overlong(line)) and not _STRING_LINE.match(
-            line
-        ):
+        n = len(line)  # `overlong` inlined for the lines that cannot be (most of them)
+        if (
+            n > LINE_LENGTH or (not ascii_only and n > LINE_LENGTH // 2 and overlong(line))
+        ) and not _STRING_LINE.match(line):
             out.extend(_fitted(line))
         else:
             out.append(line)

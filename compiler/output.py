@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,20 +84,27 @@ def context(target: Target | Packed) -> dict[str, Any]:
     }
 
 
-#: a dataclass type of the model → its field names (`dataclasses.fields` is slow per call)
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: a dataclass type of the model → its field names and a getter of their values as a tuple
+#: (`dataclasses.fields` is slow per call)
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
 
 
 def _plain(value: Any) -> Any:
     """JSON for the model's values: dataclasses as their fields, sets sorted."""
-    names = _FIELD_NAMES.get(type(value))
-    if names is None:
+    known = _FIELDS.get(type(value))
+    if known is None:
         if not is_dataclass(value) or isinstance(value, type):
             if isinstance(value, (set, frozenset)):
                 return sorted(value)
             raise TypeError(f"{type(value).__name__} is not part of a model")
-        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
-    return {name: getattr(value, name) for name in names}
+        names = tuple(f.name for f in fields(value))
+        # attrgetter of several names gives a tuple; of one, the bare value
+        get = (
+            attrgetter(*names) if len(names) > 1 else lambda v: tuple(getattr(v, n) for n in names)
+        )
+        known = _FIELDS[type(value)] = (names, get)
+    names, get = known
+    return dict(zip(names, get(value), strict=True))
 
 
 def fingerprint(target: Target | Packed) -> str:
