@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from compiler.char_width import MAX_CHAR_WIDTH, char_width
 
 LINE_LENGTH = 100
 _OPEN, _CLOSE = "([{", ")]}"
-#: a line that is one string literal (a text constant's line): nothing to split
-_STRING_LINE = re.compile(r"""^ *(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$""")
+#: a line that is one string literal (a text constant's line), or a keyword argument that is
+#: one (a task's `doc_md=`): nothing to split
+_STRING_LINE = re.compile(
+    r"""^ *(?:[A-Za-z_][A-Za-z0-9_]*=)?(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'),?$"""
+)
 _NAME_END = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_)]")
 
 
@@ -48,13 +52,20 @@ def lay_out(text: str) -> str:
     ascii_only = text.isascii()  # then a line's width is its length
     out: list[str] = []
     for line in lines:
-        if (len(line) > LINE_LENGTH if ascii_only else overlong(line)) and not _STRING_LINE.match(
-            line
-        ):
-            out.extend(fit(line))
+        n = len(line)  # `overlong` inlined for the lines that cannot be (most of them)
+        if (
+            n > LINE_LENGTH or (not ascii_only and n > LINE_LENGTH // 2 and overlong(line))
+        ) and not _STRING_LINE.match(line):
+            out.extend(_fitted(line))
         else:
             out.append(line)
     return "\n".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _fitted(line: str) -> tuple[str, ...]:
+    """`fit`, remembered: many files of a project share long lines (params, imports)."""
+    return tuple(fit(line))
 
 
 def fit(line: str) -> list[str]:

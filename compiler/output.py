@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,13 +84,27 @@ def context(target: Target | Packed) -> dict[str, Any]:
     }
 
 
+#: a dataclass type of the model → its field names and a getter of their values as a tuple
+#: (`dataclasses.fields` is slow per call)
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+
+
 def _plain(value: Any) -> Any:
     """JSON for the model's values: dataclasses as their fields, sets sorted."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not part of a model")
+    known = _FIELDS.get(type(value))
+    if known is None:
+        if not is_dataclass(value) or isinstance(value, type):
+            if isinstance(value, (set, frozenset)):
+                return sorted(value)
+            raise TypeError(f"{type(value).__name__} is not part of a model")
+        names = tuple(f.name for f in fields(value))
+        # attrgetter of several names gives a tuple; of one, the bare value
+        get = (
+            attrgetter(*names) if len(names) > 1 else lambda v: tuple(getattr(v, n) for n in names)
+        )
+        known = _FIELDS[type(value)] = (names, get)
+    names, get = known
+    return dict(zip(names, get(value), strict=True))
 
 
 def fingerprint(target: Target | Packed) -> str:
@@ -97,8 +112,13 @@ def fingerprint(target: Target | Packed) -> str:
     known = target.known_fingerprint()
     if known is not None:
         return known
+    return _fingerprint(target, context(target))
+
+
+def _fingerprint(target: Target | Packed, values: dict[str, Any]) -> str:
+    """The fingerprint made from the target's template values (`context`)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(context(target), sort_keys=True, default=_plain).encode())
+    digest.update(json.dumps(values, sort_keys=True, default=_plain).encode())
     digest.update(target.template.encode() + template_digest(target.template).encode())
     digest.update(COMPILER_VERSION.encode() + source_digest(target).encode())
     digest.update(json.dumps([spec.doc.file for spec in target.sources]).encode())  # header
@@ -112,11 +132,15 @@ def source_digest(target: DagFile) -> str:
     return digest.hexdigest()
 
 
-def render_file(target: Target | Packed, known: str | None = None) -> str:
+def render_file(
+    target: Target | Packed, known: str | None = None, values: dict[str, Any] | None = None
+) -> str:
     """Header + body. The fingerprint line also carries the body's hash, so a hand edit of a
     generated file is noticed without rendering it again. `known`: the target's fingerprint,
-    when the caller has just computed it."""
-    body = render(target.template, context(target))
+    when the caller has just computed it; `values`: its `context`, likewise."""
+    if values is None:
+        values = context(target)
+    body = render(target.template, values)
     sources = ", ".join(json.dumps(spec.doc.file) for spec in target.sources)
     return (
         f"{MARK} from {sources}.\n"
@@ -169,12 +193,17 @@ def plan(
     for target in sorted(targets, key=lambda t: t.name):
         name = f"{target.name}.py"
         wanted.add(name)
-        result.fingerprints[name] = fingerprint(target)
+        known = target.known_fingerprint()
+        values = None
+        if known is None:  # the template values are made once: the fingerprint and text need them
+            values = context(target)
+            known = _fingerprint(target, values)
+        result.fingerprints[name] = known
         if existing(out / name) == result.fingerprints[name]:
             result.unchanged.append(name)
             continue
         try:
-            result.files[name] = render_file(target, result.fingerprints[name])
+            result.files[name] = render_file(target, result.fingerprints[name], values)
         except UnsafeValue as exc:
             exc.file = target.sources[0].doc.file  # type: ignore[attr-defined]
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import types
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # Jinja is imported when a file is rendered, not on an up-to-
 
 TEMPLATE_DIR = resource_dir("templates")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: what Jinja's sandbox checks for `str.format` (see `environment`)
+_METHODS = (types.MethodType, types.BuiltinMethodType)
 
 
 class Code(str):
@@ -144,7 +147,42 @@ def environment() -> ImmutableSandboxedEnvironment:
     from jinja2 import FileSystemLoader, StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(
+    class Sandbox(ImmutableSandboxedEnvironment):
+        """Jinja's immutable sandbox, its verdict on an attribute kept per (type, name): the
+        checks behind it (a leading underscore, Python internals, a mutating method of a
+        list, dict, set or deque) look at nothing else, and a compile reads the same few
+        attributes of the model's objects hundreds of thousands of times."""
+
+        verdicts: dict[tuple[type, str], bool] = {}
+        dict_methods = frozenset(dir(dict))
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            kind = type(obj)
+            # `mapping.key` of a plain dict is `mapping["key"]` unless `key` names a method:
+            # looked up directly, not after the AttributeError the base class waits for
+            if kind is dict and attribute not in self.dict_methods:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    return self.undefined(obj=obj, name=attribute)
+            if self.verdicts.get((kind, attribute)):  # known safe on this type
+                try:
+                    value = getattr(obj, attribute)
+                except AttributeError:
+                    pass
+                else:
+                    if not isinstance(value, _METHODS):  # a method may be str.format: wrapped
+                        return value
+            return super().getattr(obj, attribute)
+
+        def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+            key = (type(obj), attr)
+            verdict = self.verdicts.get(key)
+            if verdict is None:
+                verdict = self.verdicts[key] = super().is_safe_attribute(obj, attr, value)
+            return verdict
+
+    env = Sandbox(
         loader=FileSystemLoader(TEMPLATE_DIR),
         undefined=StrictUndefined,
         autoescape=False,
