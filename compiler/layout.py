@@ -54,7 +54,8 @@ def lay_out(text: str) -> str:
     for line in lines:
         n = len(line)  # `overlong` inlined for the lines that cannot be (most of them)
         if (
-            n > LINE_LENGTH or (not ascii_only and n > LINE_LENGTH // 2 and overlong(line))
+            n > LINE_LENGTH
+            or (not ascii_only and n > LINE_LENGTH // MAX_CHAR_WIDTH and overlong(line))
         ) and not _STRING_LINE.match(line):
             out.extend(_fitted(line))
         else:

@@ -46,19 +46,24 @@ def _samples() -> list[str]:
     return sorted(c for c in chars if unicodedata.category(c) not in ("Cc", "Cs") and c != '"')
 
 
-def _statement(char: str, columns: int) -> str:
-    """`value = callee("…", "b")` exactly `columns` wide, with some of `char` in its string."""
+def _statement(char: str, columns: int, count: int) -> str:
+    """`value = callee("…", "b")` exactly `columns` wide, with up to `count` of `char` in its
+    string (as many as fit: a line of wide characters is short in characters)."""
     head, tail = 'value = callee("', '", "b")'
-    text = char * 8
+    text = char * count
+    while count and width(head + text + tail) > columns:
+        count -= 1
+        text = char * count
     pad = columns - width(head + text + tail)
     return head + "x" * pad + text + tail
 
 
 def test_ruff_format_keeps_what_the_layout_writes_at_the_line_length(tmp_path: Path) -> None:
     statements = [
-        lay_out(_statement(char, columns))
+        lay_out(_statement(char, columns, count))
         for char in _samples()
         for columns in (LINE_LENGTH, LINE_LENGTH + 1)
+        for count in (8, LINE_LENGTH)
     ]
     source = "\n".join(statements) + "\n"
     done = subprocess.run(
