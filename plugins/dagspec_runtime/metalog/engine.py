@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -135,10 +136,30 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
-@lru_cache(maxsize=16)
+#: engines kept per process, least recently used first
+_ENGINES: OrderedDict[str, sa.Engine] = OrderedDict()
+_ENGINES_LOCK = threading.Lock()
+MAX_ENGINES = 16
+
+
 def engine_for(url: str) -> sa.Engine:
-    """One engine per URL per process. SQLite gets WAL and a long busy timeout so concurrent
-    writers wait instead of failing."""
+    """One engine per URL per process (the 16 most recently used). An engine dropped from the
+    cache is disposed: its pooled connections close now, not whenever the garbage collector
+    gets to the engine (on PostgreSQL they count against `max_connections` until then)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is not None:
+            _ENGINES.move_to_end(url)
+            return engine
+        engine = _ENGINES[url] = _new_engine(url)
+        if len(_ENGINES) > MAX_ENGINES:
+            _, dropped = _ENGINES.popitem(last=False)
+            dropped.dispose()  # connections in use stay open; the engine still works
+        return engine
+
+
+def _new_engine(url: str) -> sa.Engine:
+    """SQLite gets WAL and a long busy timeout so concurrent writers wait instead of failing."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 60})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
