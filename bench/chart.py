@@ -18,14 +18,15 @@ def main() -> int:
     out = Path(sys.argv[2])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     variants = [
-        ("handwritten", "hand-written .py"),
+        ("handwritten", "hand-written, BashOperator"),
+        ("same_operators", "hand-written, dagspec operators"),
         ("dagspec", "dagspec generated"),
         ("dagfactory", "dag-factory YAML"),
     ]
     sizes = sorted(data["parse"], key=int)
-    width = 0.26
+    width = 0.2
     for k, (key, label) in enumerate(variants):
-        xs = [i + (k - 1) * width for i in range(len(sizes))]
+        xs = [i + (k - 1.5) * width for i in range(len(sizes))]
         ys = [data["parse"][n][key]["median"] for n in sizes]
         bars = left.bar(xs, ys, width, label=label)
         left.bar_label(bars, fmt="%.2f s", fontsize=8)

@@ -1,5 +1,6 @@
-"""The same pipeline written three ways (dagspec spec, hand-written DAG file, dag-factory YAML),
-so the parse benchmark compares like with like: 3 TaskGroups × 4 module tasks + a gate per
+"""The same pipeline written four ways (dagspec spec, hand-written DAG file with dagspec's
+operators, hand-written with BashOperator, dag-factory YAML), so the parse benchmark compares
+like with like: 3 TaskGroups × 4 module tasks + a gate per
 group, a workspace task before and promote/result tasks after (18 tasks per DAG)."""
 
 from __future__ import annotations
@@ -130,6 +131,115 @@ def write_handwritten(folder: Path, count: int) -> None:
     for i in range(count):
         name = entity_name(i)
         (folder / f"{name}.py").write_text(handwritten_dag(name))
+
+
+_SAME = '''\
+"""Hand-written pipeline {name}, with dagspec's operators: the DAG dagspec generates, as a
+person would write it (loops, f-strings, no layout)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG, Param, TaskGroup
+from dagspec_runtime.entity import (
+    ModuleOperator,
+    PhaseGateOperator,
+    PipelineResultOperator,
+    PrepareWorkspaceOperator,
+    PromoteOperator,
+)
+
+ENTITY = "{name}"
+PROJECT_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+PHASES = ["pull", "build", "ship"]
+MODULES = {{p: [f"{{p}}-m{{m}}" for m in range(4)] for p in PHASES}}
+FLOW = " → ".join(f"`{{s}}`" for s in ["prepare_workspace", *PHASES, "promote", "pipeline_result"])
+MODULE_LIST = "".join(
+    f"{{i}}. **{{p}}**: Phase {{p}}.\\n" + "".join(f"    - `{{m}}`\\n" for m in MODULES[p])
+    for i, p in enumerate(PHASES, 1)
+)
+DOC_MD = f"""# {{ENTITY}}
+
+Benchmark pipeline {{ENTITY}}.
+
+| setting | value |
+|---|---|
+| kind | Entity |
+| owner | bench |
+| schedule | triggered by hand |
+| spec | `specs/{{ENTITY}}.yaml` |
+| task settings | pool=bench, owner=bench |
+
+## Phases
+
+Phases run in order; the modules of a phase run in parallel.
+
+{{MODULE_LIST}}
+Flow: {{FLOW}}
+
+See the picture: `dagspec graph {{ENTITY}}` (or Airflow's Graph tab).
+
+Regenerate, don't edit: change the spec and run `make compile-dags`.
+"""
+
+with DAG(
+    dag_id=ENTITY,
+    description=f"Benchmark pipeline {{ENTITY}}.",
+    doc_md=DOC_MD,
+    schedule=None,
+    catchup=False,
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
+    max_active_runs=16,
+    tags=["bench", "dagspec", "entity"],
+    default_args={{"owner": "bench"}},
+    params={{
+        "target": Param("dev", type=["string", "null"], enum=["dev", "prod"], title="Target",
+                        description="Environment the modules deploy to."),
+        "dry_run": Param(False, type=["boolean", "null"], title="Dry run",
+                         description="Modules skip side effects; nothing is promoted."),
+        "keep_workspace": Param(False, type=["boolean", "null"], title="Keep workspace",
+                                description="Leave the run's workspace on disk for debugging."),
+    }},
+) as dag:
+    workspace = PrepareWorkspaceOperator(task_id="prepare_workspace", entity=ENTITY, phases=PHASES,
+                                         base_dir=None, prefix="rdt", project_root=PROJECT_ROOT)
+    groups = []
+    for p, phase in enumerate(PHASES):
+        with TaskGroup(phase, tooltip=f"Phase {{phase}}.") as group:
+            tasks = []
+            for m, module in enumerate(MODULES[phase]):
+                command = ["python", f"modules/{{phase}}_{{m}}.py"]
+                inputs = {{"prev": f"{{PHASES[p - 1]}}/out{{m}}.json"}} if p else None
+                doc = f"**{{phase}}.{{module}}**\\n\\nCommand: `{{' '.join(command)}} "
+                doc += "--manifest FILE --json`\\n\\n"
+                if inputs:
+                    doc += f"Inputs: prev=`{{inputs['prev']}}`\\n\\n"
+                doc += f"Outputs: `{{phase}}/out{{m}}.json`\\n"
+                extra = {{"inputs": inputs}} if inputs else {{}}
+                tasks.append(ModuleOperator(task_id=module, phase=phase, command=command,
+                                            doc_md=doc, entity=ENTITY, project_root=PROJECT_ROOT,
+                                            pool="bench", **extra))
+            tasks >> PhaseGateOperator(task_id="gate", phase=phase,
+                                       modules=dict.fromkeys(MODULES[phase], True))
+        groups.append(group)
+    promote = PromoteOperator(task_id="promote", entity=ENTITY, project_root=PROJECT_ROOT,
+                              mapping={{"ship/out0.json": "out/{{entity}}/out0.json"}})
+    result = PipelineResultOperator(task_id="pipeline_result", entity=ENTITY, phases=MODULES,
+                                    project_root=PROJECT_ROOT,
+                                    result_path="models/{{entity}}/pipeline-result.json")
+    workspace >> groups[0] >> groups[1] >> groups[2] >> promote >> result
+'''
+
+
+def write_handwritten_same(folder: Path, count: int) -> None:
+    """Hand-written files that build exactly the DAGs dagspec generates for `write_project`'s
+    specs, with the same operators and arguments (the bench checks the serialized forms)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        name = entity_name(i)
+        (folder / f"{name}.py").write_text(_SAME.format(name=name))
 
 
 _BASH = "airflow.providers.standard.operators.bash.BashOperator"
