@@ -22,7 +22,7 @@ Gate = Callable[[Analysis, Plan], list[Finding]]
 
 @dataclass
 class CompileResult:
-    analysis: Analysis | None
+    analysis: Analysis
     plan: Plan | None = None
     findings: list[Finding] = field(default_factory=list)
 
@@ -79,7 +79,7 @@ def compile_project(
     try:
         _compile_analysed(result, target_dir, check=check, only=only, gate=gate)
     finally:
-        if result.analysis is not None and result.analysis.cache is not None:
+        if result.analysis.cache is not None:
             result.analysis.cache.save()
     return result
 
@@ -92,7 +92,6 @@ def _compile_analysed(
     only: str | None,
     gate: Gate | None = None,
 ) -> None:
-    assert result.analysis is not None
     project, store = result.analysis.project, result.analysis.cache
     result.findings = list(result.analysis.findings)
     if not result.ok:
@@ -233,7 +232,6 @@ def _relative(root: Path, out: Path) -> str:
 
 def _refuse_changed_sources(result: CompileResult, targets: list[Target | pack.Pack]) -> None:
     """A spec edited while we compiled would make the output lie about its source."""
-    assert result.analysis is not None
     assert result.plan is not None
     for target in targets:
         if f"{target.name}.py" not in result.plan.files:

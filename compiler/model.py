@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from compiler.dag import Dag, Wiring
 from compiler.findings import Finding, Severity, format_path
@@ -217,6 +217,23 @@ class Target:
         return self.recorded.get(self.links()) if self.recorded else None
 
 
+class CompileCache(Protocol):
+    """What a compile asks of the cache its analysis used (compiler.cache.Cache, which imports
+    this module, so it is named here by what it does)."""
+
+    def existing(self, path: Path) -> str | None: ...
+
+    def remember_fingerprints(
+        self, targets: list[Target], fingerprints: dict[str, str]
+    ) -> None: ...
+
+    def written(
+        self, out: Path, fingerprints: dict[str, str], names: Iterable[str] | None = None
+    ) -> None: ...
+
+    def save(self) -> None: ...
+
+
 @dataclass
 class Analysis:
     """Everything known about a project after loading and checking it."""
@@ -227,7 +244,7 @@ class Analysis:
     targets: list[Target] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of specs that failed to validate
     texts: dict[str, str] = field(default_factory=dict)  # file → source, for inline ignores
-    cache: Any = None  # the compiler.cache.Cache this analysis used, if any
+    cache: CompileCache | None = None  # the cache this analysis used (compiler.cache.Cache)
     #: findings of the checks across specs (artifact wiring): any spec's edit may cause them
     across: set[Finding] = field(default_factory=set)
 

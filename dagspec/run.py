@@ -86,7 +86,7 @@ def _run(root: Path, request: RunRequest) -> dict[str, Any]:
     spec_name = _spec_name(request.spec)
     with _output_dir(root, dry_run and request.airflow) as out:
         result = api.compile_project(root, out=out, check=dry_run and not request.airflow)
-        if not result.ok or result.analysis is None:
+        if not result.ok:
             sys.stderr.write(REPORTERS["text"](result.findings, root))
             return config_error(
                 spec_name or request.spec,

@@ -41,7 +41,7 @@ def test_no_priority_means_airflows_default_weight_1(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "plain.yaml").write_text(SPEC)
     result = api.compile_project(tmp_path)
-    assert result.ok and result.analysis is not None, result.findings
+    assert result.ok, result.findings
     [target] = [t for t in result.analysis.targets if t.name == "plain"]
     plan = build_plan(target, result.analysis)
     assert plan is not None
