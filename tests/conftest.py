@@ -94,6 +94,16 @@ def pg_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _close_idle_metalog_connections() -> Iterator[None]:
+    """After each test, close the meta-log engines' idle connections: the session makes one
+    database per test, and idle connections count against PostgreSQL's max_connections."""
+    yield
+    engine = sys.modules.get("dagspec_runtime.metalog.engine")
+    if engine is not None:
+        engine.close_idle()
+
+
 @pytest.fixture(scope="session")
 def new_pg_database(pg_server: str) -> Callable[[], str]:
     """A factory: each call creates an empty database on the session's PostgreSQL, its URL."""

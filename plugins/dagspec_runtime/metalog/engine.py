@@ -158,6 +158,16 @@ def engine_for(url: str) -> sa.Engine:
         return engine
 
 
+def close_idle() -> None:
+    """Close the pooled connections of every cached engine (the engines stay usable and
+    reconnect when next used): for a process whose databases are done with, such as a test
+    session that makes one database per test."""
+    with _ENGINES_LOCK:
+        engines = list(_ENGINES.values())
+    for engine in engines:
+        engine.dispose()
+
+
 def _new_engine(url: str) -> sa.Engine:
     """SQLite gets WAL and a long busy timeout so concurrent writers wait instead of failing."""
     if url.startswith("sqlite"):

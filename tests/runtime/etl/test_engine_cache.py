@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from dagspec_runtime.metalog.engine import MAX_ENGINES, engine_for
+from dagspec_runtime.metalog.engine import MAX_ENGINES, close_idle, engine_for
 
 
 def _use(engine: sa.Engine) -> None:
@@ -40,3 +40,13 @@ def test_a_recently_used_engine_is_kept(tmp_path: Path) -> None:
     assert engine_for(urls[0]) is first  # used again: now the most recent
     engine_for(urls[-1])  # drops urls[1], not urls[0]
     assert engine_for(urls[0]) is first
+
+
+def test_close_idle_closes_pooled_connections_and_engines_keep_working(tmp_path: Path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'meta.sqlite'}")
+    _use(engine)
+    assert engine.pool.checkedin() == 1
+    close_idle()
+    assert engine.pool.checkedin() == 0
+    _use(engine)
+    assert engine_for(f"sqlite:///{tmp_path / 'meta.sqlite'}") is engine
