@@ -18,6 +18,7 @@ Environment:
   DAGSPEC_AIRFLOW_DB=postgres                                      PostgreSQL via scripts/pg-up.sh
   DAGSPEC_AIRFLOW_START_TIMEOUT / DAGSPEC_AIRFLOW_STOP_TIMEOUT    seconds (180 / 30)
   DAGSPEC_AIRFLOW_EXECUTOR=local|celery                           default local
+  DAGSPEC_AIRFLOW_PAUSED=1                     new DAGs start paused (default: unpaused)
   DAGSPEC_AIRFLOW_DAGS_FOLDER (default: output_dir of the project)  DAG files to serve
   DAGSPEC_PROJECT_DIR (default: the repo)       dagspec.yaml, generated DAGs and pools read here
   DAGSPEC_CELERY_WORKERS (default 2)            Celery workers (hosts worker-a, worker-b, ...)
@@ -319,7 +320,9 @@ def stack_env(home: Path, port: int, db_url: str, stack_id: str) -> dict[str, st
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(
+                os.environ.get("DAGSPEC_AIRFLOW_PAUSED") == "1"
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",

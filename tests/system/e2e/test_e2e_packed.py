@@ -1,7 +1,7 @@
-"""Packed DAGs as a running Airflow serves them: a real stack (scripts/airflow-up.sh, its
-dag-processor and api-server) over a packed project, read through REST v2, which is what the UI
-shows. Each packed DAG must come with its own docs, params, tasks and file (the pack), exactly
-as the same DAG compiled one file per DAG has them.
+"""Packed DAGs as a running Airflow serves them: a stack of its own (scripts/airflow-up.sh, its
+dag-processor and api-server) over a packed project, read through REST v2 and in the UI in
+headless Chromium. Each packed DAG must come with its own docs, params, tasks and file (the
+pack), exactly as the same DAG compiled one file per DAG has them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from airflow_rest import Api, free_port, stack_module, start_stack, stop_stack
 from pack_project import write_project
 
 from compiler import api
+
+from .conftest import Stack
+from .test_e2e_ui import page, sign_in  # noqa: F401 - page: the headless Chromium fixture
 
 pytestmark = [pytest.mark.airflow, pytest.mark.e2e]
 PACK = 5
@@ -54,9 +57,9 @@ def expected(projects: dict[str, Path]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def packed_api(
+def packed_stack(
     projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Api]:
+) -> Iterator[Stack]:
     """A stack serving the packed project's DAGs; always stopped by airflow-down.sh."""
     home = tmp_path_factory.mktemp("packed-home")
     port = free_port()
@@ -66,19 +69,32 @@ def packed_api(
         "DAGSPEC_AIRFLOW_PORT": str(port),
         "DAGSPEC_PROJECT_DIR": str(projects["packed"]),
         "DAGSPEC_PYTHON": sys.executable,
+        "DAGSPEC_AIRFLOW_PAUSED": "1",  # served, not run (cron and @continuous entities)
         "RDT_WORKSPACE_DIR": str(home / "workspaces"),
         "AIRFLOW_CONN_DAGSPEC_META": json.dumps(
             {"conn_type": "sqlite", "extra": {"sqlalchemy_url": f"sqlite:///{home / 'm.sqlite'}"}}
         ),
     }
     record = start_stack(env, home, UP_TIMEOUT)
+    password = stack_module.admin_password(home) or ""
     try:
-        yield Api(f"http://127.0.0.1:{port}", stack_module.admin_password(home) or "")
+        yield Stack(f"http://127.0.0.1:{port}", home, env, record, password)
     finally:
         down = stop_stack(env)
         left = stack_module.stack_processes(record) if record else set()
         assert down.returncode == 0, down.stdout + down.stderr
         assert not left, f"processes left after airflow-down.sh: {sorted(left)}"
+
+
+@pytest.fixture(scope="module")
+def packed_api(packed_stack: Stack, expected: dict[str, Any]) -> Api:
+    """REST v2 of the packed stack, once every DAG is parsed."""
+    client = Api(packed_stack.url, packed_stack.password)
+    listed = client.wait_parsed(set(expected), PARSE_TIMEOUT)
+    assert set(listed) == set(expected)
+    packed = [d for d in listed.values() if Path(d["fileloc"]).name.startswith("_entities-")]
+    assert len(packed) == ENTITIES + 2 and all(d["is_paused"] for d in packed)  # not run
+    return client
 
 
 def _params(params: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +105,6 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
 def test_each_packed_dag_is_served_with_its_own_docs_params_tasks_and_file(
     packed_api: Api, projects: dict[str, Path], expected: dict[str, Any]
 ) -> None:
-    listed = packed_api.wait_parsed(set(expected), PARSE_TIMEOUT)
-    assert set(listed) == set(expected)
     output = projects["packed"] / "generated_dags"
     packs = sorted(p.name for p in output.glob("_entities-*.py"))
     assert len(packs) == -(-(ENTITIES + 2) // PACK)  # the example's two entities are packed too
@@ -117,3 +131,30 @@ def test_each_packed_dag_is_served_with_its_own_docs_params_tasks_and_file(
     assert all(len(ids) <= PACK for ids in entity_files.values())
     assert sum(len(ids) for ids in entity_files.values()) == ENTITIES + 2
     assert all(len(ids) == 1 for name, ids in served_files.items() if name not in packs)
+
+
+def test_the_ui_shows_two_dags_of_one_pack_each_with_its_own_docs(
+    page: object,  # noqa: F811
+    packed_stack: Stack,
+    packed_api: Api,
+    projects: dict[str, Path],
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    first, second = "ent-000", "ent-001"
+    files = {
+        Path(packed_api.get(f"/api/v2/dags/{d}/details")["fileloc"]).name for d in (first, second)
+    }
+    assert len(files) == 1  # pack-mates
+    for dag_id in (first, second):
+        if dag_id == first:
+            details = sign_in(page, packed_stack, dag_id)
+        else:
+            page.goto(f"{packed_stack.url}/dags/{dag_id}")
+        page.get_by_role("button", name="Dag Docs").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("heading", name=dag_id, exact=True)).to_be_visible()
+        expect(dialog.get_by_text(f"specs/{dag_id}.yaml", exact=False).first).to_be_attached()
+        page.keyboard.press("Escape")
+    assert details["dag_id"] == first
