@@ -6,9 +6,10 @@ An entry is found by a digest of everything its result depends on, never by time
   show it, and its bytes;
 - a spec's plan: the compiler, the project config, and the bytes of the spec and of every spec
   it `extends` (so editing an abstract parent plans each child again).
-A DAG's full model is stored in a file of its own and read only when the DAG file must be
-rendered again; whether it must is known from the fingerprint recorded for the same plan and
-the same wiring. Entries no compile used are dropped when the cache is saved.
+A plan's DAG models are stored beside the index, in a models file per index shard (few files
+to create: on some file systems creating a file costs more than writing it), and read only when
+a DAG file must be rendered again; whether it must is known from the fingerprint recorded for
+the same plan and the same wiring. Entries no compile used are dropped when the cache is saved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypedDict
@@ -30,6 +32,8 @@ from compiler.findings import Path as SpecPath
 from compiler.model import Analysis, Artifact, Extends, Project, Spec, Target
 
 SHARD = 2  # hex digits of a key that name its index shard: 256 shards, one edit rewrites one
+MODELS = "model-shards"  # {plan key: [pickled DAG models]} per shard, beside `index`
+LEGACY_MODELS = "models"  # one file per plan key, as earlier versions stored them: removed
 
 #: (spec if structurally valid, findings, the name it means to have, (file, text) if readable)
 Loaded = tuple[Spec | None, list[Finding], str, tuple[str, str] | None]
@@ -90,6 +94,7 @@ class Cache:
         self.used_plans: set[str] = set()
         self.changed: set[str] = set()  # shards (key prefixes) with new or changed entries
         self.models: dict[str, list[bytes]] = {}  # plan key → pickled models to store
+        self.stored_models: dict[str, dict[str, list[bytes]]] = {}  # shards read, by shard
         self.root = str(project.root) + os.sep
         self.states = SpecStates(self.folder, self.tool)
         self.outputs = OutputStates(self.folder)
@@ -230,7 +235,7 @@ class Cache:
         plan: Plan,
     ) -> Callable[[], Dag]:
         def load() -> Dag:
-            models = read(self._model_path(key))
+            models = self._stored_models(key[:SHARD]).get(key)
             if isinstance(models, list) and index < len(models):
                 model = loads(models[index])
                 if isinstance(model, Dag):
@@ -281,8 +286,13 @@ class Cache:
         self.used_plans.add(key)
         self.changed.add(key[:SHARD])
 
-    def _model_path(self, key: str) -> Path:
-        return self.folder / "models" / key[:2] / f"{key}.pickle"
+    def _stored_models(self, shard: str) -> dict[str, list[bytes]]:
+        """The models stored in one shard's file (read once per compile; damaged: none)."""
+        found = self.stored_models.get(shard)
+        if found is None:
+            data = read(self.folder / MODELS / f"{shard}.pickle")
+            found = self.stored_models[shard] = data if isinstance(data, dict) else {}
+        return found
 
     def remember_fingerprints(self, targets: list[Target], fingerprints: dict[str, str]) -> None:
         """Record each DAG file's fingerprint under its plan and its links."""
@@ -320,9 +330,7 @@ class Cache:
         stale_plans = self.plans.keys() - self.used_plans
         shards = self.changed | {k[:SHARD] for k in stale_files} | {k[:SHARD] for k in stale_plans}
         try:
-            for key, models in self.models.items():
-                write(self._model_path(key), models)
-            self.models = {}
+            self._save_models(stale_plans)
             for path in self.foreign:
                 path.unlink(missing_ok=True)
             self.foreign = []
@@ -341,8 +349,6 @@ class Cache:
                     self.folder / "index" / f"{shard}.pickle",
                     {"tool": self.tool, "files": files, "plans": plans},
                 )
-            for key in stale_plans:
-                self._model_path(key).unlink(missing_ok=True)
             for key in stale_files:
                 del self.files[key]
             for key in stale_plans:
@@ -352,6 +358,21 @@ class Cache:
             self.states.save()
         except OSError:
             pass  # the cache only saves time; without it the next compile is a cold one
+
+    def _save_models(self, stale_plans: set[str]) -> None:
+        """Rewrite the models file of each shard with new models or dropped plans."""
+        new: dict[str, dict[str, list[bytes]]] = {}
+        for key, models in self.models.items():
+            new.setdefault(key[:SHARD], {})[key] = models
+        for shard in sorted(new.keys() | {k[:SHARD] for k in stale_plans}):
+            kept = {k: v for k, v in self._stored_models(shard).items() if k in self.used_plans}
+            kept.update(new.get(shard, {}))
+            write(self.folder / MODELS / f"{shard}.pickle", kept)
+            self.stored_models[shard] = kept
+        self.models = {}
+        legacy = self.folder / LEGACY_MODELS
+        if legacy.is_dir():
+            shutil.rmtree(legacy, ignore_errors=True)
 
 
 def _loaded(entry: FileEntry, display: str, path: str, raw: bytes | None, digest: str) -> Loaded:

@@ -349,7 +349,7 @@ def test_damaged_models_or_a_deleted_cache_are_misses(
 ) -> None:
     _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "first")
     cache = project / ".dagspec" / "cache"
-    models = sorted(cache.glob("models/*/*.pickle"))
+    models = sorted(cache.glob("model-shards/*.pickle"))
     models[0].write_bytes(b"not a pickle")
     models[1].write_bytes(models[1].read_bytes()[:20])
     (cache / "outputs.pickle").write_bytes(b"")
@@ -370,6 +370,28 @@ class _RunsCode:
 
     def __reduce__(self) -> tuple:
         return (os.system, (f"touch {self.marker}",))
+
+
+def test_model_shards_that_cannot_be_trusted_are_planned_again(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every DAG file gone, each model is read from its shard: a damaged shard, and shards
+    whose models (or the shard itself) are pickles that would run code, are planned again, and
+    nothing runs."""
+    import pickle
+
+    api.compile_project(project)
+    marker = tmp_path / "ran"
+    _RunsCode.marker = marker
+    shards = sorted((project / ".dagspec" / "cache" / "model-shards").glob("*.pickle"))
+    assert len(shards) >= 3
+    shards[0].write_bytes(b"not a pickle")
+    stored = pickle.loads(shards[1].read_bytes())
+    shards[1].write_bytes(pickle.dumps({k: [pickle.dumps(_RunsCode())] for k in stored}))
+    shards[2].write_bytes(pickle.dumps(_RunsCode()))
+    shutil.rmtree(project / "generated_dags")
+    _assert_same_as_cold(project, tmp_path / "cold", monkeypatch, "untrusted model shards")
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("content", ["garbage", "code"])
