@@ -53,7 +53,9 @@ test: $(STAMP)
 .PHONY: soak-ownership
 soak-ownership: $(STAMP)
 	scripts/slurm-up.sh
-	DAGSPEC_OWNERSHIP_MATRIX=full SOAK_TESTS=tests/cli/test_run_ownership.py scripts/soak.sh
+	status=0; DAGSPEC_OWNERSHIP_MATRIX=full SOAK_TESTS=tests/cli/test_run_ownership.py \
+		scripts/soak.sh || status=$$?; \
+	scripts/slurm-down.sh --quiet; exit $$status
 
 # Many quick Slurm steps through a real scheduler + triggerer, 3 runs (tests/system/stress, minutes).
 # DAGSPEC_STRESS_SUBGROUPS / DAGSPEC_STRESS_RUNS change the size.
